@@ -1,0 +1,194 @@
+//! What a component type declares about itself: its `spec.type`, its metadata fields (which are
+//! both its documentation and its decoder's vocabulary), its operations, and how to validate and
+//! build it. The registry of compiled-in types is a list of these.
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::binding::{InputBinding, OutputBinding};
+use crate::error::{BindingError, ConfigError};
+use crate::properties::Properties;
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Which side of a binding a field or capability belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Input,
+    Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    String,
+    Number,
+    Bool,
+    /// A Go duration (`5s`, `1h30m`) or a bare number of seconds.
+    Duration,
+    /// A Kubernetes quantity (`100Mi`).
+    ByteSize,
+}
+
+impl FieldType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Number => "number",
+            FieldType::Bool => "bool",
+            FieldType::Duration => "duration",
+            FieldType::ByteSize => "bytesize",
+        }
+    }
+}
+
+/// One metadata field of a component. Declared as a `const` next to the component's config
+/// struct and used both to decode the field and to document it.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub ty: FieldType,
+    pub required: bool,
+    pub default: Option<&'static str>,
+    pub description: &'static str,
+    pub example: Option<&'static str>,
+    /// `Some` when the field only applies to one direction.
+    pub direction: Option<Direction>,
+    pub sensitive: bool,
+    /// daprd reads this key with an exact-case map lookup.
+    pub exact_case: bool,
+}
+
+impl Field {
+    pub const fn new(name: &'static str, ty: FieldType, description: &'static str) -> Self {
+        Self {
+            name,
+            aliases: &[],
+            ty,
+            required: false,
+            default: None,
+            description,
+            example: None,
+            direction: None,
+            sensitive: false,
+            exact_case: false,
+        }
+    }
+    pub const fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    pub const fn default_value(mut self, value: &'static str) -> Self {
+        self.default = Some(value);
+        self
+    }
+    pub const fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
+        self.aliases = aliases;
+        self
+    }
+    pub const fn example(mut self, example: &'static str) -> Self {
+        self.example = Some(example);
+        self
+    }
+    pub const fn input_only(mut self) -> Self {
+        self.direction = Some(Direction::Input);
+        self
+    }
+    pub const fn output_only(mut self) -> Self {
+        self.direction = Some(Direction::Output);
+        self
+    }
+    pub const fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+    pub const fn exact_case(mut self) -> Self {
+        self.exact_case = true;
+        self
+    }
+}
+
+/// An operation an output binding accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// What a component gets when it is built.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// `metadata.name` of the component.
+    pub name: String,
+    pub properties: Properties,
+    pub app_id: String,
+}
+
+pub type BuildOutput = fn(BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>>;
+pub type BuildInput = fn(BuildContext) -> BoxFuture<Result<Box<dyn InputBinding>, BindingError>>;
+
+/// A compiled-in binding type.
+#[derive(Clone, Copy)]
+pub struct BindingDescriptor {
+    /// Registry key, e.g. `bindings.cron`.
+    pub type_name: &'static str,
+    /// Other `spec.type` values that resolve to this one (`bindings.postgresql`).
+    pub aliases: &'static [&'static str],
+    pub status: &'static str,
+    pub summary: &'static str,
+    pub fields: &'static [Field],
+    pub operations: &'static [Operation],
+    /// Pure check of the metadata: never does I/O.
+    pub validate: fn(&Properties) -> Result<(), ConfigError>,
+    pub build_input: Option<BuildInput>,
+    pub build_output: Option<BuildOutput>,
+}
+
+impl BindingDescriptor {
+    pub fn has_input(&self) -> bool {
+        self.build_input.is_some()
+    }
+    pub fn has_output(&self) -> bool {
+        self.build_output.is_some()
+    }
+    pub fn supports_operation(&self, operation: &str) -> bool {
+        self.operations.iter().any(|o| o.name == operation)
+    }
+
+    /// Whether `spec.type` (already lower-cased) names this descriptor.
+    pub fn matches(&self, spec_type: &str) -> bool {
+        self.type_name == spec_type || self.aliases.contains(&spec_type)
+    }
+
+    /// An example component file with every required field and each documented example.
+    pub fn example_yaml(&self) -> String {
+        let short = self.type_name.trim_start_matches("bindings.");
+        let mut out = String::new();
+        let _ = writeln!(out, "apiVersion: dapr.io/v1alpha1");
+        let _ = writeln!(out, "kind: Component");
+        let _ = writeln!(out, "metadata:\n  name: my-{}", short.replace('.', "-"));
+        let _ = writeln!(out, "spec:\n  type: {}\n  version: v1\n  metadata:", self.type_name);
+        for field in self.fields {
+            if !field.required && field.example.is_none() {
+                continue;
+            }
+            let value = field.example.or(field.default).unwrap_or("");
+            let _ = writeln!(out, "  - name: {}", field.name);
+            let _ = writeln!(out, "    value: {}", yaml_quote(value));
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for BindingDescriptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindingDescriptor")
+            .field("type_name", &self.type_name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn yaml_quote(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "\"\"".to_owned())
+}

@@ -1,0 +1,22 @@
+//! The heart of bindery: what a component is, how its metadata decodes, and the two traits every
+//! binding implements. Nothing in this crate performs I/O; parsing and validation are pure so
+//! that `bindery validate` can run offline and the runtime can check a file before touching the
+//! network.
+#![forbid(unsafe_code)]
+
+pub mod binding;
+pub mod descriptor;
+pub mod duration;
+pub mod error;
+pub mod gojson;
+pub mod manifest;
+pub mod properties;
+
+pub use binding::{
+    Delivery, DeliveryError, EventSink, InputBinding, InputContext, InputEvent, InvokeRequest,
+    InvokeResponse, Metadata, OutputBinding,
+};
+pub use descriptor::{BindingDescriptor, BuildContext, Direction, Field, FieldType};
+pub use error::{BindingError, ConfigError, ErrorKind};
+pub use manifest::{Component, MetadataItem, MetadataSource};
+pub use properties::Properties;
