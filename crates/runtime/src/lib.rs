@@ -1,1 +1,20 @@
+//! The runtime owns every component's lifecycle: it loads component files, resolves secrets and
+//! templates, builds bindings through the registry, serves output invocations, runs input
+//! bindings and hands their events to the app through an [`app::AppChannel`], and shuts all of
+//! it down in order. It knows nothing of Dapr's wire format: the API crate implements the app
+//! channel and turns [`InvokeError`] into Dapr's errors.
 #![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod loader;
+pub mod registry;
+mod runtime;
+pub mod secrets;
+pub mod templates;
+
+pub use config::{AppProtocol, RuntimeConfig};
+pub use registry::Registry;
+pub use runtime::{
+    ComponentInfo, InvokeError, MetadataSnapshot, Readiness, Runtime, StartupError,
+};

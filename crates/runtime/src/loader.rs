@@ -1,0 +1,282 @@
+//! Reads resources folders the way daprd's standalone loader does, then resolves each
+//! component's metadata (env refs, secret refs, templates) into the flat map components see.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use bindery_core::manifest::{parse_documents, Component, Document, LoadError};
+
+use crate::config::RuntimeConfig;
+use crate::secrets::{is_denied_env_name, SecretStore};
+use crate::templates;
+
+/// Everything found in the resources paths.
+#[derive(Debug, Default)]
+pub struct Resources {
+    /// Components kept after the namespace and scope filters, in load order.
+    pub components: Vec<Component>,
+    /// Every `dapr.io/v1alpha1` document, for other kinds (Resiliency, Configuration).
+    pub documents: Vec<Document>,
+    /// Documents skipped because they could not be read; daprd logs and skips these.
+    pub skipped: Vec<LoadError>,
+}
+
+/// Lists the resource files of a folder: top level only, `.yaml`/`.yml`, sorted by name.
+pub fn resource_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| LoadError {
+        file: dir.display().to_string(),
+        line: None,
+        column: None,
+        component: None,
+        field: None,
+        message: format!("cannot read resources path: {e}"),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    Ok(files
+        .into_iter()
+        .filter(|p| {
+            let yaml = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_lowercase().as_str(), "yaml" | "yml"));
+            if !yaml {
+                tracing::warn!(file = %p.display(), "Skipping a file that is not .yaml or .yml.");
+            }
+            yaml
+        })
+        .collect())
+}
+
+/// Loads every folder in order, applying daprd's filters. Duplicate component names are fatal.
+pub fn load_resources(config: &RuntimeConfig) -> Result<Resources, LoadError> {
+    let mut resources = Resources::default();
+    for dir in &config.resources_paths {
+        for file in resource_files(dir)? {
+            let name = file.display().to_string();
+            let text = std::fs::read_to_string(&file).map_err(|e| LoadError {
+                file: name.clone(),
+                line: None,
+                column: None,
+                component: None,
+                field: None,
+                message: format!("cannot read file: {e}"),
+            })?;
+            add_file(&mut resources, &name, &text, config);
+        }
+    }
+    check_duplicates(&resources.components)?;
+    Ok(resources)
+}
+
+fn add_file(resources: &mut Resources, file: &str, text: &str, config: &RuntimeConfig) {
+    for doc in parse_documents(file, text) {
+        let doc = match doc {
+            Ok(doc) => doc,
+            Err(e) => {
+                tracing::warn!(error = %e, "Skipping a document that cannot be read.");
+                resources.skipped.push(e);
+                continue;
+            }
+        };
+        match Component::from_document(&doc) {
+            Ok(Some(component)) => {
+                if !config.namespace.is_empty()
+                    && !component.namespace.is_empty()
+                    && component.namespace != config.namespace
+                {
+                    tracing::debug!(component = %component.name, "Skipping a component of another namespace.");
+                } else if !component.scopes.is_empty() && !component.scopes.contains(&config.app_id) {
+                    tracing::debug!(component = %component.name, "Skipping a component scoped to other apps.");
+                } else {
+                    resources.components.push(component);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "Skipping a component that cannot be read.");
+                resources.skipped.push(e);
+            }
+        }
+        if doc.api_version() == Some(bindery_core::manifest::API_VERSION) {
+            resources.documents.push(doc);
+        }
+    }
+}
+
+fn check_duplicates(components: &[Component]) -> Result<(), LoadError> {
+    let mut seen: HashMap<&str, &Component> = HashMap::new();
+    for c in components {
+        if let Some(first) = seen.insert(&c.name, c) {
+            return Err(LoadError {
+                file: c.file.clone(),
+                line: Some(c.line),
+                column: None,
+                component: Some(c.name.clone()),
+                field: Some("metadata.name".to_owned()),
+                message: format!(
+                    "duplicate definition of Component name {} (first defined in {}:{})",
+                    c.name, first.file, first.line
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Resolves one component's metadata into the map its binding receives.
+pub fn resolve_metadata(
+    component: &Component,
+    stores: &HashMap<String, Box<dyn SecretStore>>,
+    config: &RuntimeConfig,
+) -> Result<HashMap<String, String>, LoadError> {
+    let error = |field: String, message: String| LoadError {
+        file: component.file.clone(),
+        line: Some(component.line),
+        column: None,
+        component: Some(component.name.clone()),
+        field: Some(field),
+        message,
+    };
+    let env_allow_list = std::env::var("DAPR_ENV_KEYS").ok();
+    let mut secret_cache: HashMap<String, HashMap<String, String>> = HashMap::new();
+    let mut out = HashMap::new();
+    for (i, item) in component.metadata.iter().enumerate() {
+        let field = || format!("spec.metadata[{i}] ({})", item.name);
+        let mut value = item.value.clone();
+        if let (Some(var), false) = (&item.env_ref, item.has_value) {
+            let allowed = !is_denied_env_name(var)
+                && env_allow_list
+                    .as_deref()
+                    .is_none_or(|list| list.split_whitespace().any(|k| k == var));
+            if allowed {
+                value = std::env::var(var).unwrap_or_default();
+            } else {
+                tracing::warn!(component = %component.name, field = %item.name, variable = %var,
+                    "envRef names a variable components may not read; the value stays empty.");
+            }
+        }
+        if let Some(secret) = &item.secret_key_ref {
+            if component.secret_store.is_empty() {
+                return Err(error(
+                    field(),
+                    "uses secretKeyRef but the component has no auth.secretStore (daprd would never initialise it)".to_owned(),
+                ));
+            }
+            let store = stores.get(&component.secret_store).ok_or_else(|| {
+                error(
+                    "auth.secretStore".to_owned(),
+                    format!("secret store {:?} is not loaded", component.secret_store),
+                )
+            })?;
+            if !secret_cache.contains_key(&secret.name) {
+                match store.get_secret(&secret.name) {
+                    Ok(pairs) => {
+                        secret_cache.insert(secret.name.clone(), pairs);
+                    }
+                    Err(e) => {
+                        tracing::warn!(component = %component.name, field = %item.name, error = %e,
+                            "Cannot read the secret; the value stays as written.");
+                    }
+                }
+            }
+            let key = if secret.key.is_empty() { &secret.name } else { &secret.key };
+            if let Some(v) = secret_cache.get(&secret.name).and_then(|p| p.get(key)).filter(|v| !v.is_empty()) {
+                value = v.clone();
+            }
+        }
+        let value = templates::apply(&value, &config.app_id, &config.namespace, config.pod_name.as_deref())
+            .map_err(|e| error(field(), e))?;
+        out.insert(item.name.clone(), value);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn component(name: &str, extra: &str) -> String {
+        format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n{extra}spec:\n  type: bindings.cron\n  metadata:\n  - name: schedule\n    value: '@every 1s'\n")
+    }
+
+    fn config(dir: &Path) -> RuntimeConfig {
+        RuntimeConfig {
+            app_id: "myapp".into(),
+            resources_paths: vec![dir.to_path_buf()],
+            ..RuntimeConfig::default()
+        }
+    }
+
+    #[test]
+    fn reads_top_level_yaml_files_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("b.yaml"), component("second", "")).unwrap();
+        fs::write(dir.path().join("a.YML"), component("first", "")).unwrap();
+        fs::write(dir.path().join("c.txt"), component("ignored", "")).unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        fs::write(dir.path().join("sub/d.yaml"), component("nested", "")).unwrap();
+        let r = load_resources(&config(dir.path())).unwrap();
+        let names: Vec<&str> = r.components.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["first", "second"]);
+    }
+
+    #[test]
+    fn scopes_and_namespaces_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.yaml"), component("mine", "")
+            + "scopes: [myapp]\n---\n" + &component("theirs", "") + "scopes: [other]\n---\n"
+            + &component("nsother", "  namespace: prod\n") + "---\n" + &component("nsmine", "  namespace: dev\n")).unwrap();
+        let mut cfg = config(dir.path());
+        cfg.namespace = "dev".into();
+        let r = load_resources(&cfg).unwrap();
+        let names: Vec<&str> = r.components.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["mine", "nsmine"]);
+    }
+
+    #[test]
+    fn duplicates_are_fatal_and_bad_documents_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.yaml"), component("x", "") + "---\nkind: [broken\n").unwrap();
+        let r = load_resources(&config(dir.path())).unwrap();
+        assert_eq!(r.components.len(), 1);
+        assert_eq!(r.skipped.len(), 1);
+        fs::write(dir.path().join("b.yaml"), component("x", "")).unwrap();
+        let err = load_resources(&config(dir.path())).unwrap_err();
+        assert!(err.message.contains("duplicate definition of Component name x"), "{err}");
+    }
+
+    #[test]
+    fn missing_folder_is_an_error_naming_it() {
+        let err = load_resources(&config(Path::new("/nonexistent/bindery"))).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/bindery"), "{err}");
+    }
+
+    #[test]
+    fn env_refs_secrets_and_templates_resolve() {
+        struct Fixed;
+        impl SecretStore for Fixed {
+            fn get_secret(&self, name: &str) -> Result<HashMap<String, String>, String> {
+                Ok(HashMap::from([(name.to_owned(), format!("secret-{name}")), ("other".to_owned(), "o".to_owned())]))
+            }
+        }
+        let text = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: c\nspec:\n  type: bindings.http\n  metadata:\n  - name: home\n    envRef: PATH\n  - name: denied\n    envRef: DAPR_API_TOKEN\n  - name: token\n    secretKeyRef: {name: TOKEN}\n  - name: keyed\n    secretKeyRef: {name: TOKEN, key: other}\n  - name: id\n    value: '{appID}'\nauth:\n  secretStore: s\n";
+        let doc = parse_documents("f.yaml", text).remove(0).unwrap();
+        let c = Component::from_document(&doc).unwrap().unwrap();
+        let stores: HashMap<String, Box<dyn SecretStore>> = HashMap::from([("s".to_owned(), Box::new(Fixed) as Box<dyn SecretStore>)]);
+        let cfg = RuntimeConfig { app_id: "app1".into(), ..RuntimeConfig::default() };
+        let m = resolve_metadata(&c, &stores, &cfg).unwrap();
+        assert_eq!(m["home"], std::env::var("PATH").unwrap());
+        assert_eq!(m["denied"], "");
+        assert_eq!(m["token"], "secret-TOKEN");
+        assert_eq!(m["keyed"], "o");
+        assert_eq!(m["id"], "app1");
+        let err = resolve_metadata(&c, &HashMap::new(), &cfg).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("auth.secretStore"));
+    }
+}

@@ -1,0 +1,566 @@
+//! The running set of components.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bindery_core::manifest::{Component, LoadError};
+use bindery_core::{
+    BindingDescriptor, BindingError, BuildContext, InputBinding, InputContext, InvokeRequest,
+    InvokeResponse, OutputBinding, Properties,
+};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{AppChannel, AppReply, AppSink, Forwarder, InputTarget};
+use crate::config::RuntimeConfig;
+use crate::loader::{load_resources, resolve_metadata};
+use crate::registry::Registry;
+use crate::secrets::{self, SecretStore};
+
+/// Why the sidecar cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Load(#[from] LoadError),
+}
+
+/// Why an output invocation failed, in daprd's words (the API layer adds the prefix
+/// `error invoking output binding <name>: `).
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("operation field is missing from request")]
+    MissingOperation,
+    #[error("couldn't find output binding {0}")]
+    NotFound(String),
+    #[error("binding {name} does not support operation {operation}. supported operations:{}", supported.join(" "))]
+    UnsupportedOperation {
+        name: String,
+        operation: String,
+        supported: Vec<String>,
+    },
+    #[error("{0}")]
+    Component(#[from] BindingError),
+}
+
+impl InvokeError {
+    /// Response metadata to send even though the call failed.
+    pub fn response_metadata(&self) -> Option<&HashMap<String, String>> {
+        match self {
+            InvokeError::Component(e) => Some(e.response_metadata()),
+            _ => None,
+        }
+    }
+}
+
+/// A loaded component as the metadata API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentInfo {
+    pub name: String,
+    pub spec_type: String,
+    pub version: String,
+    pub input: bool,
+    pub output: bool,
+}
+
+/// Everything `GET /v1.0/metadata` reports.
+#[derive(Debug, Clone)]
+pub struct MetadataSnapshot {
+    pub app_id: String,
+    pub components: Vec<ComponentInfo>,
+    pub extended: BTreeMap<String, String>,
+}
+
+/// daprd's two readiness gates.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    outbound: AtomicBool,
+    app: AtomicBool,
+}
+
+impl Readiness {
+    pub fn outbound(&self) -> bool {
+        self.outbound.load(Ordering::Acquire)
+    }
+    pub fn ready(&self) -> bool {
+        self.app.load(Ordering::Acquire)
+    }
+    pub fn set_outbound(&self) {
+        self.outbound.store(true, Ordering::Release);
+    }
+    pub fn set_ready(&self) {
+        self.app.store(true, Ordering::Release);
+    }
+}
+
+struct OutputEntry {
+    descriptor: BindingDescriptor,
+    binding: Box<dyn OutputBinding>,
+}
+
+struct InputEntry {
+    target: InputTarget,
+    /// `direction` lists `input`: deliver without asking the app first.
+    skip_probe: bool,
+    binding: Option<Box<dyn InputBinding>>,
+    stop: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+pub struct Runtime {
+    config: RuntimeConfig,
+    outputs: RwLock<HashMap<String, Arc<OutputEntry>>>,
+    inputs: Mutex<Vec<InputEntry>>,
+    components: RwLock<Vec<ComponentInfo>>,
+    extended: RwLock<BTreeMap<String, String>>,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+}
+
+impl Runtime {
+    /// Loads every resources path and initialises components: secret stores first, then
+    /// bindings, each within its `initTimeout`. A failure is fatal unless `ignoreErrors`.
+    pub async fn start(config: RuntimeConfig, registry: &Registry) -> Result<Arc<Self>, StartupError> {
+        let resources = load_resources(&config)?;
+        let runtime = Arc::new(Self {
+            config,
+            outputs: RwLock::new(HashMap::new()),
+            inputs: Mutex::new(Vec::new()),
+            components: RwLock::new(Vec::new()),
+            extended: RwLock::new(BTreeMap::new()),
+            readiness: Readiness::default(),
+            shutdown: CancellationToken::new(),
+        });
+
+        let mut stores: HashMap<String, Box<dyn SecretStore>> = HashMap::new();
+        for component in resources.components.iter().filter(|c| secrets::is_secret_store_type(&c.spec_type)) {
+            let outcome = resolve_metadata(component, &stores, &runtime.config).and_then(|m| {
+                let properties = Properties::new(m).map_err(|e| config_error(component, e))?;
+                secrets::build(&component.spec_type, &properties).map_err(|e| component_error(component, None, e))
+            });
+            match outcome {
+                Ok(store) => {
+                    tracing::info!(component = %component.name, r#type = %component.spec_type, "Component loaded.");
+                    stores.insert(component.name.clone(), store);
+                    runtime.components.write().push(ComponentInfo {
+                        name: component.name.clone(),
+                        spec_type: component.spec_type.clone(),
+                        version: component.version.clone(),
+                        input: false,
+                        output: false,
+                    });
+                }
+                Err(e) => runtime.init_failed(component, e)?,
+            }
+        }
+
+        for component in resources.components.iter().filter(|c| !secrets::is_secret_store_type(&c.spec_type)) {
+            if !component.spec_type.to_lowercase().starts_with("bindings.") {
+                tracing::warn!(component = %component.name, r#type = %component.spec_type,
+                    "Skipping a component that is not a binding or a secret store; bindery serves bindings only.");
+                continue;
+            }
+            tracing::info!(component = %component.name, r#type = %component.spec_type,
+                version = %component.version, "Initialising component.");
+            match runtime.init_binding(component, registry, &stores).await {
+                Ok(()) => tracing::info!(component = %component.name, "Component loaded."),
+                Err(e) => runtime.init_failed(component, e)?,
+            }
+        }
+        Ok(runtime)
+    }
+
+    fn init_failed(&self, component: &Component, error: LoadError) -> Result<(), StartupError> {
+        if component.ignore_errors {
+            tracing::warn!(component = %component.name, error = %error,
+                "Component failed to initialise; continuing because ignoreErrors is set.");
+            Ok(())
+        } else {
+            tracing::error!(component = %component.name, error = %error, "Component failed to initialise.");
+            Err(StartupError::Load(error))
+        }
+    }
+
+    async fn init_binding(
+        &self,
+        component: &Component,
+        registry: &Registry,
+        stores: &HashMap<String, Box<dyn SecretStore>>,
+    ) -> Result<(), LoadError> {
+        let descriptor = *registry.lookup(&component.spec_type, &component.version).ok_or_else(|| {
+            let known: Vec<&str> = registry.bindings().iter().map(|d| d.type_name).collect();
+            component_error(
+                component,
+                Some("spec.type"),
+                format!(
+                    "couldn't find binding {} ({}/{}); this build of bindery has: {}",
+                    component.name,
+                    component.spec_type,
+                    if component.version.is_empty() { "v1" } else { &component.version },
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let metadata = resolve_metadata(component, stores, &self.config)?;
+        let properties = Properties::new(metadata).map_err(|e| config_error(component, e))?;
+        (descriptor.validate)(&properties).map_err(|e| config_error(component, e))?;
+        let direction = Direction::parse(&properties).map_err(|e| component_error(component, Some("direction"), e))?;
+        let want_input = descriptor.has_input() && direction.input;
+        let want_output = descriptor.has_output() && direction.output;
+        if !want_input && !want_output {
+            tracing::warn!(component = %component.name,
+                "The component's direction leaves nothing this binding type can do; nothing was started.");
+        }
+        let cx = BuildContext {
+            name: component.name.clone(),
+            properties: properties.clone(),
+            app_id: self.config.app_id.clone(),
+        };
+        let timeout = component.init_timeout;
+        let timed_out = || {
+            component_error(component, None, format!("init timeout for component {} exceeded after {:?}", component.name, timeout))
+        };
+        let build_failed = |e: BindingError| component_error(component, None, e.to_string());
+
+        let output = match (want_output, descriptor.build_output) {
+            (true, Some(build)) => Some(
+                tokio::time::timeout(timeout, build(cx.clone())).await.map_err(|_| timed_out())?.map_err(build_failed)?,
+            ),
+            _ => None,
+        };
+        let input = match (want_input, descriptor.build_input) {
+            (true, Some(build)) => match tokio::time::timeout(timeout, build(cx)).await {
+                Ok(Ok(binding)) => Some(binding),
+                Ok(Err(e)) => {
+                    close_quietly(output, &component.name).await;
+                    return Err(build_failed(e));
+                }
+                Err(_) => {
+                    close_quietly(output, &component.name).await;
+                    return Err(timed_out());
+                }
+            },
+            _ => None,
+        };
+
+        self.components.write().push(ComponentInfo {
+            name: component.name.clone(),
+            spec_type: component.spec_type.clone(),
+            version: component.version.clone(),
+            input: input.is_some(),
+            output: output.is_some(),
+        });
+        if let Some(binding) = output {
+            self.outputs.write().insert(component.name.clone(), Arc::new(OutputEntry { descriptor, binding }));
+        }
+        if let Some(binding) = input {
+            let route = properties.exact("route").filter(|r| !r.is_empty()).unwrap_or(&component.name);
+            self.inputs.lock().push(InputEntry {
+                target: InputTarget { name: component.name.clone(), route: clean_route(route) },
+                skip_probe: direction.explicit_input,
+                binding: Some(binding),
+                stop: CancellationToken::new(),
+                task: None,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// Cancelled when a shutdown has been requested (signal, API call).
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    pub fn request_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Performs one output-binding call, with daprd's checks in daprd's order.
+    pub async fn invoke(&self, name: &str, request: InvokeRequest) -> Result<Option<InvokeResponse>, InvokeError> {
+        if request.operation.is_empty() {
+            return Err(InvokeError::MissingOperation);
+        }
+        let entry = self
+            .outputs
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| InvokeError::NotFound(name.to_owned()))?;
+        if !entry.descriptor.supports_operation(&request.operation) {
+            return Err(InvokeError::UnsupportedOperation {
+                name: name.to_owned(),
+                operation: request.operation,
+                supported: entry.descriptor.operations.iter().map(|o| o.name.to_owned()).collect(),
+            });
+        }
+        entry.binding.invoke(request).await.map_err(|e| {
+            tracing::debug!(binding = name, error = %e, "Output binding call failed.");
+            InvokeError::Component(e)
+        })
+    }
+
+    pub fn metadata(&self) -> MetadataSnapshot {
+        MetadataSnapshot {
+            app_id: self.config.app_id.clone(),
+            components: self.components.read().clone(),
+            extended: self.extended.read().clone(),
+        }
+    }
+
+    pub fn set_extended_metadata(&self, key: String, value: String) {
+        self.extended.write().insert(key, value);
+    }
+
+    /// Names of the input bindings that were built.
+    pub fn input_targets(&self) -> Vec<InputTarget> {
+        self.inputs.lock().iter().map(|i| i.target.clone()).collect()
+    }
+
+    /// Blocks until a TCP connection to the app succeeds (daprd never gives up), or shutdown.
+    pub async fn wait_for_app_port(&self) -> bool {
+        let Some(port) = self.config.app_port else { return true };
+        let address = format!("{}:{}", self.config.app_channel_address, port);
+        let mut logged = false;
+        loop {
+            let attempt = tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(&address));
+            if let Ok(Ok(_)) = attempt.await {
+                return true;
+            }
+            if !logged {
+                tracing::info!(address = %address, "Waiting for the app to listen.");
+                logged = true;
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return false,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    }
+
+    /// Starts reading every input binding the app subscribes to.
+    pub fn start_inputs(self: &Arc<Self>, channel: Arc<dyn AppChannel>) {
+        let concurrency = self.config.app_max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1))));
+        let forwarder: Arc<dyn Forwarder> = Arc::new(OutputForwarder(Arc::downgrade(self)));
+        let mut inputs = self.inputs.lock();
+        for entry in inputs.iter_mut() {
+            let Some(binding) = entry.binding.take() else { continue };
+            let sink = Arc::new(AppSink {
+                target: entry.target.clone(),
+                channel: channel.clone(),
+                concurrency: concurrency.clone(),
+                stopping: entry.stop.clone(),
+                forwarder: forwarder.clone(),
+            });
+            let target = entry.target.clone();
+            let skip_probe = entry.skip_probe;
+            let stop = entry.stop.clone();
+            let probe_timeout = self.config.app_binding_options_timeout;
+            let channel = channel.clone();
+            entry.task = Some(tokio::spawn(async move {
+                if !skip_probe && !wait_for_subscription(&*channel, &target, probe_timeout, &stop).await {
+                    return;
+                }
+                tracing::info!(binding = %target.name, route = %target.route, "Reading from input binding.");
+                let cx = InputContext::new(target.name.clone(), sink, stop);
+                if let Err(e) = binding.run(cx).await {
+                    tracing::error!(binding = %target.name, error = %e, "Input binding stopped with an error.");
+                }
+            }));
+        }
+    }
+
+    /// Stops every input binding: no new events are taken, in-flight ones finish (and are
+    /// acked or nacked by their component), within `deadline`.
+    pub async fn stop_inputs(&self, deadline: Duration) {
+        let tasks: Vec<(String, JoinHandle<()>)> = {
+            let mut inputs = self.inputs.lock();
+            inputs
+                .iter_mut()
+                .filter_map(|i| {
+                    i.stop.cancel();
+                    i.task.take().map(|t| (i.target.name.clone(), t))
+                })
+                .collect()
+        };
+        let waits = tasks.into_iter().map(|(name, task)| async move {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(deadline, task).await.is_err() {
+                tracing::warn!(binding = %name, "Input binding did not stop in time; aborting it.");
+                abort.abort();
+            }
+        });
+        futures::future::join_all(waits).await;
+    }
+
+    /// Closes every output binding.
+    pub async fn close_outputs(&self) {
+        let outputs: Vec<(String, Arc<OutputEntry>)> = self.outputs.write().drain().collect();
+        for (name, entry) in outputs {
+            if let Err(e) = entry.binding.close().await {
+                tracing::warn!(binding = %name, error = %e, "Closing the output binding failed.");
+            }
+        }
+    }
+}
+
+async fn close_quietly(output: Option<Box<dyn OutputBinding>>, name: &str) {
+    if let Some(binding) = output {
+        if let Err(e) = binding.close().await {
+            tracing::debug!(binding = name, error = %e, "Closing a half-built binding failed.");
+        }
+    }
+}
+
+/// Asks the app until it answers: retried with backoff while the app is still starting, so a
+/// slow app is not marked unsubscribed forever.
+async fn wait_for_subscription(channel: &dyn AppChannel, target: &InputTarget, timeout: Duration, stop: &CancellationToken) -> bool {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 0.. {
+        match channel.is_subscribed(target, timeout).await {
+            Ok(true) => return true,
+            Ok(false) => {
+                tracing::info!(binding = %target.name, route = %target.route, "app has not subscribed to binding {}.", target.name);
+                return false;
+            }
+            Err(e) if e.unreachable && attempt < 40 => {
+                tracing::debug!(binding = %target.name, error = %e, "Subscription probe failed; retrying.");
+            }
+            Err(e) => {
+                tracing::warn!(binding = %target.name, error = %e, "Subscription probe failed; the binding is not started.");
+                return false;
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return false,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+    false
+}
+
+/// Sends a gRPC app's `to` payload to output bindings, as daprd does: operation `create`,
+/// no metadata; errors are logged and never reach the input component.
+struct OutputForwarder(std::sync::Weak<Runtime>);
+
+#[async_trait]
+impl Forwarder for OutputForwarder {
+    async fn forward(&self, reply: &AppReply) {
+        let Some(runtime) = self.0.upgrade() else { return };
+        let send = |to: String| {
+            let runtime = runtime.clone();
+            let data = reply.forward_data.clone();
+            async move {
+                let request = InvokeRequest { operation: "create".to_owned(), data, metadata: HashMap::new() };
+                let result = runtime.invoke(&to, request).await;
+                if let Err(e) = &result {
+                    tracing::warn!(binding = %to, error = %e, "Forwarding the app's reply to an output binding failed.");
+                }
+                result.is_ok()
+            }
+        };
+        if reply.forward_in_parallel {
+            for to in reply.forward_to.iter().cloned() {
+                tokio::spawn(send(to));
+            }
+        } else {
+            for to in reply.forward_to.iter().cloned() {
+                if !send(to).await {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The `direction` metadata key: which sides to create and whether to skip the probe.
+struct Direction {
+    input: bool,
+    output: bool,
+    explicit_input: bool,
+}
+
+impl Direction {
+    fn parse(properties: &Properties) -> Result<Self, String> {
+        let Some(value) = properties.get("direction") else {
+            return Ok(Self { input: true, output: true, explicit_input: false });
+        };
+        let mut direction = Self { input: false, output: false, explicit_input: false };
+        for token in value.split(',').map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()) {
+            match token.as_str() {
+                "input" => {
+                    direction.input = true;
+                    direction.explicit_input = true;
+                }
+                "output" => direction.output = true,
+                other => return Err(format!("invalid direction {other:?}: expected input, output or both separated by a comma")),
+            }
+        }
+        Ok(direction)
+    }
+}
+
+/// daprd: a leading `/` is added and the path cleaned.
+fn clean_route(route: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in route.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+fn component_error(component: &Component, field: Option<&str>, message: impl Into<String>) -> LoadError {
+    LoadError {
+        file: component.file.clone(),
+        line: Some(component.line),
+        column: None,
+        component: Some(component.name.clone()),
+        field: field.map(str::to_owned),
+        message: message.into(),
+    }
+}
+
+fn config_error(component: &Component, error: bindery_core::ConfigError) -> LoadError {
+    component_error(component, Some(&format!("spec.metadata.{}", error.field)), error.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_cleaned_like_go_path_clean() {
+        assert_eq!(clean_route("cron-events"), "/cron-events");
+        assert_eq!(clean_route("/a//b/../c/"), "/a/c");
+        assert_eq!(clean_route("/"), "/");
+    }
+
+    #[test]
+    fn direction_parses_tokens() {
+        let d = Direction::parse(&Properties::from_pairs([("Direction", " Input , output")])).unwrap();
+        assert!(d.input && d.output && d.explicit_input);
+        let d = Direction::parse(&Properties::from_pairs([])).unwrap();
+        assert!(d.input && d.output && !d.explicit_input);
+        let d = Direction::parse(&Properties::from_pairs([("direction", "output")])).unwrap();
+        assert!(!d.input && d.output);
+        assert!(Direction::parse(&Properties::from_pairs([("direction", "sideways")])).is_err());
+    }
+}
