@@ -83,7 +83,11 @@ pub struct InputContext {
 }
 
 impl InputContext {
-    pub fn new(name: impl Into<String>, sink: Arc<dyn EventSink>, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        sink: Arc<dyn EventSink>,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             name: name.into(),
             sink,

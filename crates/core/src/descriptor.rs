@@ -168,7 +168,11 @@ impl BindingDescriptor {
         let _ = writeln!(out, "apiVersion: dapr.io/v1alpha1");
         let _ = writeln!(out, "kind: Component");
         let _ = writeln!(out, "metadata:\n  name: my-{}", short.replace('.', "-"));
-        let _ = writeln!(out, "spec:\n  type: {}\n  version: v1\n  metadata:", self.type_name);
+        let _ = writeln!(
+            out,
+            "spec:\n  type: {}\n  version: v1\n  metadata:",
+            self.type_name
+        );
         for field in self.fields {
             if !field.required && field.example.is_none() {
                 continue;

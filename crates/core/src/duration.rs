@@ -127,10 +127,22 @@ mod tests {
 
     #[test]
     fn parses_go_forms() {
-        assert_eq!(parse_go_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_go_duration("300ms").unwrap(), Duration::from_millis(300));
-        assert_eq!(parse_go_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_go_duration(".5s").unwrap(), Duration::from_millis(500));
+        assert_eq!(
+            parse_go_duration("1h30m").unwrap(),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            parse_go_duration("300ms").unwrap(),
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            parse_go_duration("1.5s").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            parse_go_duration(".5s").unwrap(),
+            Duration::from_millis(500)
+        );
         assert_eq!(parse_go_duration("2µs").unwrap(), Duration::from_micros(2));
         assert_eq!(parse_go_duration("2us").unwrap(), Duration::from_micros(2));
         assert_eq!(parse_go_duration("0").unwrap(), Duration::ZERO);
@@ -142,8 +154,14 @@ mod tests {
 
     #[test]
     fn bare_integers_are_seconds() {
-        assert_eq!(parse_duration_or_seconds("60").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_duration_or_seconds("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(
+            parse_duration_or_seconds("60").unwrap(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            parse_duration_or_seconds("2m").unwrap(),
+            Duration::from_secs(120)
+        );
     }
 
     #[test]
@@ -151,7 +169,10 @@ mod tests {
         assert_eq!(format_go_duration(Duration::ZERO), "0s");
         assert_eq!(format_go_duration(Duration::from_nanos(15)), "15ns");
         assert_eq!(format_go_duration(Duration::from_nanos(294_000)), "294µs");
-        assert_eq!(format_go_duration(Duration::from_nanos(1_234_567)), "1.234567ms");
+        assert_eq!(
+            format_go_duration(Duration::from_nanos(1_234_567)),
+            "1.234567ms"
+        );
         assert_eq!(format_go_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format_go_duration(Duration::from_secs(3723)), "1h2m3s");
         assert_eq!(format_go_duration(Duration::from_secs(120)), "2m0s");

@@ -101,7 +101,10 @@ mod tests {
 
     #[test]
     fn sorts_keys_and_escapes_html() {
-        assert_eq!(enc(r#"{ "b": 1, "a": "<x>&" }"#), r#"{"a":"\u003cx\u003e\u0026","b":1}"#);
+        assert_eq!(
+            enc(r#"{ "b": 1, "a": "<x>&" }"#),
+            r#"{"a":"\u003cx\u003e\u0026","b":1}"#
+        );
         assert_eq!(enc(r#""hello""#), r#""hello""#);
         assert_eq!(enc("null"), "null");
         assert_eq!(enc("[1, 2.5, true]"), "[1,2.5,true]");

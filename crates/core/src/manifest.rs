@@ -76,7 +76,12 @@ impl Document {
         self.api_version() == Some(API_VERSION) && self.kind() == Some(kind)
     }
 
-    pub fn error(&self, component: Option<&str>, field: Option<&str>, message: impl Into<String>) -> LoadError {
+    pub fn error(
+        &self,
+        component: Option<&str>,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> LoadError {
         LoadError {
             file: self.file.clone(),
             line: Some(self.line),
@@ -113,7 +118,10 @@ pub fn split_documents(text: &str) -> Vec<(usize, &str)> {
 pub fn parse_documents(file: &str, text: &str) -> Vec<Result<Document, LoadError>> {
     split_documents(text)
         .into_iter()
-        .filter(|(_, body)| body.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .filter(|(_, body)| {
+            body.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
         .map(|(line, body)| {
             serde_saphyr::from_str_with_options::<Value>(body, yaml_options())
                 .map(|value| Document {
@@ -140,7 +148,10 @@ fn yaml_error(file: &str, doc_line: usize, body: &str, error: &serde_saphyr::Err
         Some(loc) => {
             // A document that begins with the separator's newline starts one line later.
             let leading = if body.starts_with('\n') { 0 } else { 1 };
-            (Some(doc_line + loc.line() as usize - leading), Some(loc.column() as usize))
+            (
+                Some(doc_line + loc.line() as usize - leading),
+                Some(loc.column() as usize),
+            )
         }
         None => (Some(doc_line), None),
     };
@@ -231,7 +242,13 @@ impl Component {
         }
         let root = &doc.value;
         let name = doc.name().unwrap_or_default().to_owned();
-        let err = |field: &str, message: String| doc.error(Some(&name).filter(|n| !n.is_empty()).map(String::as_str), Some(field), message);
+        let err = |field: &str, message: String| {
+            doc.error(
+                Some(&name).filter(|n| !n.is_empty()).map(String::as_str),
+                Some(field),
+                message,
+            )
+        };
         if name.is_empty() {
             return Err(err("metadata.name", "is required".to_owned()));
         }
@@ -244,16 +261,24 @@ impl Component {
         let meta = get_ci(root, "metadata");
         let namespace = optional_string(meta.and_then(|m| get_ci(m, "namespace")))
             .map_err(|e| err("metadata.namespace", e))?;
-        let spec = get_ci(root, "spec").cloned().unwrap_or(Value::Object(Map::new()));
+        let spec = get_ci(root, "spec")
+            .cloned()
+            .unwrap_or(Value::Object(Map::new()));
         let spec_type = optional_string(get_ci(&spec, "type")).map_err(|e| err("spec.type", e))?;
         if spec_type.is_empty() {
             return Err(err("spec.type", "is required".to_owned()));
         }
-        let version = optional_string(get_ci(&spec, "version")).map_err(|e| err("spec.version", e))?;
+        let version =
+            optional_string(get_ci(&spec, "version")).map_err(|e| err("spec.version", e))?;
         let ignore_errors = match get_ci(&spec, "ignoreErrors") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
-            Some(other) => return Err(err("spec.ignoreErrors", format!("expected a boolean, got {other}"))),
+            Some(other) => {
+                return Err(err(
+                    "spec.ignoreErrors",
+                    format!("expected a boolean, got {other}"),
+                ));
+            }
         };
         let init_timeout = optional_string(get_ci(&spec, "initTimeout"))
             .map_err(|e| err("spec.initTimeout", e))?;
@@ -271,15 +296,25 @@ impl Component {
                     );
                 }
             }
-            Some(_) => return Err(err("spec.metadata", "expected a list of {name, value} items".to_owned())),
+            Some(_) => {
+                return Err(err(
+                    "spec.metadata",
+                    "expected a list of {name, value} items".to_owned(),
+                ));
+            }
         }
-        let secret_store = optional_string(get_ci(root, "auth").and_then(|a| get_ci(a, "secretStore")))
-            .map_err(|e| err("auth.secretStore", e))?;
+        let secret_store =
+            optional_string(get_ci(root, "auth").and_then(|a| get_ci(a, "secretStore")))
+                .map_err(|e| err("auth.secretStore", e))?;
         let scopes = match get_ci(root, "scopes") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| err("scopes", "expected a list of strings".to_owned())))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| err("scopes", "expected a list of strings".to_owned()))
+                })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(err("scopes", "expected a list of strings".to_owned())),
         };
@@ -330,8 +365,10 @@ fn metadata_item(item: &Value) -> Result<MetadataItem, String> {
     let secret_key_ref = match get_ci(item, "secretKeyRef") {
         None | Some(Value::Null) => None,
         Some(r) => {
-            let name = optional_string(get_ci(r, "name")).map_err(|e| format!("secretKeyRef.name: {e}"))?;
-            let key = optional_string(get_ci(r, "key")).map_err(|e| format!("secretKeyRef.key: {e}"))?;
+            let name = optional_string(get_ci(r, "name"))
+                .map_err(|e| format!("secretKeyRef.name: {e}"))?;
+            let key =
+                optional_string(get_ci(r, "key")).map_err(|e| format!("secretKeyRef.key: {e}"))?;
             (!name.is_empty()).then_some(SecretKeyRef { name, key })
         }
     };
@@ -360,7 +397,10 @@ mod tests {
 
     #[test]
     fn splits_on_newline_dashes_and_drops_the_rest_of_that_line() {
-        let text = format!("{CRON}--- trailing words\n{}", CRON.replace("mycron", "other"));
+        let text = format!(
+            "{CRON}--- trailing words\n{}",
+            CRON.replace("mycron", "other")
+        );
         let docs = split_documents(&text);
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1].0, 11);
@@ -393,10 +433,23 @@ mod tests {
     fn values_stringify_like_dynamic_value() {
         let text = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: x\nspec:\n  type: bindings.http\n  metadata:\n  - name: s\n    value: \"abc\"\n  - name: n\n    value: 5\n  - name: b\n    value: true\n  - name: f\n    value: 1.50\n  - name: m\n    value: {b: 1, a: \"<\"}\n  - name: l\n    value: [1, two]\n  - name: missing\n  - name: nul\n    value: null\n";
         let c = components(text).remove(0).unwrap().unwrap();
-        let got: Vec<(&str, &str)> = c.metadata.iter().map(|i| (i.name.as_str(), i.value.as_str())).collect();
+        let got: Vec<(&str, &str)> = c
+            .metadata
+            .iter()
+            .map(|i| (i.name.as_str(), i.value.as_str()))
+            .collect();
         assert_eq!(
             got,
-            vec![("s", "abc"), ("n", "5"), ("b", "true"), ("f", "1.5"), ("m", r#"{"a":"\u003c","b":1}"#), ("l", r#"[1,"two"]"#), ("missing", ""), ("nul", "")]
+            vec![
+                ("s", "abc"),
+                ("n", "5"),
+                ("b", "true"),
+                ("f", "1.5"),
+                ("m", r#"{"a":"\u003c","b":1}"#),
+                ("l", r#"[1,"two"]"#),
+                ("missing", ""),
+                ("nul", "")
+            ]
         );
     }
 
@@ -406,7 +459,13 @@ mod tests {
         let c = components(text).remove(0).unwrap().unwrap();
         assert_eq!(c.init_timeout, DEFAULT_INIT_TIMEOUT);
         assert!(c.ignore_errors);
-        assert_eq!(c.metadata[0].secret_key_ref, Some(SecretKeyRef { name: "TOKEN".into(), key: String::new() }));
+        assert_eq!(
+            c.metadata[0].secret_key_ref,
+            Some(SecretKeyRef {
+                name: "TOKEN".into(),
+                key: String::new()
+            })
+        );
         assert_eq!(c.metadata[1].env_ref.as_deref(), Some("HOME"));
         assert_eq!(c.scopes, vec!["a", "b"]);
     }
@@ -417,8 +476,14 @@ mod tests {
         let err = components(text).remove(0).unwrap_err();
         assert_eq!(err.component.as_deref(), Some("x"));
         assert_eq!(err.field.as_deref(), Some("spec.version"));
-        assert!(err.to_string().starts_with("c.yaml:1: component \"x\": field spec.version: expected a string"), "{err}");
-        let err = components(&CRON.replace("mycron", "a/b")).remove(0).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("c.yaml:1: component \"x\": field spec.version: expected a string"),
+            "{err}"
+        );
+        let err = components(&CRON.replace("mycron", "a/b"))
+            .remove(0)
+            .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("metadata.name"));
     }
 

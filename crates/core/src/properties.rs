@@ -23,7 +23,11 @@ impl Properties {
         let mut seen: HashMap<String, &str> = HashMap::new();
         for key in values.keys() {
             if let Some(previous) = seen.insert(key.to_lowercase(), key) {
-                let (a, b) = if previous < key.as_str() { (previous, key.as_str()) } else { (key.as_str(), previous) };
+                let (a, b) = if previous < key.as_str() {
+                    (previous, key.as_str())
+                } else {
+                    (key.as_str(), previous)
+                };
                 return Err(ConfigError::new(
                     b,
                     format!("key {b} is duplicate in the metadata (also given as {a})"),
@@ -73,7 +77,11 @@ impl Properties {
 
     /// The value, or the field's default. Empty strings count as given for strings.
     pub fn string(&self, field: &Field) -> Option<String> {
-        debug_assert!(matches!(field.ty, FieldType::String), "{} is not a string field", field.name);
+        debug_assert!(
+            matches!(field.ty, FieldType::String),
+            "{} is not a string field",
+            field.name
+        );
         self.raw(field)
             .map(str::to_owned)
             .or_else(|| field.default.map(str::to_owned))
@@ -102,18 +110,15 @@ impl Properties {
 
     pub fn duration(&self, field: &Field) -> Result<Option<Duration>, ConfigError> {
         self.typed_raw(field)
-            .map(|v| {
-                parse_duration_or_seconds(v).map_err(|e| ConfigError::new(field.name, e))
-            })
+            .map(|v| parse_duration_or_seconds(v).map_err(|e| ConfigError::new(field.name, e)))
             .transpose()
     }
 
     pub fn number<T: FromStr>(&self, field: &Field) -> Result<Option<T>, ConfigError> {
         self.typed_raw(field)
             .map(|v| {
-                v.parse::<T>().map_err(|_| {
-                    ConfigError::new(field.name, format!("invalid number {v:?}"))
-                })
+                v.parse::<T>()
+                    .map_err(|_| ConfigError::new(field.name, format!("invalid number {v:?}")))
             })
             .transpose()
     }
@@ -183,7 +188,11 @@ mod tests {
 
     #[test]
     fn names_match_case_insensitively_and_aliases_apply_only_when_absent() {
-        let p = Properties::from_pairs([("REDISPORT", "6380"), ("url", "a"), ("ConnectionString", "b")]);
+        let p = Properties::from_pairs([
+            ("REDISPORT", "6380"),
+            ("url", "a"),
+            ("ConnectionString", "b"),
+        ]);
         assert_eq!(p.number::<u16>(&PORT).unwrap(), Some(6380));
         assert_eq!(p.string(&URL).as_deref(), Some("b"));
         let p = Properties::from_pairs([("url", "a")]);
@@ -224,7 +233,10 @@ mod tests {
             ("QUEUENAME".to_owned(), "b".to_owned()),
         ]);
         let err = Properties::new(map).unwrap_err();
-        assert!(err.message.contains("is duplicate in the metadata"), "{err}");
+        assert!(
+            err.message.contains("is duplicate in the metadata"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -240,6 +252,9 @@ mod tests {
     fn debug_never_prints_values() {
         let p = Properties::from_pairs([("password", "hunter2")]);
         let shown = format!("{p:?}");
-        assert!(shown.contains("password") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("password") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

@@ -44,10 +44,16 @@ pub struct AppError {
 
 impl AppError {
     pub fn unreachable(message: impl Into<String>) -> Self {
-        Self { message: message.into(), unreachable: true }
+        Self {
+            message: message.into(),
+            unreachable: true,
+        }
     }
     pub fn rejected(message: impl Into<String>) -> Self {
-        Self { message: message.into(), unreachable: false }
+        Self {
+            message: message.into(),
+            unreachable: false,
+        }
     }
 }
 
@@ -55,10 +61,18 @@ impl AppError {
 pub trait AppChannel: Send + Sync + 'static {
     /// Whether the app wants this binding's events (daprd's OPTIONS probe or
     /// `ListInputBindings`).
-    async fn is_subscribed(&self, target: &InputTarget, timeout: Duration) -> Result<bool, AppError>;
+    async fn is_subscribed(
+        &self,
+        target: &InputTarget,
+        timeout: Duration,
+    ) -> Result<bool, AppError>;
 
     /// Delivers one event; `Ok` only when the app accepted it.
     async fn deliver(&self, target: &InputTarget, event: InputEvent) -> Result<AppReply, AppError>;
+
+    /// One app health probe (`--enable-app-health-check`): HTTP `GET <path>` answering 2xx, or
+    /// gRPC `AppCallbackHealthCheck/HealthCheck` answering OK.
+    async fn check_health(&self, timeout: Duration) -> Result<(), AppError>;
 }
 
 /// What the runtime needs to act on a reply that forwards data to output bindings.

@@ -15,6 +15,4 @@ pub mod templates;
 
 pub use config::{AppProtocol, RuntimeConfig};
 pub use registry::Registry;
-pub use runtime::{
-    ComponentInfo, InvokeError, MetadataSnapshot, Readiness, Runtime, StartupError,
-};
+pub use runtime::{ComponentInfo, InvokeError, MetadataSnapshot, Readiness, Runtime, StartupError};

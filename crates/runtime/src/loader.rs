@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use bindery_core::manifest::{parse_documents, Component, Document, LoadError};
+use bindery_core::manifest::{Component, Document, LoadError, parse_documents};
 
 use crate::config::RuntimeConfig;
-use crate::secrets::{is_denied_env_name, SecretStore};
+use crate::secrets::{SecretStore, is_denied_env_name};
 use crate::templates;
 
 /// Everything found in the resources paths.
@@ -90,7 +90,8 @@ fn add_file(resources: &mut Resources, file: &str, text: &str, config: &RuntimeC
                     && component.namespace != config.namespace
                 {
                     tracing::debug!(component = %component.name, "Skipping a component of another namespace.");
-                } else if !component.scopes.is_empty() && !component.scopes.contains(&config.app_id) {
+                } else if !component.scopes.is_empty() && !component.scopes.contains(&config.app_id)
+                {
                     tracing::debug!(component = %component.name, "Skipping a component scoped to other apps.");
                 } else {
                     resources.components.push(component);
@@ -184,13 +185,26 @@ pub fn resolve_metadata(
                     }
                 }
             }
-            let key = if secret.key.is_empty() { &secret.name } else { &secret.key };
-            if let Some(v) = secret_cache.get(&secret.name).and_then(|p| p.get(key)).filter(|v| !v.is_empty()) {
+            let key = if secret.key.is_empty() {
+                &secret.name
+            } else {
+                &secret.key
+            };
+            if let Some(v) = secret_cache
+                .get(&secret.name)
+                .and_then(|p| p.get(key))
+                .filter(|v| !v.is_empty())
+            {
                 value = v.clone();
             }
         }
-        let value = templates::apply(&value, &config.app_id, &config.namespace, config.pod_name.as_deref())
-            .map_err(|e| error(field(), e))?;
+        let value = templates::apply(
+            &value,
+            &config.app_id,
+            &config.namespace,
+            config.pod_name.as_deref(),
+        )
+        .map_err(|e| error(field(), e))?;
         out.insert(item.name.clone(), value);
     }
     Ok(out)
@@ -202,7 +216,9 @@ mod tests {
     use std::fs;
 
     fn component(name: &str, extra: &str) -> String {
-        format!("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n{extra}spec:\n  type: bindings.cron\n  metadata:\n  - name: schedule\n    value: '@every 1s'\n")
+        format!(
+            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n{extra}spec:\n  type: bindings.cron\n  metadata:\n  - name: schedule\n    value: '@every 1s'\n"
+        )
     }
 
     fn config(dir: &Path) -> RuntimeConfig {
@@ -229,9 +245,17 @@ mod tests {
     #[test]
     fn scopes_and_namespaces_filter() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("a.yaml"), component("mine", "")
-            + "scopes: [myapp]\n---\n" + &component("theirs", "") + "scopes: [other]\n---\n"
-            + &component("nsother", "  namespace: prod\n") + "---\n" + &component("nsmine", "  namespace: dev\n")).unwrap();
+        fs::write(
+            dir.path().join("a.yaml"),
+            component("mine", "")
+                + "scopes: [myapp]\n---\n"
+                + &component("theirs", "")
+                + "scopes: [other]\n---\n"
+                + &component("nsother", "  namespace: prod\n")
+                + "---\n"
+                + &component("nsmine", "  namespace: dev\n"),
+        )
+        .unwrap();
         let mut cfg = config(dir.path());
         cfg.namespace = "dev".into();
         let r = load_resources(&cfg).unwrap();
@@ -242,13 +266,21 @@ mod tests {
     #[test]
     fn duplicates_are_fatal_and_bad_documents_are_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("a.yaml"), component("x", "") + "---\nkind: [broken\n").unwrap();
+        fs::write(
+            dir.path().join("a.yaml"),
+            component("x", "") + "---\nkind: [broken\n",
+        )
+        .unwrap();
         let r = load_resources(&config(dir.path())).unwrap();
         assert_eq!(r.components.len(), 1);
         assert_eq!(r.skipped.len(), 1);
         fs::write(dir.path().join("b.yaml"), component("x", "")).unwrap();
         let err = load_resources(&config(dir.path())).unwrap_err();
-        assert!(err.message.contains("duplicate definition of Component name x"), "{err}");
+        assert!(
+            err.message
+                .contains("duplicate definition of Component name x"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -262,14 +294,21 @@ mod tests {
         struct Fixed;
         impl SecretStore for Fixed {
             fn get_secret(&self, name: &str) -> Result<HashMap<String, String>, String> {
-                Ok(HashMap::from([(name.to_owned(), format!("secret-{name}")), ("other".to_owned(), "o".to_owned())]))
+                Ok(HashMap::from([
+                    (name.to_owned(), format!("secret-{name}")),
+                    ("other".to_owned(), "o".to_owned()),
+                ]))
             }
         }
         let text = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: c\nspec:\n  type: bindings.http\n  metadata:\n  - name: home\n    envRef: PATH\n  - name: denied\n    envRef: DAPR_API_TOKEN\n  - name: token\n    secretKeyRef: {name: TOKEN}\n  - name: keyed\n    secretKeyRef: {name: TOKEN, key: other}\n  - name: id\n    value: '{appID}'\nauth:\n  secretStore: s\n";
         let doc = parse_documents("f.yaml", text).remove(0).unwrap();
         let c = Component::from_document(&doc).unwrap().unwrap();
-        let stores: HashMap<String, Box<dyn SecretStore>> = HashMap::from([("s".to_owned(), Box::new(Fixed) as Box<dyn SecretStore>)]);
-        let cfg = RuntimeConfig { app_id: "app1".into(), ..RuntimeConfig::default() };
+        let stores: HashMap<String, Box<dyn SecretStore>> =
+            HashMap::from([("s".to_owned(), Box::new(Fixed) as Box<dyn SecretStore>)]);
+        let cfg = RuntimeConfig {
+            app_id: "app1".into(),
+            ..RuntimeConfig::default()
+        };
         let m = resolve_metadata(&c, &stores, &cfg).unwrap();
         assert_eq!(m["home"], std::env::var("PATH").unwrap());
         assert_eq!(m["denied"], "");

@@ -124,7 +124,10 @@ pub struct Runtime {
 impl Runtime {
     /// Loads every resources path and initialises components: secret stores first, then
     /// bindings, each within its `initTimeout`. A failure is fatal unless `ignoreErrors`.
-    pub async fn start(config: RuntimeConfig, registry: &Registry) -> Result<Arc<Self>, StartupError> {
+    pub async fn start(
+        config: RuntimeConfig,
+        registry: &Registry,
+    ) -> Result<Arc<Self>, StartupError> {
         let resources = load_resources(&config)?;
         let runtime = Arc::new(Self {
             config,
@@ -137,10 +140,15 @@ impl Runtime {
         });
 
         let mut stores: HashMap<String, Box<dyn SecretStore>> = HashMap::new();
-        for component in resources.components.iter().filter(|c| secrets::is_secret_store_type(&c.spec_type)) {
+        for component in resources
+            .components
+            .iter()
+            .filter(|c| secrets::is_secret_store_type(&c.spec_type))
+        {
             let outcome = resolve_metadata(component, &stores, &runtime.config).and_then(|m| {
                 let properties = Properties::new(m).map_err(|e| config_error(component, e))?;
-                secrets::build(&component.spec_type, &properties).map_err(|e| component_error(component, None, e))
+                secrets::build(&component.spec_type, &properties)
+                    .map_err(|e| component_error(component, None, e))
             });
             match outcome {
                 Ok(store) => {
@@ -158,7 +166,11 @@ impl Runtime {
             }
         }
 
-        for component in resources.components.iter().filter(|c| !secrets::is_secret_store_type(&c.spec_type)) {
+        for component in resources
+            .components
+            .iter()
+            .filter(|c| !secrets::is_secret_store_type(&c.spec_type))
+        {
             if !component.spec_type.to_lowercase().starts_with("bindings.") {
                 tracing::warn!(component = %component.name, r#type = %component.spec_type,
                     "Skipping a component that is not a binding or a secret store; bindery serves bindings only.");
@@ -191,24 +203,31 @@ impl Runtime {
         registry: &Registry,
         stores: &HashMap<String, Box<dyn SecretStore>>,
     ) -> Result<(), LoadError> {
-        let descriptor = *registry.lookup(&component.spec_type, &component.version).ok_or_else(|| {
-            let known: Vec<&str> = registry.bindings().iter().map(|d| d.type_name).collect();
-            component_error(
-                component,
-                Some("spec.type"),
-                format!(
-                    "couldn't find binding {} ({}/{}); this build of bindery has: {}",
-                    component.name,
-                    component.spec_type,
-                    if component.version.is_empty() { "v1" } else { &component.version },
-                    known.join(", ")
-                ),
-            )
-        })?;
+        let descriptor = *registry
+            .lookup(&component.spec_type, &component.version)
+            .ok_or_else(|| {
+                let known: Vec<&str> = registry.bindings().iter().map(|d| d.type_name).collect();
+                component_error(
+                    component,
+                    Some("spec.type"),
+                    format!(
+                        "couldn't find binding {} ({}/{}); this build of bindery has: {}",
+                        component.name,
+                        component.spec_type,
+                        if component.version.is_empty() {
+                            "v1"
+                        } else {
+                            &component.version
+                        },
+                        known.join(", ")
+                    ),
+                )
+            })?;
         let metadata = resolve_metadata(component, stores, &self.config)?;
         let properties = Properties::new(metadata).map_err(|e| config_error(component, e))?;
         (descriptor.validate)(&properties).map_err(|e| config_error(component, e))?;
-        let direction = Direction::parse(&properties).map_err(|e| component_error(component, Some("direction"), e))?;
+        let direction = Direction::parse(&properties)
+            .map_err(|e| component_error(component, Some("direction"), e))?;
         let want_input = descriptor.has_input() && direction.input;
         let want_output = descriptor.has_output() && direction.output;
         if !want_input && !want_output {
@@ -222,13 +241,23 @@ impl Runtime {
         };
         let timeout = component.init_timeout;
         let timed_out = || {
-            component_error(component, None, format!("init timeout for component {} exceeded after {:?}", component.name, timeout))
+            component_error(
+                component,
+                None,
+                format!(
+                    "init timeout for component {} exceeded after {:?}",
+                    component.name, timeout
+                ),
+            )
         };
         let build_failed = |e: BindingError| component_error(component, None, e.to_string());
 
         let output = match (want_output, descriptor.build_output) {
             (true, Some(build)) => Some(
-                tokio::time::timeout(timeout, build(cx.clone())).await.map_err(|_| timed_out())?.map_err(build_failed)?,
+                tokio::time::timeout(timeout, build(cx.clone()))
+                    .await
+                    .map_err(|_| timed_out())?
+                    .map_err(build_failed)?,
             ),
             _ => None,
         };
@@ -255,12 +284,24 @@ impl Runtime {
             output: output.is_some(),
         });
         if let Some(binding) = output {
-            self.outputs.write().insert(component.name.clone(), Arc::new(OutputEntry { descriptor, binding }));
+            self.outputs.write().insert(
+                component.name.clone(),
+                Arc::new(OutputEntry {
+                    descriptor,
+                    binding,
+                }),
+            );
         }
         if let Some(binding) = input {
-            let route = properties.exact("route").filter(|r| !r.is_empty()).unwrap_or(&component.name);
+            let route = properties
+                .exact("route")
+                .filter(|r| !r.is_empty())
+                .unwrap_or(&component.name);
             self.inputs.lock().push(InputEntry {
-                target: InputTarget { name: component.name.clone(), route: clean_route(route) },
+                target: InputTarget {
+                    name: component.name.clone(),
+                    route: clean_route(route),
+                },
                 skip_probe: direction.explicit_input,
                 binding: Some(binding),
                 stop: CancellationToken::new(),
@@ -288,7 +329,11 @@ impl Runtime {
     }
 
     /// Performs one output-binding call, with daprd's checks in daprd's order.
-    pub async fn invoke(&self, name: &str, request: InvokeRequest) -> Result<Option<InvokeResponse>, InvokeError> {
+    pub async fn invoke(
+        &self,
+        name: &str,
+        request: InvokeRequest,
+    ) -> Result<Option<InvokeResponse>, InvokeError> {
         if request.operation.is_empty() {
             return Err(InvokeError::MissingOperation);
         }
@@ -302,7 +347,12 @@ impl Runtime {
             return Err(InvokeError::UnsupportedOperation {
                 name: name.to_owned(),
                 operation: request.operation,
-                supported: entry.descriptor.operations.iter().map(|o| o.name.to_owned()).collect(),
+                supported: entry
+                    .descriptor
+                    .operations
+                    .iter()
+                    .map(|o| o.name.to_owned())
+                    .collect(),
             });
         }
         entry.binding.invoke(request).await.map_err(|e| {
@@ -325,16 +375,25 @@ impl Runtime {
 
     /// Names of the input bindings that were built.
     pub fn input_targets(&self) -> Vec<InputTarget> {
-        self.inputs.lock().iter().map(|i| i.target.clone()).collect()
+        self.inputs
+            .lock()
+            .iter()
+            .map(|i| i.target.clone())
+            .collect()
     }
 
     /// Blocks until a TCP connection to the app succeeds (daprd never gives up), or shutdown.
     pub async fn wait_for_app_port(&self) -> bool {
-        let Some(port) = self.config.app_port else { return true };
+        let Some(port) = self.config.app_port else {
+            return true;
+        };
         let address = format!("{}:{}", self.config.app_channel_address, port);
         let mut logged = false;
         loop {
-            let attempt = tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(&address));
+            let attempt = tokio::time::timeout(
+                Duration::from_millis(500),
+                tokio::net::TcpStream::connect(&address),
+            );
             if let Ok(Ok(_)) = attempt.await {
                 return true;
             }
@@ -351,11 +410,16 @@ impl Runtime {
 
     /// Starts reading every input binding the app subscribes to.
     pub fn start_inputs(self: &Arc<Self>, channel: Arc<dyn AppChannel>) {
-        let concurrency = self.config.app_max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1))));
+        let concurrency = self
+            .config
+            .app_max_concurrency
+            .map(|n| Arc::new(Semaphore::new(n.max(1))));
         let forwarder: Arc<dyn Forwarder> = Arc::new(OutputForwarder(Arc::downgrade(self)));
         let mut inputs = self.inputs.lock();
         for entry in inputs.iter_mut() {
-            let Some(binding) = entry.binding.take() else { continue };
+            let Some(binding) = entry.binding.take() else {
+                continue;
+            };
             let sink = Arc::new(AppSink {
                 target: entry.target.clone(),
                 channel: channel.clone(),
@@ -369,7 +433,9 @@ impl Runtime {
             let probe_timeout = self.config.app_binding_options_timeout;
             let channel = channel.clone();
             entry.task = Some(tokio::spawn(async move {
-                if !skip_probe && !wait_for_subscription(&*channel, &target, probe_timeout, &stop).await {
+                if !skip_probe
+                    && !wait_for_subscription(&*channel, &target, probe_timeout, &stop).await
+                {
                     return;
                 }
                 tracing::info!(binding = %target.name, route = %target.route, "Reading from input binding.");
@@ -425,7 +491,12 @@ async fn close_quietly(output: Option<Box<dyn OutputBinding>>, name: &str) {
 
 /// Asks the app until it answers: retried with backoff while the app is still starting, so a
 /// slow app is not marked unsubscribed forever.
-async fn wait_for_subscription(channel: &dyn AppChannel, target: &InputTarget, timeout: Duration, stop: &CancellationToken) -> bool {
+async fn wait_for_subscription(
+    channel: &dyn AppChannel,
+    target: &InputTarget,
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> bool {
     let mut delay = Duration::from_millis(100);
     for attempt in 0.. {
         match channel.is_subscribed(target, timeout).await {
@@ -458,12 +529,18 @@ struct OutputForwarder(std::sync::Weak<Runtime>);
 #[async_trait]
 impl Forwarder for OutputForwarder {
     async fn forward(&self, reply: &AppReply) {
-        let Some(runtime) = self.0.upgrade() else { return };
+        let Some(runtime) = self.0.upgrade() else {
+            return;
+        };
         let send = |to: String| {
             let runtime = runtime.clone();
             let data = reply.forward_data.clone();
             async move {
-                let request = InvokeRequest { operation: "create".to_owned(), data, metadata: HashMap::new() };
+                let request = InvokeRequest {
+                    operation: "create".to_owned(),
+                    data,
+                    metadata: HashMap::new(),
+                };
                 let result = runtime.invoke(&to, request).await;
                 if let Err(e) = &result {
                     tracing::warn!(binding = %to, error = %e, "Forwarding the app's reply to an output binding failed.");
@@ -495,17 +572,33 @@ struct Direction {
 impl Direction {
     fn parse(properties: &Properties) -> Result<Self, String> {
         let Some(value) = properties.get("direction") else {
-            return Ok(Self { input: true, output: true, explicit_input: false });
+            return Ok(Self {
+                input: true,
+                output: true,
+                explicit_input: false,
+            });
         };
-        let mut direction = Self { input: false, output: false, explicit_input: false };
-        for token in value.split(',').map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()) {
+        let mut direction = Self {
+            input: false,
+            output: false,
+            explicit_input: false,
+        };
+        for token in value
+            .split(',')
+            .map(|t| t.trim().to_lowercase())
+            .filter(|t| !t.is_empty())
+        {
             match token.as_str() {
                 "input" => {
                     direction.input = true;
                     direction.explicit_input = true;
                 }
                 "output" => direction.output = true,
-                other => return Err(format!("invalid direction {other:?}: expected input, output or both separated by a comma")),
+                other => {
+                    return Err(format!(
+                        "invalid direction {other:?}: expected input, output or both separated by a comma"
+                    ));
+                }
             }
         }
         Ok(direction)
@@ -527,7 +620,11 @@ fn clean_route(route: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-fn component_error(component: &Component, field: Option<&str>, message: impl Into<String>) -> LoadError {
+fn component_error(
+    component: &Component,
+    field: Option<&str>,
+    message: impl Into<String>,
+) -> LoadError {
     LoadError {
         file: component.file.clone(),
         line: Some(component.line),
@@ -539,7 +636,11 @@ fn component_error(component: &Component, field: Option<&str>, message: impl Int
 }
 
 fn config_error(component: &Component, error: bindery_core::ConfigError) -> LoadError {
-    component_error(component, Some(&format!("spec.metadata.{}", error.field)), error.message)
+    component_error(
+        component,
+        Some(&format!("spec.metadata.{}", error.field)),
+        error.message,
+    )
 }
 
 #[cfg(test)]
@@ -555,7 +656,8 @@ mod tests {
 
     #[test]
     fn direction_parses_tokens() {
-        let d = Direction::parse(&Properties::from_pairs([("Direction", " Input , output")])).unwrap();
+        let d =
+            Direction::parse(&Properties::from_pairs([("Direction", " Input , output")])).unwrap();
         assert!(d.input && d.output && d.explicit_input);
         let d = Direction::parse(&Properties::from_pairs([])).unwrap();
         assert!(d.input && d.output && !d.explicit_input);

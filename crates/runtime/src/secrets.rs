@@ -63,7 +63,10 @@ impl SecretStore for EnvStore {
     fn get_secret(&self, name: &str) -> Result<HashMap<String, String>, String> {
         let full = format!("{}{}", self.prefix, name);
         let value = if is_denied_env_name(&full) {
-            tracing::warn!(secret = name, "Secret name is not allowed from the environment store; it resolves to empty.");
+            tracing::warn!(
+                secret = name,
+                "Secret name is not allowed from the environment store; it resolves to empty."
+            );
             String::new()
         } else {
             std::env::var(&full).unwrap_or_default()
@@ -79,7 +82,9 @@ struct FileStore {
 
 impl FileStore {
     fn new(json: &Value, separator: &str, multi_valued: bool) -> Result<Self, String> {
-        let root = json.as_object().ok_or("secretsFile must hold a JSON object")?;
+        let root = json
+            .as_object()
+            .ok_or("secretsFile must hold a JSON object")?;
         let mut secrets = HashMap::new();
         if multi_valued {
             for (name, value) in root {

@@ -1,7 +1,12 @@
 //! daprd's template tags in metadata values: `{uuid}`, `{podName}`, `{namespace}`, `{appID}`.
 
 /// Replaces the tags. `{namespace}` becomes `<namespace>.<appID>`, as in daprd.
-pub fn apply(value: &str, app_id: &str, namespace: &str, pod_name: Option<&str>) -> Result<String, String> {
+pub fn apply(
+    value: &str,
+    app_id: &str,
+    namespace: &str,
+    pod_name: Option<&str>,
+) -> Result<String, String> {
     if !value.contains('{') {
         return Ok(value.to_owned());
     }
@@ -10,9 +15,9 @@ pub fn apply(value: &str, app_id: &str, namespace: &str, pod_name: Option<&str>)
         out.replace_range(pos..pos + "{uuid}".len(), &uuid::Uuid::new_v4().to_string());
     }
     if out.contains("{podName}") {
-        let pod = pod_name
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| "failed to parse metadata: {podName} is used but POD_NAME is not set".to_owned())?;
+        let pod = pod_name.filter(|p| !p.is_empty()).ok_or_else(|| {
+            "failed to parse metadata: {podName} is used but POD_NAME is not set".to_owned()
+        })?;
         out = out.replace("{podName}", pod);
     }
     out = out.replace("{namespace}", &format!("{namespace}.{app_id}"));

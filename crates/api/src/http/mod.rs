@@ -1,0 +1,237 @@
+//! Dapr's HTTP API for bindings: `/v1.0/bindings`, health, metadata and shutdown.
+
+mod decode;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use bindery_runtime::Runtime;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+pub use decode::decode_output_request;
+
+use crate::error::ApiError;
+use crate::headers::insert_metadata_headers;
+
+/// The version bindery reports as its runtime version.
+pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub runtime: Arc<Runtime>,
+    /// `DAPR_API_TOKEN`; when set every call but health must carry it.
+    pub api_token: Option<String>,
+    pub max_body_size: usize,
+    pub enabled_features: Vec<String>,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route(
+            "/v1.0/bindings/{name}",
+            post(invoke_binding).put(invoke_binding),
+        )
+        .route("/v1.0/healthz", get(healthz))
+        .route("/v1.0/healthz/outbound", get(healthz_outbound))
+        .route("/v1.0/metadata", get(get_metadata))
+        .route("/v1.0/metadata/{key}", put(set_metadata))
+        .route("/v1.0/shutdown", post(shutdown))
+        .fallback(direct_invoke_fallback)
+        .method_not_allowed_fallback(direct_invoke_fallback)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            check_api_token,
+        ))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// daprd hands unmatched routes to service invocation, which fails without an app id.
+async fn direct_invoke_fallback() -> ApiError {
+    ApiError::DirectInvoke
+}
+
+async fn check_api_token(
+    State(state): State<ApiState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Some(expected) = &state.api_token {
+        let path = request.uri().path();
+        let exempt = request.method() == axum::http::Method::GET
+            && (path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound");
+        if !exempt {
+            let given = request
+                .headers()
+                .get("dapr-api-token")
+                .map(HeaderValue::as_bytes)
+                .unwrap_or_default();
+            if !bool::from(given.ct_eq(expected.as_bytes())) {
+                return ApiError::InvalidToken.into_response();
+            }
+        }
+        request.headers_mut().remove("dapr-api-token");
+    }
+    next.run(request).await
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, String> {
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| "http: request body too large".to_owned())
+}
+
+async fn invoke_binding(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Response {
+    let bytes = match read_body(body, state.max_body_size).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::MalformedRequest(e).into_response(),
+    };
+    let request = match decode_output_request(&bytes) {
+        Ok(r) => r,
+        Err(e) => return ApiError::MalformedRequest(e).into_response(),
+    };
+    match state.runtime.invoke(&name, request).await {
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Some(response)) => {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            insert_metadata_headers(&mut headers, &response.metadata);
+            (StatusCode::OK, headers, response.data).into_response()
+        }
+        Err(error) => ApiError::InvokeOutputBinding { name, error }.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct HealthQuery {
+    appid: Option<String>,
+}
+
+async fn healthz(State(state): State<ApiState>, Query(query): Query<HealthQuery>) -> Response {
+    let readiness = state.runtime.readiness();
+    if !readiness.ready() {
+        let pending = if readiness.outbound() {
+            "app"
+        } else {
+            "runtime"
+        };
+        return ApiError::HealthNotReady(pending).into_response();
+    }
+    if let Some(app_id) = query.appid.filter(|a| !a.is_empty()) {
+        if app_id != state.runtime.config().app_id {
+            return ApiError::AppIdMismatch.into_response();
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn healthz_outbound(State(state): State<ApiState>) -> Response {
+    if state.runtime.readiness().outbound() {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        ApiError::OutboundNotReady.into_response()
+    }
+}
+
+/// The metadata document, shaped like daprd's (empty fields left out, as Go's `omitempty`).
+pub fn metadata_json(state: &ApiState) -> Value {
+    let snapshot = state.runtime.metadata();
+    let config = state.runtime.config();
+    let components: Vec<Value> = snapshot
+        .components
+        .iter()
+        .map(|c| {
+            let mut entry = json!({"name": c.name, "type": c.spec_type});
+            if !c.version.is_empty() {
+                entry["version"] = json!(c.version);
+            }
+            let mut capabilities = Vec::new();
+            if c.input {
+                capabilities.push("INPUT_BINDING");
+            }
+            if c.output {
+                capabilities.push("OUTPUT_BINDING");
+            }
+            if !capabilities.is_empty() {
+                entry["capabilities"] = json!(capabilities);
+            }
+            entry
+        })
+        .collect();
+    let mut extended = serde_json::Map::new();
+    extended.insert("daprRuntimeVersion".into(), json!(RUNTIME_VERSION));
+    for (k, v) in &snapshot.extended {
+        extended.insert(k.clone(), json!(v));
+    }
+    let mut app = json!({
+        "protocol": config.app_protocol.as_str(),
+        "channelAddress": config.app_channel_address,
+    });
+    if let Some(port) = config.app_port {
+        app["port"] = json!(port);
+    }
+    if let Some(max) = config.app_max_concurrency {
+        app["maxConcurrency"] = json!(max);
+    }
+    json!({
+        "id": snapshot.app_id,
+        "runtimeVersion": RUNTIME_VERSION,
+        "enabledFeatures": state.enabled_features,
+        "components": components,
+        "extended": extended,
+        "appConnectionProperties": app,
+        "actorRuntime": {"runtimeStatus": "DISABLED", "hostReady": false},
+    })
+}
+
+async fn get_metadata(State(state): State<ApiState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        metadata_json(&state).to_string(),
+    )
+        .into_response()
+}
+
+async fn set_metadata(
+    State(state): State<ApiState>,
+    Path(key): Path<String>,
+    body: Body,
+) -> Response {
+    match read_body(body, state.max_body_size).await {
+        Ok(bytes) => {
+            let value = String::from_utf8_lossy(&bytes).into_owned();
+            state.runtime.set_extended_metadata(key, value);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => ApiError::BodyRead(e).into_response(),
+    }
+}
+
+async fn shutdown(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    let forced = headers
+        .get("dapr-force-shutdown")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if forced {
+        tracing::warn!("Forced shutdown requested through the API; exiting now.");
+        std::process::exit(1);
+    }
+    tracing::info!("Shutdown requested through the API.");
+    state.runtime.request_shutdown();
+    StatusCode::NO_CONTENT.into_response()
+}

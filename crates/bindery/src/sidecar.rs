@@ -1,0 +1,222 @@
+//! The sidecar proper: load components, open the APIs, wait for the app, deliver, shut down.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bindery_api::app_http::HttpAppChannel;
+use bindery_api::http::{ApiState, router};
+use bindery_api::serve::serve_http;
+use bindery_core::duration::parse_duration_or_seconds;
+use bindery_core::properties::parse_quantity;
+use bindery_runtime::app::AppChannel;
+use bindery_runtime::{AppProtocol, Registry, Runtime, RuntimeConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::flags::SidecarArgs;
+
+pub fn main(args: SidecarArgs, ignored: Vec<String>) -> ExitCode {
+    init_logging(&args.log_level, args.log_as_json);
+    for flag in ignored {
+        tracing::debug!(flag = %flag, "Ignoring a daprd flag bindery does not use.");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bindery: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn init_logging(level: &str, json: bool) {
+    let level = match level.to_lowercase().as_str() {
+        "debug" => "debug",
+        "warn" | "warning" => "warn",
+        "error" | "fatal" => "error",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,hyper=warn,rustls=warn"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn runtime_config(args: &SidecarArgs) -> Result<RuntimeConfig, String> {
+    let app_protocol = AppProtocol::parse(&args.app_protocol)?;
+    let options_timeout = parse_duration_or_seconds(&args.app_binding_options_timeout)
+        .map_err(|e| format!("--app-binding-options-timeout: {e}"))?;
+    Ok(RuntimeConfig {
+        app_id: args.app_id.clone(),
+        namespace: std::env::var("NAMESPACE").unwrap_or_default(),
+        pod_name: std::env::var("POD_NAME").ok(),
+        resources_paths: args
+            .resources_paths()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+        app_port: args.app_port,
+        app_protocol,
+        app_channel_address: args.app_channel_address.clone(),
+        app_max_concurrency: usize::try_from(args.app_max_concurrency)
+            .ok()
+            .filter(|n| *n > 0),
+        graceful_shutdown: Duration::from_secs(args.dapr_graceful_shutdown_seconds),
+        app_binding_options_timeout: options_timeout,
+    })
+}
+
+fn listen_addresses(args: &SidecarArgs, port: u16) -> Vec<SocketAddr> {
+    let hosts: Vec<&str> = args
+        .dapr_listen_addresses
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .collect();
+    let hosts = if hosts.is_empty() {
+        vec!["0.0.0.0"]
+    } else {
+        hosts
+    };
+    hosts
+        .into_iter()
+        .filter_map(|h| {
+            let h = h.trim_start_matches('[').trim_end_matches(']');
+            let ip = if h == "localhost" { "127.0.0.1" } else { h };
+            ip.parse().ok().map(|ip| SocketAddr::new(ip, port))
+        })
+        .collect()
+}
+
+async fn run(args: SidecarArgs) -> Result<(), String> {
+    let config = runtime_config(&args)?;
+    let max_body_size = parse_quantity(&args.max_body_size)
+        .ok()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| format!("--max-body-size: invalid quantity {:?}", args.max_body_size))?;
+    let graceful = config.graceful_shutdown;
+    tracing::info!(app_id = %config.app_id, version = env!("CARGO_PKG_VERSION"), "Starting bindery.");
+    if config.resources_paths.is_empty() {
+        tracing::warn!("No --resources-path given: no components are loaded.");
+    }
+    let registry = Registry::new(bindery_bindings::registry());
+    let runtime = Runtime::start(config, &registry)
+        .await
+        .map_err(|e| format!("Fatal error during start-up: {e}"))?;
+
+    let api_token = std::env::var("DAPR_API_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let state = ApiState {
+        runtime: runtime.clone(),
+        api_token,
+        max_body_size,
+        enabled_features: Vec::new(),
+    };
+    let servers_stop = CancellationToken::new();
+    let mut servers = Vec::new();
+    let http_port = args.dapr_http_port.unwrap_or(3500);
+    for address in listen_addresses(&args, http_port) {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| format!("cannot listen for the HTTP API on {address}: {e}"))?;
+        tracing::info!(address = %address, "HTTP API listening.");
+        servers.push(tokio::spawn(serve_http(
+            listener,
+            router(state.clone()),
+            servers_stop.clone(),
+            graceful,
+        )));
+    }
+    runtime.readiness().set_outbound();
+    spawn_signal_handler(runtime.clone());
+
+    if runtime.wait_for_app_port().await {
+        runtime.readiness().set_ready();
+        tracing::info!("bindery is ready.");
+        if let Some(port) = runtime.config().app_port {
+            let channel = app_channel(runtime.config(), port, &args.app_health_check_path)?;
+            runtime.start_inputs(channel);
+        }
+    }
+
+    runtime.shutdown_token().cancelled().await;
+    tracing::info!("Shutting down: stopping input bindings first.");
+    runtime.stop_inputs(graceful).await;
+    servers_stop.cancel();
+    for server in servers {
+        let _ = server.await;
+    }
+    runtime.close_outputs().await;
+    tracing::info!("bindery stopped.");
+    Ok(())
+}
+
+fn app_channel(
+    config: &RuntimeConfig,
+    port: u16,
+    health_path: &str,
+) -> Result<Arc<dyn AppChannel>, String> {
+    let app_token = std::env::var("APP_API_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    match config.app_protocol {
+        AppProtocol::Http | AppProtocol::H2c => Ok(Arc::new(HttpAppChannel::new(
+            &config.app_channel_address,
+            port,
+            false,
+            app_token,
+            health_path,
+        )?)),
+        AppProtocol::Https => Ok(Arc::new(HttpAppChannel::new(
+            &config.app_channel_address,
+            port,
+            true,
+            app_token,
+            health_path,
+        )?)),
+        AppProtocol::Grpc | AppProtocol::Grpcs => {
+            Err("--app-protocol grpc is not available in this build yet".to_owned())
+        }
+    }
+}
+
+fn spawn_signal_handler(runtime: Arc<Runtime>) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cannot listen for SIGTERM.");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("Received SIGTERM."),
+            _ = tokio::signal::ctrl_c() => tracing::info!("Received SIGINT."),
+            _ = runtime.shutdown_token().cancelled() => return,
+        }
+        runtime.request_shutdown();
+    });
+}

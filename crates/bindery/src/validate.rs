@@ -1,0 +1,158 @@
+//! `bindery validate`: checks component files offline, with every error located.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use bindery_core::Properties;
+use bindery_core::manifest::{Component, LoadError, parse_documents};
+use bindery_runtime::Registry;
+use bindery_runtime::loader::resource_files;
+
+pub fn main(paths: Vec<String>) -> ExitCode {
+    let paths = if paths.is_empty() {
+        vec!["./components".to_owned()]
+    } else {
+        paths
+    };
+    let registry = Registry::new(bindery_bindings::registry());
+    let mut errors = Vec::new();
+    let mut checked = 0usize;
+    for path in paths.iter().map(PathBuf::from) {
+        let files = if path.is_dir() {
+            match resource_files(&path) {
+                Ok(files) => files,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            }
+        } else {
+            vec![path]
+        };
+        for file in files {
+            checked += check_file(&file, &registry, &mut errors);
+        }
+    }
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    if errors.is_empty() {
+        println!("{checked} component(s) valid.");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{} error(s) in {checked} component(s).", errors.len());
+        ExitCode::FAILURE
+    }
+}
+
+/// Validates one file; returns how many components it held.
+pub fn check_file(file: &Path, registry: &Registry, errors: &mut Vec<LoadError>) -> usize {
+    let name = file.display().to_string();
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(LoadError {
+                file: name,
+                line: None,
+                column: None,
+                component: None,
+                field: None,
+                message: format!("cannot read file: {e}"),
+            });
+            return 0;
+        }
+    };
+    let mut count = 0;
+    for doc in parse_documents(&name, &text) {
+        let doc = match doc {
+            Ok(d) => d,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let component = match Component::from_document(&doc) {
+            Ok(Some(c)) => c,
+            Ok(None) => continue,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        count += 1;
+        if let Err(e) = check_component(&component, registry, &text) {
+            errors.push(e);
+        }
+    }
+    count
+}
+
+fn check_component(
+    component: &Component,
+    registry: &Registry,
+    text: &str,
+) -> Result<(), LoadError> {
+    let spec_type = component.spec_type.to_lowercase();
+    if spec_type.starts_with("secretstores.") || !spec_type.starts_with("bindings.") {
+        return Ok(());
+    }
+    let error = |field: Option<String>, message: String| LoadError {
+        file: component.file.clone(),
+        line: Some(
+            field
+                .as_deref()
+                .and_then(|f| field_line(text, component.line, f))
+                .unwrap_or(component.line),
+        ),
+        column: None,
+        component: Some(component.name.clone()),
+        field,
+        message,
+    };
+    let descriptor = registry
+        .lookup(&component.spec_type, &component.version)
+        .ok_or_else(|| {
+            error(
+                Some("spec.type".to_owned()),
+                format!(
+                    "unknown binding type {} (version {:?})",
+                    component.spec_type, component.version
+                ),
+            )
+        })?;
+    // Offline: secret and env references count as given, since their values are not known here.
+    let mut values = HashMap::new();
+    let mut from_refs = Vec::new();
+    for item in &component.metadata {
+        let value = if item.secret_key_ref.is_some() || (item.env_ref.is_some() && !item.has_value)
+        {
+            from_refs.push(item.name.to_lowercase());
+            "<resolved at start-up>".to_owned()
+        } else {
+            item.value.clone()
+        };
+        values.insert(item.name.clone(), value);
+    }
+    let properties =
+        Properties::new(values).map_err(|e| error(Some(e.field.clone()), e.message))?;
+    match (descriptor.validate)(&properties) {
+        Err(e) if !from_refs.contains(&e.field.to_lowercase()) => {
+            Err(error(Some(e.field.clone()), e.message))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The line of `- name: <field>` inside the component's document, to point at the field.
+fn field_line(text: &str, start_line: usize, field: &str) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .skip(start_line.saturating_sub(1))
+        .find(|(_, line)| {
+            let l = line.trim().trim_start_matches('-').trim();
+            l.strip_prefix("name:")
+                .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == field)
+        })
+        .map(|(i, _)| i + 1)
+}
