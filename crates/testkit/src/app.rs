@@ -47,7 +47,9 @@ impl TestApp {
 
     pub async fn start_on(port: u16) -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind test app");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind test app");
         let port = listener.local_addr().expect("addr").port();
         let app = Router::new().fallback(record).with_state(inner.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -58,12 +60,19 @@ impl TestApp {
                 })
                 .await;
         });
-        Self { port, inner, _shutdown: Arc::new(tx) }
+        Self {
+            port,
+            inner,
+            _shutdown: Arc::new(tx),
+        }
     }
 
     /// Answers `method path` with these statuses in turn (the last repeats).
     pub fn respond(&self, method: Method, path: &str, statuses: &[u16]) {
-        self.inner.lock().statuses.insert((method, path.to_owned()), statuses.to_vec());
+        self.inner
+            .lock()
+            .statuses
+            .insert((method, path.to_owned()), statuses.to_vec());
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -71,13 +80,18 @@ impl TestApp {
     }
 
     pub fn requests_to(&self, method: &Method, path: &str) -> Vec<Recorded> {
-        self.requests().into_iter().filter(|r| &r.method == method && r.path == path).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| &r.method == method && r.path == path)
+            .collect()
     }
 }
 
 async fn record(State(inner): State<Arc<Mutex<Inner>>>, request: Request) -> impl IntoResponse {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
     let mut inner = inner.lock();
     let key = (parts.method.clone(), parts.uri.path().to_owned());
     let status = match inner.statuses.get_mut(&key) {

@@ -52,13 +52,26 @@ impl SidecarBuilder {
         let metrics_port = free_port();
         let mut command = Command::new(&self.binary);
         command
-            .args(["--app-id", "testapp", "--dapr-http-port", &http_port.to_string()])
-            .args(["--dapr-grpc-port", &grpc_port.to_string(), "--metrics-port", &metrics_port.to_string()])
+            .args([
+                "--app-id",
+                "testapp",
+                "--dapr-http-port",
+                &http_port.to_string(),
+            ])
+            .args([
+                "--dapr-grpc-port",
+                &grpc_port.to_string(),
+                "--metrics-port",
+                &metrics_port.to_string(),
+            ])
             .args(["--dapr-listen-addresses", "127.0.0.1"])
             .args(&self.args)
             .env_remove("DAPR_API_TOKEN")
             .env_remove("APP_API_TOKEN")
-            .env("BINDERY_LOG", "debug,h2=warn,hyper=warn,rustls=warn,reqwest=warn")
+            .env(
+                "BINDERY_LOG",
+                "debug,h2=warn,hyper=warn,rustls=warn,reqwest=warn",
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in &self.envs {
@@ -66,11 +79,26 @@ impl SidecarBuilder {
         }
         let mut child = command.spawn().expect("start bindery");
         let output = Arc::new(Mutex::new(String::new()));
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>)].into_iter().flatten() {
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let output = output.clone();
             std::thread::spawn(move || {
                 use std::io::BufRead;
-                for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+                for line in std::io::BufReader::new(stream)
+                    .lines()
+                    .map_while(Result::ok)
+                {
                     output.lock().push_str(&line);
                     output.lock().push('\n');
                 }
@@ -102,7 +130,12 @@ pub struct Sidecar {
 
 impl Sidecar {
     pub fn builder(binary: impl Into<PathBuf>) -> SidecarBuilder {
-        SidecarBuilder { binary: binary.into(), args: Vec::new(), envs: Vec::new(), wait_outbound: true }
+        SidecarBuilder {
+            binary: binary.into(),
+            args: Vec::new(),
+            envs: Vec::new(),
+            wait_outbound: true,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -115,12 +148,21 @@ impl Sidecar {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.lock().as_ref().map(|c| c.id()).unwrap_or_default()
+        self.child
+            .lock()
+            .as_ref()
+            .map(|c| c.id())
+            .unwrap_or_default()
     }
 
     async fn wait_outbound(&self) {
         for _ in 0..300 {
-            if let Ok(r) = self.client.get(self.url("/v1.0/healthz/outbound")).send().await {
+            if let Ok(r) = self
+                .client
+                .get(self.url("/v1.0/healthz/outbound"))
+                .send()
+                .await
+            {
                 if r.status().as_u16() == 204 {
                     return;
                 }
@@ -157,13 +199,18 @@ impl Sidecar {
     }
 
     fn try_exit_status(&self) -> Option<std::process::ExitStatus> {
-        self.child.lock().as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .lock()
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.pid();
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
         self.wait_exit(Duration::from_secs(20))
     }
 
