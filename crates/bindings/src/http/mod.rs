@@ -356,6 +356,13 @@ impl HttpBinding {
             let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
                 BindingError::invalid(format!("failed to load client certificate: {}", root_cause(&e)))
             })?;
+            // The key is only parsed when a client is built: check the pair on its own.
+            reqwest::Client::builder()
+                .identity(identity.clone())
+                .build()
+                .map_err(|e| {
+                    BindingError::invalid(format!("failed to load client certificate: {}", root_cause(&e)))
+                })?;
             builder = builder.identity(identity);
         }
         match config.renegotiation {
