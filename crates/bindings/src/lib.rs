@@ -5,10 +5,22 @@
 use bindery_core::BindingDescriptor;
 
 pub mod common;
+#[cfg(feature = "cron")]
+pub mod cron;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "localstorage")]
+pub mod localstorage;
 
 /// The binding types compiled into this build.
 pub fn registry() -> Vec<BindingDescriptor> {
     #[allow(unused_mut)]
     let mut all: Vec<BindingDescriptor> = Vec::new();
+    #[cfg(feature = "cron")]
+    all.push(cron::DESCRIPTOR);
+    #[cfg(feature = "http")]
+    all.push(http::DESCRIPTOR);
+    #[cfg(feature = "localstorage")]
+    all.push(localstorage::DESCRIPTOR);
     all
 }
