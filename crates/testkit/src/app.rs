@@ -30,6 +30,10 @@ struct Inner {
     requests: Vec<Recorded>,
     /// path -> statuses to answer, in order; the last one repeats.
     statuses: HashMap<(Method, String), Vec<u16>>,
+    /// How long to wait before answering a POST.
+    delay: std::time::Duration,
+    /// Requests being handled right now.
+    in_flight: usize,
 }
 
 #[derive(Clone)]
@@ -75,6 +79,16 @@ impl TestApp {
             .insert((method, path.to_owned()), statuses.to_vec());
     }
 
+    /// Makes every later POST take this long to answer.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.inner.lock().delay = delay;
+    }
+
+    /// How many requests the app is answering right now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.lock().in_flight
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.inner.lock().requests.clone()
     }
@@ -92,6 +106,16 @@ async fn record(State(inner): State<Arc<Mutex<Inner>>>, request: Request) -> imp
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
+    let delay = if parts.method == Method::POST {
+        inner.lock().delay
+    } else {
+        std::time::Duration::ZERO
+    };
+    if !delay.is_zero() {
+        inner.lock().in_flight += 1;
+        tokio::time::sleep(delay).await;
+        inner.lock().in_flight -= 1;
+    }
     let mut inner = inner.lock();
     let key = (parts.method.clone(), parts.uri.path().to_owned());
     let status = match inner.statuses.get_mut(&key) {
