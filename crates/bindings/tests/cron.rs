@@ -33,7 +33,10 @@ impl EventSink for Sink {
     }
 }
 
-async fn start(schedule: &str, sink: Arc<Sink>) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+async fn start(
+    schedule: &str,
+    sink: Arc<Sink>,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let build = DESCRIPTOR.build_input.expect("input binding");
     let binding = build(BuildContext {
         name: "cron-test".to_owned(),
@@ -68,7 +71,10 @@ async fn every_second_delivers_events_with_metadata_and_stops_on_shutdown() {
     assert!(events.len() >= 2, "got {} events", events.len());
     for e in &events {
         assert!(e.data.is_empty());
-        assert_eq!(e.metadata.get("timeZone").map(String::as_str), Some("Local"));
+        assert_eq!(
+            e.metadata.get("timeZone").map(String::as_str),
+            Some("Local")
+        );
         let t = e.metadata.get("readTimeUTC").expect("readTimeUTC");
         assert!(t.ends_with(" +0000 UTC"), "{t}");
         let stamp = t.trim_end_matches(" +0000 UTC");
@@ -100,7 +106,11 @@ async fn slow_app_gets_overlapping_ticks_and_shutdown_waits_for_them() {
         .expect("run returns")
         .expect("no panic");
     // run waited for the in-flight deliveries rather than dropping them.
-    assert!(started.elapsed() >= Duration::from_millis(500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -116,5 +126,9 @@ async fn invalid_schedule_fails_to_build() {
         Ok(_) => panic!("must not build"),
         Err(e) => e,
     };
-    assert!(err.message().starts_with("invalid schedule format 'every minute': "), "{err}");
+    assert!(
+        err.message()
+            .starts_with("invalid schedule format 'every minute': "),
+        "{err}"
+    );
 }

@@ -15,8 +15,13 @@ async fn handler(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> R
     let path = uri.path().to_owned();
     if let Some(code) = path.strip_prefix("/status/") {
         let code: u16 = code.parse().unwrap_or(500);
-        let mut resp = (StatusCode::from_u16(code).unwrap(), format!("body of {code}")).into_response();
-        resp.headers_mut().insert("x-upstream", "yes".parse().unwrap());
+        let mut resp = (
+            StatusCode::from_u16(code).unwrap(),
+            format!("body of {code}"),
+        )
+            .into_response();
+        resp.headers_mut()
+            .insert("x-upstream", "yes".parse().unwrap());
         return resp;
     }
     if path == "/big" {
@@ -28,7 +33,11 @@ async fn handler(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> R
     }
     let mut echoed = serde_json::Map::new();
     for name in headers.keys() {
-        let values: Vec<&str> = headers.get_all(name).iter().map(|v| v.to_str().unwrap_or("?")).collect();
+        let values: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("?"))
+            .collect();
         echoed.insert(name.as_str().to_owned(), values.join(",").into());
     }
     let json = serde_json::json!({
@@ -69,7 +78,10 @@ fn req(op: &str, data: &str, metadata: &[(&str, &str)]) -> InvokeRequest {
     InvokeRequest {
         operation: op.to_owned(),
         data: data.as_bytes().to_vec().into(),
-        metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        metadata: metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -95,11 +107,17 @@ async fn methods_bodies_and_default_headers() {
         let e = echo(&resp.data);
         assert_eq!(e["method"], method, "{op}");
         assert_eq!(e["uri"], "/call/", "{op}");
-        assert_eq!(e["headers"]["accept"], "application/json; charset=utf-8", "{op}");
+        assert_eq!(
+            e["headers"]["accept"], "application/json; charset=utf-8",
+            "{op}"
+        );
         if sends_body {
             // No unquoting: the JSON string arrives with its quotes.
             assert_eq!(e["body"], r#""hello""#, "{op}");
-            assert_eq!(e["headers"]["content-type"], "application/json; charset=utf-8", "{op}");
+            assert_eq!(
+                e["headers"]["content-type"], "application/json; charset=utf-8",
+                "{op}"
+            );
         } else {
             assert_eq!(e["body"], "", "{op}");
             assert!(e["headers"].get("content-type").is_none(), "{op}");
@@ -108,7 +126,11 @@ async fn methods_bodies_and_default_headers() {
         assert_eq!(resp.metadata["status"], "200 OK");
         assert_eq!(resp.metadata["Content-Type"], "application/json");
         assert_eq!(resp.metadata["X-Multi"], "one, two");
-        assert!(resp.metadata.contains_key("Content-Length"), "{:?}", resp.metadata);
+        assert!(
+            resp.metadata.contains_key("Content-Length"),
+            "{:?}",
+            resp.metadata
+        );
     }
     // HEAD: headers and status, no body.
     let resp = b.invoke(req("head", "", &[])).await.unwrap().unwrap();
@@ -119,7 +141,12 @@ async fn methods_bodies_and_default_headers() {
 #[tokio::test]
 async fn path_join_and_header_forwarding() {
     let base = server().await;
-    let b = build(&[("url", &format!("{base}/api//")), ("securityToken", "tok3n"), ("securityTokenHeader", "X-Token")]).await;
+    let b = build(&[
+        ("url", &format!("{base}/api//")),
+        ("securityToken", "tok3n"),
+        ("securityTokenHeader", "X-Token"),
+    ])
+    .await;
     let resp = b
         .invoke(req(
             "post",
@@ -131,7 +158,10 @@ async fn path_join_and_header_forwarding() {
                 ("X-Custom", "v1"),
                 ("Authorization", "Bearer abc"),
                 ("lowercase", "not a header"),
-                ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+                (
+                    "traceparent",
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                ),
                 ("tracestate", "k=v"),
                 ("baggage", "a=b"),
                 ("fileName", "ignored"),
@@ -148,7 +178,10 @@ async fn path_join_and_header_forwarding() {
     assert_eq!(h["x-custom"], "v1");
     assert_eq!(h["authorization"], "Bearer abc");
     assert_eq!(h["x-token"], "tok3n");
-    assert_eq!(h["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    assert_eq!(
+        h["traceparent"],
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    );
     assert_eq!(h["tracestate"], "k=v");
     assert_eq!(h["baggage"], "a=b");
     assert!(h.get("lowercase").is_none());
@@ -158,7 +191,11 @@ async fn path_join_and_header_forwarding() {
 
     // A user header cannot override the trace context.
     let resp = b
-        .invoke(req("get", "", &[("Traceparent", "user"), ("traceparent", "runtime")]))
+        .invoke(req(
+            "get",
+            "",
+            &[("Traceparent", "user"), ("traceparent", "runtime")],
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -169,19 +206,29 @@ async fn path_join_and_header_forwarding() {
 async fn non_2xx_statuses() {
     let base = server().await;
     let strict = build(&[("url", &base)]).await;
-    let err = strict.invoke(req("get", "", &[("path", "status/404")])).await.unwrap_err();
+    let err = strict
+        .invoke(req("get", "", &[("path", "status/404")]))
+        .await
+        .unwrap_err();
     assert_eq!(err.message(), "received status code 404");
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     assert_eq!(err.response_metadata()["statusCode"], "404");
     assert_eq!(err.response_metadata()["status"], "404 Not Found");
     assert_eq!(err.response_metadata()["X-Upstream"], "yes");
-    let err = strict.invoke(req("post", "{}", &[("path", "/status/503")])).await.unwrap_err();
+    let err = strict
+        .invoke(req("post", "{}", &[("path", "/status/503")]))
+        .await
+        .unwrap_err();
     assert_eq!(err.message(), "received status code 503");
     assert_eq!(err.kind(), ErrorKind::Unavailable);
 
     // Per-request override.
     let resp = strict
-        .invoke(req("get", "", &[("path", "status/404"), ("errorIfNot2XX", "false")]))
+        .invoke(req(
+            "get",
+            "",
+            &[("path", "status/404"), ("errorIfNot2XX", "false")],
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -190,17 +237,29 @@ async fn non_2xx_statuses() {
 
     // Component-level off, and the request turning it back on.
     let lax = build(&[("url", &base), ("errorIfNot2XX", "false")]).await;
-    let resp = lax.invoke(req("get", "", &[("path", "status/500")])).await.unwrap().unwrap();
+    let resp = lax
+        .invoke(req("get", "", &[("path", "status/500")]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(resp.metadata["status"], "500 Internal Server Error");
     assert_eq!(&resp.data[..], b"body of 500");
     let err = lax
-        .invoke(req("get", "", &[("path", "status/500"), ("errorIfNot2XX", "true")]))
+        .invoke(req(
+            "get",
+            "",
+            &[("path", "status/500"), ("errorIfNot2XX", "true")],
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.message(), "received status code 500");
 
     // 204 is a success with empty data.
-    let resp = strict.invoke(req("delete", "", &[("path", "status/204")])).await.unwrap().unwrap();
+    let resp = strict
+        .invoke(req("delete", "", &[("path", "status/204")]))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(resp.data.is_empty());
     assert_eq!(resp.metadata["statusCode"], "204");
 }
@@ -209,10 +268,18 @@ async fn non_2xx_statuses() {
 async fn body_truncated_at_max_size() {
     let base = server().await;
     let b = build(&[("url", &base), ("maxResponseBodySize", "1Ki")]).await;
-    let resp = b.invoke(req("get", "", &[("path", "big")])).await.unwrap().unwrap();
+    let resp = b
+        .invoke(req("get", "", &[("path", "big")]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(resp.data.len(), 1024);
     let unlimited = build(&[("url", &base), ("maxResponseBodySize", "0")]).await;
-    let resp = unlimited.invoke(req("get", "", &[("path", "big")])).await.unwrap().unwrap();
+    let resp = unlimited
+        .invoke(req("get", "", &[("path", "big")]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(resp.data.len(), 10_000);
 }
 
@@ -221,15 +288,28 @@ async fn response_timeout_and_network_errors() {
     let base = server().await;
     let b = build(&[("url", &base), ("responseTimeout", "300ms")]).await;
     let started = std::time::Instant::now();
-    let err = b.invoke(req("get", "", &[("path", "slow")])).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    assert_eq!(err.message(), format!("Get \"{base}/slow\": context deadline exceeded"));
+    let err = b
+        .invoke(req("get", "", &[("path", "slow")]))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        err.message(),
+        format!("Get \"{base}/slow\": context deadline exceeded")
+    );
     assert_eq!(err.kind(), ErrorKind::Unavailable);
 
     // Nothing listens on port 1.
     let closed = build(&[("url", "http://127.0.0.1:1/x")]).await;
     let err = closed.invoke(req("post", "{}", &[])).await.unwrap_err();
-    assert!(err.message().starts_with("Post \"http://127.0.0.1:1/x\": "), "{err}");
+    assert!(
+        err.message().starts_with("Post \"http://127.0.0.1:1/x\": "),
+        "{err}"
+    );
     assert_eq!(err.kind(), ErrorKind::Unavailable);
 
     // An empty url fails per request, not at build.
@@ -237,7 +317,10 @@ async fn response_timeout_and_network_errors() {
     let err = empty.invoke(req("get", "", &[])).await.unwrap_err();
     assert_eq!(err.message(), "Get \"\": unsupported protocol scheme \"\"");
 
-    let err = b.invoke(req("get", "", &[("X-Bad", "line\nbreak")])).await.unwrap_err();
+    let err = b
+        .invoke(req("get", "", &[("X-Bad", "line\nbreak")]))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
     let err = b.invoke(req("fetch", "", &[])).await.unwrap_err();
     assert_eq!(err.message(), "invalid operation: fetch");
@@ -247,9 +330,21 @@ async fn response_timeout_and_network_errors() {
 async fn bad_tls_material_fails_to_build() {
     let build = DESCRIPTOR.build_output.expect("output binding");
     let cases: [(&[(&str, &str)], &str); 3] = [
-        (&[("MTLSRootCA", "/nonexistent/ca.pem")], "provided \"MTLSRootCA\" value is neither a valid file path or nor a valid pem encoded string: open /nonexistent/ca.pem: no such file or directory"),
-        (&[("MTLSRootCA", "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n")], "failed to add root certificate to certpool"),
-        (&[("MTLSRenegotiation", "Always")], "invalid renegotiation value: Always"),
+        (
+            &[("MTLSRootCA", "/nonexistent/ca.pem")],
+            "provided \"MTLSRootCA\" value is neither a valid file path or nor a valid pem encoded string: open /nonexistent/ca.pem: no such file or directory",
+        ),
+        (
+            &[(
+                "MTLSRootCA",
+                "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+            )],
+            "failed to add root certificate to certpool",
+        ),
+        (
+            &[("MTLSRenegotiation", "Always")],
+            "invalid renegotiation value: Always",
+        ),
     ];
     for (pairs, message) in cases {
         let result = build(BuildContext {

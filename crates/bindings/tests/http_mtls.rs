@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use bindery_bindings::http::DESCRIPTOR;
-use bindery_core::{BindingError, BuildContext, ErrorKind, InvokeRequest, OutputBinding, Properties};
+use bindery_core::{
+    BindingError, BuildContext, ErrorKind, InvokeRequest, OutputBinding, Properties,
+};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
 use tokio_rustls::TlsAcceptor;
@@ -41,9 +43,12 @@ fn pki() -> Pki {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca_cert.der().clone()).unwrap();
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
     let server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -68,10 +73,14 @@ async fn tls_server(config: rustls::ServerConfig) -> String {
     let acceptor = TlsAcceptor::from(Arc::new(config));
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let service = hyper::service::service_fn(|_req| async {
                     Ok::<_, Infallible>(hyper::Response::new(Body::from("hello over mtls")))
                 });
@@ -122,7 +131,11 @@ async fn mutual_tls_with_inline_pem_and_files() {
 
     // The same material from files.
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = (dir.path().join("ca.pem"), dir.path().join("c.pem"), dir.path().join("c.key"));
+    let (ca, cert, key) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("c.pem"),
+        dir.path().join("c.key"),
+    );
     std::fs::write(&ca, &pki.ca_pem).unwrap();
     std::fs::write(&cert, &pki.client_cert_pem).unwrap();
     std::fs::write(&key, &pki.client_key_pem).unwrap();
@@ -138,10 +151,15 @@ async fn mutual_tls_with_inline_pem_and_files() {
     assert_eq!(&resp.data[..], b"hello over mtls");
 
     // Without a client certificate the server refuses the connection.
-    let b = build(&[("url", &url), ("MTLSRootCA", &pki.ca_pem)]).await.unwrap();
+    let b = build(&[("url", &url), ("MTLSRootCA", &pki.ca_pem)])
+        .await
+        .unwrap();
     let err = b.invoke(get()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
-    assert!(err.message().starts_with(&format!("Get \"{url}\": ")), "{err}");
+    assert!(
+        err.message().starts_with(&format!("Get \"{url}\": ")),
+        "{err}"
+    );
 
     // Without the CA the server's certificate is not trusted.
     let b = build(&[
@@ -158,10 +176,17 @@ async fn mutual_tls_with_inline_pem_and_files() {
     let err = build(&[
         ("url", &url),
         ("MTLSClientCert", &pki.client_cert_pem),
-        ("MTLSClientKey", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+        (
+            "MTLSClientKey",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        ),
     ])
     .await
     .err()
     .expect("bad key refused");
-    assert!(err.message().starts_with("failed to load client certificate: "), "{err}");
+    assert!(
+        err.message()
+            .starts_with("failed to load client certificate: "),
+        "{err}"
+    );
 }

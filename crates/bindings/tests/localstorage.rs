@@ -41,16 +41,27 @@ async fn create_get_list_delete() {
     let canon = root.canonicalize().unwrap();
 
     // create: HTTP-style quoted string is unquoted.
-    let resp = b.invoke(req("create", Some("a.txt"), br#""hello""#)).await.unwrap().unwrap();
+    let resp = b
+        .invoke(req("create", Some("a.txt"), br#""hello""#))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&resp.data[..], br#"{"fileName":"a.txt"}"#);
     assert_eq!(std::fs::read(canon.join("a.txt")).unwrap(), b"hello");
 
     // Subdirectories are created; `..` inside the root is normalised.
-    let resp = b.invoke(req("create", Some("sub/dir/../b.json"), br#"{"x":1}"#)).await.unwrap().unwrap();
+    let resp = b
+        .invoke(req("create", Some("sub/dir/../b.json"), br#"{"x":1}"#))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&resp.data[..], br#"{"fileName":"sub/b.json"}"#);
 
     // The base64 quirk: valid base64 is decoded before writing.
-    b.invoke(req("create", Some("c.bin"), b"aGVsbG8=")).await.unwrap().unwrap();
+    b.invoke(req("create", Some("c.bin"), b"aGVsbG8="))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(std::fs::read(canon.join("c.bin")).unwrap(), b"hello");
 
     // No fileName: a random UUID.
@@ -60,7 +71,11 @@ async fn create_get_list_delete() {
     assert!(uuid::Uuid::parse_str(&name).is_ok(), "{name}");
 
     // get returns raw bytes.
-    let resp = b.invoke(req("get", Some("sub/b.json"), b"")).await.unwrap().unwrap();
+    let resp = b
+        .invoke(req("get", Some("sub/b.json"), b""))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&resp.data[..], br#"{"x":1}"#);
     assert!(resp.metadata.is_empty());
 
@@ -78,26 +93,51 @@ async fn create_get_list_delete() {
     .collect::<Vec<_>>();
     expected.sort();
     assert_eq!(list, expected);
-    let resp = b.invoke(req("list", Some("sub"), b"")).await.unwrap().unwrap();
+    let resp = b
+        .invoke(req("list", Some("sub"), b""))
+        .await
+        .unwrap()
+        .unwrap();
     let list: Vec<String> = serde_json::from_slice(&resp.data).unwrap();
-    assert_eq!(list, vec![canon.join("sub/b.json").to_string_lossy().into_owned()]);
+    assert_eq!(
+        list,
+        vec![canon.join("sub/b.json").to_string_lossy().into_owned()]
+    );
 
     // list of a file is refused; list of an empty directory is null.
     let err = b.invoke(req("list", Some("a.txt"), b"")).await.unwrap_err();
     assert_eq!(
         err.message(),
-        format!("unable to list files as the file specified is not a directory: {}", canon.join("a.txt").display())
+        format!(
+            "unable to list files as the file specified is not a directory: {}",
+            canon.join("a.txt").display()
+        )
     );
     std::fs::create_dir(canon.join("empty")).unwrap();
-    let resp = b.invoke(req("list", Some("empty"), b"")).await.unwrap().unwrap();
+    let resp = b
+        .invoke(req("list", Some("empty"), b""))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&resp.data[..], b"null");
 
     // delete answers nothing (204), then get says file not found with the absolute path.
-    assert!(b.invoke(req("delete", Some("a.txt"), b"")).await.unwrap().is_none());
+    assert!(
+        b.invoke(req("delete", Some("a.txt"), b""))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let err = b.invoke(req("get", Some("a.txt"), b"")).await.unwrap_err();
-    assert_eq!(err.message(), format!("file not found: {}", canon.join("a.txt").display()));
+    assert_eq!(
+        err.message(),
+        format!("file not found: {}", canon.join("a.txt").display())
+    );
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
-    let err = b.invoke(req("delete", Some("a.txt"), b"")).await.unwrap_err();
+    let err = b
+        .invoke(req("delete", Some("a.txt"), b""))
+        .await
+        .unwrap_err();
     assert!(err.message().starts_with("error deleting file "), "{err}");
 
     b.close().await.unwrap();
@@ -132,7 +172,11 @@ async fn names_that_leave_the_root_are_refused() {
     ] {
         let err = b.invoke(req(op, Some(name), b"pwned")).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{op} {name}: {err}");
-        assert!(err.message().starts_with(&format!("error getting absolute path for file {name}: ")), "{err}");
+        assert!(
+            err.message()
+                .starts_with(&format!("error getting absolute path for file {name}: ")),
+            "{err}"
+        );
     }
     assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"s3cret");
     assert!(!outside.join("new").exists() && !outside.join("nothing-yet").exists());
@@ -146,7 +190,9 @@ async fn symlinks_inside_the_root_are_followed() {
     let b = build(&root).await;
     std::fs::create_dir(root.join("real")).unwrap();
     std::os::unix::fs::symlink(root.join("real"), root.join("alias")).unwrap();
-    b.invoke(req("create", Some("alias/f"), br#""v""#)).await.unwrap();
+    b.invoke(req("create", Some("alias/f"), br#""v""#))
+        .await
+        .unwrap();
     assert_eq!(std::fs::read(root.join("real/f")).unwrap(), b"v");
 }
 
@@ -159,10 +205,22 @@ async fn bad_roots_fail_to_build() {
     let link = dir.path().join("to-proc");
     std::os::unix::fs::symlink("/proc", &link).unwrap();
     for (root, message) in [
-        (file.to_str().unwrap().to_owned(), "failed to parse metadata: property rootPath represents a file and not a directory"),
-        ("/proc/x".to_owned(), "failed to parse metadata: property rootPath points to a disallowed location"),
-        (format!("{}/self", link.display()), "failed to parse metadata: property rootPath points to a disallowed location"),
-        (String::new(), "failed to parse metadata: property rootPath must not be empty"),
+        (
+            file.to_str().unwrap().to_owned(),
+            "failed to parse metadata: property rootPath represents a file and not a directory",
+        ),
+        (
+            "/proc/x".to_owned(),
+            "failed to parse metadata: property rootPath points to a disallowed location",
+        ),
+        (
+            format!("{}/self", link.display()),
+            "failed to parse metadata: property rootPath points to a disallowed location",
+        ),
+        (
+            String::new(),
+            "failed to parse metadata: property rootPath must not be empty",
+        ),
     ] {
         let result = build(BuildContext {
             name: "files".to_owned(),

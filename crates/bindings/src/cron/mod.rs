@@ -55,7 +55,10 @@ impl CronConfig {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         let spec = p.required_string(&SCHEDULE, "schedule not set")?;
         let schedule = spec.parse::<Schedule>().map_err(|e| {
-            ConfigError::new(SCHEDULE.name, format!("invalid schedule format '{spec}': {e}"))
+            ConfigError::new(
+                SCHEDULE.name,
+                format!("invalid schedule format '{spec}': {e}"),
+            )
         })?;
         Ok(Self { spec, schedule })
     }
@@ -216,8 +219,7 @@ mod tests {
                     .map(|i| (i.name.clone(), i.value.clone()))
                     .collect();
                 let p = Properties::new(map).expect("properties");
-                CronConfig::from_properties(&p)
-                    .unwrap_or_else(|e| panic!("{file}: {e}"));
+                CronConfig::from_properties(&p).unwrap_or_else(|e| panic!("{file}: {e}"));
                 decoded += 1;
             }
         }

@@ -93,7 +93,9 @@ pub fn parse(spec: &str) -> Result<Schedule, ScheduleError> {
     let mut location = Location::Local;
     if rest.starts_with("TZ=") || rest.starts_with("CRON_TZ=") {
         let (Some(eq), Some(space)) = (rest.find('='), rest.find(' ')) else {
-            return Err(ScheduleError(format!("provided bad location {rest}: missing spec")));
+            return Err(ScheduleError(format!(
+                "provided bad location {rest}: missing spec"
+            )));
         };
         let name = &rest[eq + 1..space];
         location = load_location(name)?;
@@ -130,10 +132,11 @@ fn load_location(name: &str) -> Result<Location, ScheduleError> {
     match name {
         "Local" => Ok(Location::Local),
         "" | "UTC" => Ok(Location::Zone(Tz::UTC)),
-        _ => name
-            .parse::<Tz>()
-            .map(Location::Zone)
-            .map_err(|_| ScheduleError(format!("provided bad location {name}: unknown time zone {name}"))),
+        _ => name.parse::<Tz>().map(Location::Zone).map_err(|_| {
+            ScheduleError(format!(
+                "provided bad location {name}: unknown time zone {name}"
+            ))
+        }),
     }
 }
 
@@ -151,7 +154,14 @@ fn parse_descriptor(descriptor: &str, location: Location) -> Result<Schedule, Sc
         "@monthly" => (one(0), one(0), one(0), one(1), all(&MONTHS), all(&DOW)),
         "@weekly" => (one(0), one(0), one(0), all(&DOM), all(&MONTHS), one(0)),
         "@daily" | "@midnight" => (one(0), one(0), one(0), all(&DOM), all(&MONTHS), all(&DOW)),
-        "@hourly" => (one(0), one(0), all(&HOURS), all(&DOM), all(&MONTHS), all(&DOW)),
+        "@hourly" => (
+            one(0),
+            one(0),
+            all(&HOURS),
+            all(&DOM),
+            all(&MONTHS),
+            all(&DOW),
+        ),
         _ => {
             if let Some(text) = descriptor.strip_prefix("@every ") {
                 let delay = parse_go_duration(text).map_err(|e| {
@@ -161,7 +171,9 @@ fn parse_descriptor(descriptor: &str, location: Location) -> Result<Schedule, Sc
                 let secs = delay.as_secs().max(1);
                 return Ok(Schedule::Every(Duration::from_secs(secs)));
             }
-            return Err(ScheduleError(format!("unrecognized descriptor: {descriptor}")));
+            return Err(ScheduleError(format!(
+                "unrecognized descriptor: {descriptor}"
+            )));
         }
     };
     build([sec, min, hour, dom, month, dow], location)
@@ -316,13 +328,21 @@ fn parse_range(expr: &str, b: &Bounds) -> Result<(u64, bool), ScheduleError> {
         _ => return err(format!("too many slashes: {expr}")),
     };
     if start < b.min {
-        return err(format!("beginning of range ({start}) below minimum ({}): {expr}", b.min));
+        return err(format!(
+            "beginning of range ({start}) below minimum ({}): {expr}",
+            b.min
+        ));
     }
     if end > b.max {
-        return err(format!("end of range ({end}) above maximum ({}): {expr}", b.max));
+        return err(format!(
+            "end of range ({end}) above maximum ({}): {expr}",
+            b.max
+        ));
     }
     if start > end {
-        return err(format!("beginning of range ({start}) beyond end of range ({end}): {expr}"));
+        return err(format!(
+            "beginning of range ({start}) beyond end of range ({end}): {expr}"
+        ));
     }
     if step == 0 {
         return err(format!("step of range should be a positive number: {expr}"));
@@ -348,7 +368,9 @@ fn parse_int(expr: &str) -> Result<u32, ScheduleError> {
         ))
     })?;
     if n < 0 {
-        return Err(ScheduleError(format!("negative number ({n}) not allowed: {expr}")));
+        return Err(ScheduleError(format!(
+            "negative number ({n}) not allowed: {expr}"
+        )));
     }
     // Anything this large is out of every field's range; clamp so the range check reports it.
     Ok(n.min(i64::from(u32::MAX / 2)) as u32)
@@ -375,7 +397,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).single().expect("valid test date")
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
+            .single()
+            .expect("valid test date")
     }
 
     fn next(spec: &str, after: DateTime<Utc>) -> DateTime<Utc> {
@@ -387,23 +411,47 @@ mod tests {
     fn every_n_seconds_with_six_fields() {
         let t = utc(2024, 5, 1, 10, 0, 1) + chrono::Duration::milliseconds(250);
         assert_eq!(next("*/3 * * * * *", t), utc(2024, 5, 1, 10, 0, 3));
-        assert_eq!(next("*/3 * * * * *", utc(2024, 5, 1, 10, 0, 3)), utc(2024, 5, 1, 10, 0, 6));
-        assert_eq!(next("*/3 * * * * *", utc(2024, 5, 1, 10, 0, 58)), utc(2024, 5, 1, 10, 1, 0));
+        assert_eq!(
+            next("*/3 * * * * *", utc(2024, 5, 1, 10, 0, 3)),
+            utc(2024, 5, 1, 10, 0, 6)
+        );
+        assert_eq!(
+            next("*/3 * * * * *", utc(2024, 5, 1, 10, 0, 58)),
+            utc(2024, 5, 1, 10, 1, 0)
+        );
     }
 
     #[test]
     fn five_fields_mean_second_zero() {
-        assert_eq!(next("*/15 * * * *", utc(2024, 5, 1, 10, 0, 0)), utc(2024, 5, 1, 10, 15, 0));
-        assert_eq!(next("*/15 * * * *", utc(2024, 5, 1, 10, 59, 59)), utc(2024, 5, 1, 11, 0, 0));
-        assert_eq!(next("0 0 1 * *", utc(2024, 5, 1, 0, 0, 0)), utc(2024, 6, 1, 0, 0, 0));
+        assert_eq!(
+            next("*/15 * * * *", utc(2024, 5, 1, 10, 0, 0)),
+            utc(2024, 5, 1, 10, 15, 0)
+        );
+        assert_eq!(
+            next("*/15 * * * *", utc(2024, 5, 1, 10, 59, 59)),
+            utc(2024, 5, 1, 11, 0, 0)
+        );
+        assert_eq!(
+            next("0 0 1 * *", utc(2024, 5, 1, 0, 0, 0)),
+            utc(2024, 6, 1, 0, 0, 0)
+        );
     }
 
     #[test]
     fn quartz_question_mark() {
-        assert_eq!(next("0 0 */6 ? * *", utc(2024, 5, 1, 10, 0, 0)), utc(2024, 5, 1, 12, 0, 0));
-        assert_eq!(next("0 0 */6 ? * *", utc(2024, 5, 1, 23, 0, 0)), utc(2024, 5, 2, 0, 0, 0));
+        assert_eq!(
+            next("0 0 */6 ? * *", utc(2024, 5, 1, 10, 0, 0)),
+            utc(2024, 5, 1, 12, 0, 0)
+        );
+        assert_eq!(
+            next("0 0 */6 ? * *", utc(2024, 5, 1, 23, 0, 0)),
+            utc(2024, 5, 2, 0, 0, 0)
+        );
         // robfig accepts `?` in any field.
-        assert_eq!(next("? 0 0 1 1 *", utc(2024, 5, 1, 0, 0, 0)), utc(2025, 1, 1, 0, 0, 0));
+        assert_eq!(
+            next("? 0 0 1 1 *", utc(2024, 5, 1, 0, 0, 0)),
+            utc(2025, 1, 1, 0, 0, 0)
+        );
     }
 
     #[test]
@@ -425,7 +473,10 @@ mod tests {
         let t = utc(2024, 5, 1, 10, 0, 0) + chrono::Duration::nanoseconds(1_200_000);
         assert_eq!(s.next_after(t), Some(utc(2024, 5, 1, 10, 0, 1)));
         let s: Schedule = "@every 1m30s".parse().unwrap();
-        assert_eq!(s.next_after(utc(2024, 5, 1, 10, 0, 0)), Some(utc(2024, 5, 1, 10, 1, 30)));
+        assert_eq!(
+            s.next_after(utc(2024, 5, 1, 10, 0, 0)),
+            Some(utc(2024, 5, 1, 10, 1, 30))
+        );
         // Below one second rounds up to one second, fractions are dropped.
         let s: Schedule = "@every 300ms".parse().unwrap();
         assert!(matches!(s, Schedule::Every(d) if d == Duration::from_secs(1)));
@@ -437,22 +488,45 @@ mod tests {
     fn timezone_prefixes() {
         let s: Schedule = "CRON_TZ=America/New_York 0 30 4 * * *".parse().unwrap();
         // 04:30 EDT is 08:30 UTC.
-        assert_eq!(s.next_after(utc(2024, 5, 1, 0, 0, 0)), Some(utc(2024, 5, 1, 8, 30, 0)));
+        assert_eq!(
+            s.next_after(utc(2024, 5, 1, 0, 0, 0)),
+            Some(utc(2024, 5, 1, 8, 30, 0))
+        );
         let s: Schedule = "TZ=Asia/Tokyo @daily".parse().unwrap();
-        assert_eq!(s.next_after(utc(2024, 5, 1, 0, 0, 0)), Some(utc(2024, 5, 1, 15, 0, 0)));
-        assert!(matches!(s, Schedule::Spec { location, .. } if location.to_string() == "Asia/Tokyo"));
+        assert_eq!(
+            s.next_after(utc(2024, 5, 1, 0, 0, 0)),
+            Some(utc(2024, 5, 1, 15, 0, 0))
+        );
+        assert!(
+            matches!(s, Schedule::Spec { location, .. } if location.to_string() == "Asia/Tokyo")
+        );
         let s: Schedule = "* * * * *".parse().unwrap();
-        assert!(matches!(s, Schedule::Spec { location: Location::Local, .. }));
+        assert!(matches!(
+            s,
+            Schedule::Spec {
+                location: Location::Local,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn day_of_month_and_week_or_unless_one_is_a_star() {
         // Both restricted: either matches (the 15th, or any Monday).
         // 2024-05-06 is a Monday, before the 15th.
-        assert_eq!(next("0 0 15 * MON", utc(2024, 5, 1, 0, 0, 0)), utc(2024, 5, 6, 0, 0, 0));
+        assert_eq!(
+            next("0 0 15 * MON", utc(2024, 5, 1, 0, 0, 0)),
+            utc(2024, 5, 6, 0, 0, 0)
+        );
         // Day-of-week is a star: only the 15th.
-        assert_eq!(next("0 0 15 * *", utc(2024, 5, 1, 0, 0, 0)), utc(2024, 5, 15, 0, 0, 0));
-        assert_eq!(next("0 0 * JAN-mar sun", utc(2024, 5, 1, 0, 0, 0)), utc(2025, 1, 5, 0, 0, 0));
+        assert_eq!(
+            next("0 0 15 * *", utc(2024, 5, 1, 0, 0, 0)),
+            utc(2024, 5, 15, 0, 0, 0)
+        );
+        assert_eq!(
+            next("0 0 * JAN-mar sun", utc(2024, 5, 1, 0, 0, 0)),
+            utc(2025, 1, 5, 0, 0, 0)
+        );
     }
 
     #[test]
@@ -460,14 +534,29 @@ mod tests {
         let err = |s: &str| parse(s).unwrap_err().to_string();
         assert_eq!(err(""), "empty spec string");
         assert_eq!(err("* * * *"), "expected 5 to 6 fields, found 4: [* * * *]");
-        assert_eq!(err("* * * * * * *"), "expected 5 to 6 fields, found 7: [* * * * * * *]");
+        assert_eq!(
+            err("* * * * * * *"),
+            "expected 5 to 6 fields, found 7: [* * * * * * *]"
+        );
         assert_eq!(err("@fortnightly"), "unrecognized descriptor: @fortnightly");
         assert!(err("@every x").starts_with("failed to parse duration @every x: "));
-        assert_eq!(err("60 * * * * *"), "end of range (60) above maximum (59): 60");
-        assert_eq!(err("* * * 0 * *"), "beginning of range (0) below minimum (1): 0");
+        assert_eq!(
+            err("60 * * * * *"),
+            "end of range (60) above maximum (59): 60"
+        );
+        assert_eq!(
+            err("* * * 0 * *"),
+            "beginning of range (0) below minimum (1): 0"
+        );
         assert_eq!(err("* * * * * 7"), "end of range (7) above maximum (6): 7");
-        assert_eq!(err("5-1 * * * *"), "beginning of range (5) beyond end of range (1): 5-1");
-        assert_eq!(err("*/0 * * * *"), "step of range should be a positive number: */0");
+        assert_eq!(
+            err("5-1 * * * *"),
+            "beginning of range (5) beyond end of range (1): 5-1"
+        );
+        assert_eq!(
+            err("*/0 * * * *"),
+            "step of range should be a positive number: */0"
+        );
         assert_eq!(err("1-2-3 * * * *"), "too many hyphens: 1-2-3");
         assert_eq!(err("*/2/3 * * * *"), "too many slashes: */2/3");
         assert!(err("x * * * *").starts_with("failed to parse int from x"));
@@ -478,8 +567,14 @@ mod tests {
 
     #[test]
     fn single_value_with_step_runs_to_the_maximum() {
-        assert_eq!(next("5/20 * * * * *", utc(2024, 5, 1, 0, 0, 6)), utc(2024, 5, 1, 0, 0, 25));
-        assert_eq!(next("5/20 * * * * *", utc(2024, 5, 1, 0, 0, 45)), utc(2024, 5, 1, 0, 1, 5));
+        assert_eq!(
+            next("5/20 * * * * *", utc(2024, 5, 1, 0, 0, 6)),
+            utc(2024, 5, 1, 0, 0, 25)
+        );
+        assert_eq!(
+            next("5/20 * * * * *", utc(2024, 5, 1, 0, 0, 45)),
+            utc(2024, 5, 1, 0, 1, 5)
+        );
     }
 
     #[test]

@@ -250,7 +250,10 @@ impl std::fmt::Debug for HttpConfig {
             .field("root_ca", &self.root_ca)
             .field("client_identity", &self.client_identity.is_some())
             .field("renegotiation", &self.renegotiation)
-            .field("security_token_header", &self.security_token.as_ref().map(|(h, _)| h))
+            .field(
+                "security_token_header",
+                &self.security_token.as_ref().map(|(h, _)| h),
+            )
             .field("error_if_not_2xx", &self.error_if_not_2xx)
             .finish()
     }
@@ -262,12 +265,17 @@ impl HttpConfig {
         let url = p.string(&URL).unwrap_or_default();
         let response_timeout = p.duration(&RESPONSE_TIMEOUT)?.filter(|d| !d.is_zero());
         let max = p.bytesize(&MAX_RESPONSE_BODY_SIZE).map_err(|e| {
-            ConfigError::new(e.field, format!("invalid value for maxResponseBodySize: {}", e.message))
+            ConfigError::new(
+                e.field,
+                format!("invalid value for maxResponseBodySize: {}", e.message),
+            )
         })?;
         let max_response_body_size = max.filter(|n| *n > 0).map(|n| n as u64);
         let root_ca = non_empty(&MTLS_ROOT_CA).map(|v| PemSource::from_value(&v));
         let client_identity = match (non_empty(&MTLS_CLIENT_CERT), non_empty(&MTLS_CLIENT_KEY)) {
-            (Some(cert), Some(key)) => Some((PemSource::from_value(&cert), PemSource::from_value(&key))),
+            (Some(cert), Some(key)) => {
+                Some((PemSource::from_value(&cert), PemSource::from_value(&key)))
+            }
             _ => None,
         };
         let renegotiation = match non_empty(&MTLS_RENEGOTIATION).as_deref() {
@@ -282,7 +290,10 @@ impl HttpConfig {
                 ));
             }
         };
-        let security_token = match (non_empty(&SECURITY_TOKEN_HEADER), non_empty(&SECURITY_TOKEN)) {
+        let security_token = match (
+            non_empty(&SECURITY_TOKEN_HEADER),
+            non_empty(&SECURITY_TOKEN),
+        ) {
             (Some(header), Some(token)) => Some((header, token)),
             _ => None,
         };
@@ -313,8 +324,8 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
 
 fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
     Box::pin(async move {
-        let config =
-            HttpConfig::from_properties(&cx.properties).map_err(|e| BindingError::invalid(e.message))?;
+        let config = HttpConfig::from_properties(&cx.properties)
+            .map_err(|e| BindingError::invalid(e.message))?;
         let binding = HttpBinding::new(cx.name, config).await?;
         Ok(Box::new(binding) as Box<dyn OutputBinding>)
     })
@@ -339,7 +350,9 @@ impl HttpBinding {
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .ok()
                 .filter(|c| !c.is_empty())
-                .ok_or_else(|| BindingError::invalid("failed to add root certificate to certpool"))?;
+                .ok_or_else(|| {
+                    BindingError::invalid("failed to add root certificate to certpool")
+                })?;
             // Certificates are only parsed when a client is built: check them on their own so a
             // bad CA gets daprd's message rather than a generic client error.
             reqwest::Client::builder()
@@ -354,14 +367,20 @@ impl HttpBinding {
             pem.push(b'\n');
             pem.extend_from_slice(&key);
             let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                BindingError::invalid(format!("failed to load client certificate: {}", root_cause(&e)))
+                BindingError::invalid(format!(
+                    "failed to load client certificate: {}",
+                    root_cause(&e)
+                ))
             })?;
             // The key is only parsed when a client is built: check the pair on its own.
             reqwest::Client::builder()
                 .identity(identity.clone())
                 .build()
                 .map_err(|e| {
-                    BindingError::invalid(format!("failed to load client certificate: {}", root_cause(&e)))
+                    BindingError::invalid(format!(
+                        "failed to load client certificate: {}",
+                        root_cause(&e)
+                    ))
                 })?;
             builder = builder.identity(identity);
         }
@@ -376,7 +395,11 @@ impl HttpBinding {
         let client = builder.build().map_err(|e| {
             BindingError::invalid(format!("failed to create HTTP client: {}", root_cause(&e)))
         })?;
-        Ok(Self { name, config, client })
+        Ok(Self {
+            name,
+            config,
+            client,
+        })
     }
 
     fn target_url(&self, metadata: &HashMap<String, String>) -> String {
@@ -393,8 +416,9 @@ impl HttpBinding {
     fn headers(&self, req: &InvokeRequest, has_body: bool) -> Result<HeaderMap, HttpError> {
         let mut headers = HeaderMap::new();
         let mut set = |name: &str, value: &str| -> Result<(), HttpError> {
-            let header = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| HttpError::InvalidHeader(format!("invalid header field name {name:?}")))?;
+            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                HttpError::InvalidHeader(format!("invalid header field name {name:?}"))
+            })?;
             let value = HeaderValue::from_str(value).map_err(|_| {
                 HttpError::InvalidHeader(format!("invalid header field value for {name:?}"))
             })?;
@@ -425,7 +449,11 @@ impl HttpBinding {
         }
         for key in TRACE_KEYS {
             if let Some(value) = req.metadata.get(key).filter(|v| !v.is_empty()) {
-                if req.metadata.keys().any(|k| k != key && k.eq_ignore_ascii_case(key)) {
+                if req
+                    .metadata
+                    .keys()
+                    .any(|k| k != key && k.eq_ignore_ascii_case(key))
+                {
                     tracing::warn!(
                         component = %self.name,
                         header = key,
@@ -458,7 +486,9 @@ impl HttpBinding {
         };
         let op = go_url_error_op(method.as_str());
         let has_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
-        let headers = self.headers(req, has_body).map_err(|e| e.in_request(&op, &url))?;
+        let headers = self
+            .headers(req, has_body)
+            .map_err(|e| e.in_request(&op, &url))?;
         let parsed = reqwest::Url::parse(&url).map_err(|e| HttpError::Request {
             op: op.clone(),
             url: url.clone(),
@@ -524,7 +554,10 @@ impl HttpBinding {
 #[async_trait]
 impl OutputBinding for HttpBinding {
     async fn invoke(&self, request: InvokeRequest) -> Result<Option<InvokeResponse>, BindingError> {
-        self.call(&request).await.map(Some).map_err(BindingError::from)
+        self.call(&request)
+            .await
+            .map(Some)
+            .map_err(BindingError::from)
     }
 }
 
@@ -536,7 +569,11 @@ enum HttpError {
     InvalidHeader(String),
     /// Go's `*url.Error`: `Post "http://x": <cause>`.
     #[error("{op} \"{url}\": {cause}")]
-    Request { op: String, url: String, cause: String },
+    Request {
+        op: String,
+        url: String,
+        cause: String,
+    },
     #[error("{0}")]
     Body(String),
     #[error("received status code {}", status.as_u16())]
@@ -563,9 +600,12 @@ impl From<HttpError> for BindingError {
     fn from(e: HttpError) -> Self {
         let message = e.to_string();
         match e {
-            HttpError::InvalidOperation(_) | HttpError::InvalidHeader(_) => BindingError::invalid(message),
+            HttpError::InvalidOperation(_) | HttpError::InvalidHeader(_) => {
+                BindingError::invalid(message)
+            }
             HttpError::Request { ref cause, .. }
-                if cause.starts_with("net/http: invalid header") || cause.contains("protocol scheme") =>
+                if cause.starts_with("net/http: invalid header")
+                    || cause.contains("protocol scheme") =>
             {
                 BindingError::invalid(message)
             }
@@ -586,7 +626,11 @@ impl From<HttpError> for BindingError {
 
 /// `statusCode`, `status` (Go's `resp.Status`: `404 Not Found`) and every header under its
 /// canonical Go name, values joined by `", "`.
-fn response_metadata(status: StatusCode, reason: Option<&str>, headers: &HeaderMap) -> HashMap<String, String> {
+fn response_metadata(
+    status: StatusCode,
+    reason: Option<&str>,
+    headers: &HeaderMap,
+) -> HashMap<String, String> {
     let mut out = HashMap::with_capacity(headers.keys_len() + 2);
     out.insert("statusCode".to_owned(), status.as_u16().to_string());
     let reason = reason
@@ -613,16 +657,18 @@ fn response_metadata(status: StatusCode, reason: Option<&str>, headers: &HeaderM
 /// Go's `textproto.CanonicalMIMEHeaderKey`: `content-type` → `Content-Type`. Keys with bytes
 /// that are not token characters are returned unchanged.
 pub fn canonical_header_key(key: &str) -> String {
-    let is_token = |b: u8| {
-        b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-    };
+    let is_token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if !key.bytes().all(is_token) {
         return key.to_owned();
     }
     let mut upper = true;
     key.chars()
         .map(|c| {
-            let out = if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() };
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
             upper = c == '-';
             out
         })
@@ -699,10 +745,16 @@ mod tests {
         assert_eq!(c.root_ca, Some(PemSource::Inline(PEM.to_owned())));
         assert_eq!(
             c.client_identity,
-            Some((PemSource::File("/etc/cert.pem".into()), PemSource::File("/etc/key.pem".into())))
+            Some((
+                PemSource::File("/etc/cert.pem".into()),
+                PemSource::File("/etc/key.pem".into())
+            ))
         );
         assert_eq!(c.renegotiation, Some(Renegotiation::OnceAsClient));
-        assert_eq!(c.security_token, Some(("X-Token".to_owned(), "s3cret".to_owned())));
+        assert_eq!(
+            c.security_token,
+            Some(("X-Token".to_owned(), "s3cret".to_owned()))
+        );
         assert!(!c.error_if_not_2xx);
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
@@ -710,13 +762,22 @@ mod tests {
 
     #[test]
     fn seconds_and_unlimited_sizes() {
-        let c = HttpConfig::from_properties(&props(&[("responseTimeout", "30"), ("maxResponseBodySize", "0")])).unwrap();
+        let c = HttpConfig::from_properties(&props(&[
+            ("responseTimeout", "30"),
+            ("maxResponseBodySize", "0"),
+        ]))
+        .unwrap();
         assert_eq!(c.response_timeout, Some(Duration::from_secs(30)));
         assert_eq!(c.max_response_body_size, None);
         let c = HttpConfig::from_properties(&props(&[("maxResponseBodySize", "-1")])).unwrap();
         assert_eq!(c.max_response_body_size, None);
-        let err = HttpConfig::from_properties(&props(&[("maxResponseBodySize", "lots")])).unwrap_err();
-        assert!(err.message.starts_with("invalid value for maxResponseBodySize"), "{err}");
+        let err =
+            HttpConfig::from_properties(&props(&[("maxResponseBodySize", "lots")])).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("invalid value for maxResponseBodySize"),
+            "{err}"
+        );
         let err = HttpConfig::from_properties(&props(&[("responseTimeout", "soon")])).unwrap_err();
         assert_eq!(err.field, "responseTimeout");
     }
@@ -733,9 +794,11 @@ mod tests {
 
     #[test]
     fn renegotiation_values_are_checked() {
-        let err = HttpConfig::from_properties(&props(&[("MTLSRenegotiation", "Sometimes")])).unwrap_err();
+        let err =
+            HttpConfig::from_properties(&props(&[("MTLSRenegotiation", "Sometimes")])).unwrap_err();
         assert_eq!(err.message, "invalid renegotiation value: Sometimes");
-        let c = HttpConfig::from_properties(&props(&[("MTLSRenegotiation", "RenegotiateNever")])).unwrap();
+        let c = HttpConfig::from_properties(&props(&[("MTLSRenegotiation", "RenegotiateNever")]))
+            .unwrap();
         assert_eq!(c.renegotiation, Some(Renegotiation::Never));
     }
 
@@ -778,7 +841,9 @@ mod tests {
     #[test]
     fn descriptor_shape() {
         assert!(DESCRIPTOR.has_output() && !DESCRIPTOR.has_input());
-        for op in ["create", "get", "head", "post", "put", "patch", "delete", "options", "trace"] {
+        for op in [
+            "create", "get", "head", "post", "put", "patch", "delete", "options", "trace",
+        ] {
             assert!(DESCRIPTOR.supports_operation(op), "{op}");
         }
     }
@@ -787,7 +852,10 @@ mod tests {
     fn corpus_components_decode() {
         let path = "/work/shared/dapr-data/corpus/components-contrib/tests/config/bindings/http/bindings.yml";
         let Ok(text) = std::fs::read_to_string(path) else {
-            assert!(std::env::var_os("CI").is_none(), "corpus file {path} missing");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "corpus file {path} missing"
+            );
             eprintln!("SKIP: corpus not present at {path}");
             return;
         };
@@ -797,7 +865,11 @@ mod tests {
             let Some(c) = Component::from_document(&doc).expect("component") else {
                 continue;
             };
-            let map = c.metadata.iter().map(|i| (i.name.clone(), i.value.clone())).collect();
+            let map = c
+                .metadata
+                .iter()
+                .map(|i| (i.name.clone(), i.value.clone()))
+                .collect();
             let cfg = HttpConfig::from_properties(&Properties::new(map).unwrap()).unwrap();
             assert_eq!(cfg.url, "http://localhost:22222/call");
             decoded += 1;

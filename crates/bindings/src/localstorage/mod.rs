@@ -95,10 +95,13 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     build_output: Some(build_output),
 };
 
-fn build_output(cx: BuildContext) -> bindery_core::descriptor::BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
+fn build_output(
+    cx: BuildContext,
+) -> bindery_core::descriptor::BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
     Box::pin(async move {
-        let config = LocalStorageConfig::from_properties(&cx.properties)
-            .map_err(|e| BindingError::invalid(format!("failed to parse metadata: {}", e.message)))?;
+        let config = LocalStorageConfig::from_properties(&cx.properties).map_err(|e| {
+            BindingError::invalid(format!("failed to parse metadata: {}", e.message))
+        })?;
         let binding = LocalStorage::open(config).await?;
         Ok(Box::new(binding) as Box<dyn OutputBinding>)
     })
@@ -146,7 +149,9 @@ impl LocalStorage {
         let mut path = config.root_path;
         if !path.is_absolute() {
             let cwd = std::env::current_dir().map_err(|e| {
-                LocalStorageError::Metadata(format!("failed to obtain current working directory: {e}"))
+                LocalStorageError::Metadata(format!(
+                    "failed to obtain current working directory: {e}"
+                ))
             })?;
             path = clean(&cwd.join(path));
         }
@@ -186,14 +191,19 @@ impl LocalStorage {
             )
             .into());
         }
-        tokio::fs::create_dir_all(&path).await.map_err(|e| LocalStorageError::CreateRoot {
-            path: path.display().to_string(),
-            cause: go_io("mkdir", &path, &e),
-        })?;
-        let root = tokio::fs::canonicalize(&path).await.map_err(|e| LocalStorageError::CreateRoot {
-            path: path.display().to_string(),
-            cause: e.to_string(),
-        })?;
+        tokio::fs::create_dir_all(&path)
+            .await
+            .map_err(|e| LocalStorageError::CreateRoot {
+                path: path.display().to_string(),
+                cause: go_io("mkdir", &path, &e),
+            })?;
+        let root =
+            tokio::fs::canonicalize(&path)
+                .await
+                .map_err(|e| LocalStorageError::CreateRoot {
+                    path: path.display().to_string(),
+                    cause: e.to_string(),
+                })?;
         Ok(Self { root })
     }
 
@@ -214,7 +224,9 @@ impl LocalStorage {
         }
         let given = Path::new(file);
         if given.is_absolute() {
-            return Err(escapes("absolute paths are not allowed; give a path relative to rootPath"));
+            return Err(escapes(
+                "absolute paths are not allowed; give a path relative to rootPath",
+            ));
         }
         let mut rel = PathBuf::new();
         for component in given.components() {
@@ -227,7 +239,9 @@ impl LocalStorage {
                     }
                 }
                 Component::RootDir | Component::Prefix(_) => {
-                    return Err(escapes("absolute paths are not allowed; give a path relative to rootPath"));
+                    return Err(escapes(
+                        "absolute paths are not allowed; give a path relative to rootPath",
+                    ));
                 }
             }
         }
@@ -236,11 +250,19 @@ impl LocalStorage {
         for part in rel.components() {
             current.push(part);
             match tokio::fs::symlink_metadata(&current).await {
-                Ok(m) if m.file_type().is_symlink() => match tokio::fs::canonicalize(&current).await {
-                    Ok(target) if target.starts_with(&self.root) => {}
-                    Ok(_) => return Err(escapes("a symbolic link in the path points outside rootPath")),
-                    Err(_) => return Err(escapes("a symbolic link in the path cannot be resolved")),
-                },
+                Ok(m) if m.file_type().is_symlink() => {
+                    match tokio::fs::canonicalize(&current).await {
+                        Ok(target) if target.starts_with(&self.root) => {}
+                        Ok(_) => {
+                            return Err(escapes(
+                                "a symbolic link in the path points outside rootPath",
+                            ));
+                        }
+                        Err(_) => {
+                            return Err(escapes("a symbolic link in the path cannot be resolved"));
+                        }
+                    }
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,
                 Err(e) => return Err(LocalStorageError::Io(go_io("lstat", &current, &e))),
@@ -370,11 +392,7 @@ impl LocalStorage {
 #[async_trait]
 impl OutputBinding for LocalStorage {
     async fn invoke(&self, req: InvokeRequest) -> Result<Option<InvokeResponse>, BindingError> {
-        let mut file = req
-            .metadata
-            .get(FILE_NAME_KEY)
-            .cloned()
-            .unwrap_or_default();
+        let mut file = req.metadata.get(FILE_NAME_KEY).cloned().unwrap_or_default();
         if file.is_empty() && req.operation == "create" {
             file = uuid::Uuid::new_v4().to_string();
         }
@@ -383,7 +401,11 @@ impl OutputBinding for LocalStorage {
             "get" => self.get(&file).await.map(Some),
             "delete" => self.delete(&file).await.map(|()| None),
             "list" => self.list(&file).await.map(Some),
-            other => return Err(BindingError::invalid(format!("unsupported operation {other}"))),
+            other => {
+                return Err(BindingError::invalid(format!(
+                    "unsupported operation {other}"
+                )));
+            }
         };
         result.map_err(BindingError::from)
     }
@@ -476,9 +498,7 @@ fn clean(path: &Path) -> PathBuf {
 }
 
 fn is_disallowed(path: &Path) -> bool {
-    DISALLOWED_ROOTS
-        .iter()
-        .any(|root| path.starts_with(root))
+    DISALLOWED_ROOTS.iter().any(|root| path.starts_with(root))
 }
 
 /// An `io::Error` worded like Go's `*PathError`: `open /x: no such file or directory`.
@@ -514,7 +534,8 @@ mod tests {
 
     #[test]
     fn root_path_matches_case_insensitively_and_is_cleaned() {
-        let c = LocalStorageConfig::from_properties(&props(&[("ROOTPATH", "/tmp/a/./b/../c/")])).unwrap();
+        let c = LocalStorageConfig::from_properties(&props(&[("ROOTPATH", "/tmp/a/./b/../c/")]))
+            .unwrap();
         assert_eq!(c.root_path, PathBuf::from("/tmp/a/c"));
         let c = LocalStorageConfig::from_properties(&props(&[("rootPath", "data/x")])).unwrap();
         assert_eq!(c.root_path, PathBuf::from("data/x"));
@@ -522,12 +543,25 @@ mod tests {
 
     #[test]
     fn disallowed_roots() {
-        for p in ["/proc", "/proc/self", "/sys/", "/boot/x", "/var/run/secrets/kubernetes.io", "/tmp/../proc"] {
+        for p in [
+            "/proc",
+            "/proc/self",
+            "/sys/",
+            "/boot/x",
+            "/var/run/secrets/kubernetes.io",
+            "/tmp/../proc",
+        ] {
             let err = LocalStorageConfig::from_properties(&props(&[("rootPath", p)])).unwrap_err();
-            assert_eq!(err.message, "property rootPath points to a disallowed location", "{p}");
+            assert_eq!(
+                err.message, "property rootPath points to a disallowed location",
+                "{p}"
+            );
         }
         for p in ["/process", "/system", "/var/run/secretsx", "/tmp"] {
-            assert!(LocalStorageConfig::from_properties(&props(&[("rootPath", p)])).is_ok(), "{p}");
+            assert!(
+                LocalStorageConfig::from_properties(&props(&[("rootPath", p)])).is_ok(),
+                "{p}"
+            );
         }
     }
 
@@ -556,7 +590,10 @@ mod tests {
     fn corpus_components_decode() {
         let path = "/work/shared/dapr-data/corpus/components-contrib/tests/certification/bindings/localstorage/components/localstorage.yaml";
         let Ok(text) = std::fs::read_to_string(path) else {
-            assert!(std::env::var_os("CI").is_none(), "corpus file {path} missing");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "corpus file {path} missing"
+            );
             eprintln!("SKIP: corpus not present at {path}");
             return;
         };
@@ -566,9 +603,16 @@ mod tests {
             let Some(c) = ManifestComponent::from_document(&doc).expect("component") else {
                 continue;
             };
-            let map = c.metadata.iter().map(|i| (i.name.clone(), i.value.clone())).collect();
+            let map = c
+                .metadata
+                .iter()
+                .map(|i| (i.name.clone(), i.value.clone()))
+                .collect();
             let cfg = LocalStorageConfig::from_properties(&Properties::new(map).unwrap()).unwrap();
-            assert_eq!(cfg.root_path, PathBuf::from("/tmp/dapr-cert-test/bindings.localstorage"));
+            assert_eq!(
+                cfg.root_path,
+                PathBuf::from("/tmp/dapr-cert-test/bindings.localstorage")
+            );
             decoded += 1;
         }
         assert_eq!(decoded, 1);
