@@ -5,10 +5,22 @@
 use bindery_core::BindingDescriptor;
 
 pub mod common;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 /// The binding types compiled into this build.
 pub fn registry() -> Vec<BindingDescriptor> {
     #[allow(unused_mut)]
     let mut all: Vec<BindingDescriptor> = Vec::new();
+    #[cfg(feature = "redis")]
+    all.push(redis::DESCRIPTOR);
+    #[cfg(feature = "postgres")]
+    all.push(postgres::DESCRIPTOR);
+    #[cfg(feature = "mysql")]
+    all.push(mysql::DESCRIPTOR);
     all
 }
