@@ -273,13 +273,16 @@ fn classify(e: &mysql_async::Error, message: String) -> BindingError {
             }
         }
         mysql_async::Error::Io(_) => BindingError::unavailable(message),
-        mysql_async::Error::Driver(_) | mysql_async::Error::Url(_) => {
-            if e.is_fatal() {
-                BindingError::unavailable(message)
-            } else {
-                BindingError::invalid(message)
+        mysql_async::Error::Driver(d) => {
+            use mysql_async::DriverError::*;
+            match d {
+                ConnectionClosed | PoolDisconnected | PacketOutOfOrder | UnexpectedPacket { .. } => {
+                    BindingError::unavailable(message)
+                }
+                _ => BindingError::invalid(message),
             }
         }
+        mysql_async::Error::Url(_) => BindingError::invalid(message),
         mysql_async::Error::Other(_) => BindingError::unavailable(message),
     }
 }
