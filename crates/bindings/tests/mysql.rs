@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use bindery_bindings::mysql::DESCRIPTOR;
-use bindery_core::{BindingError, BuildContext, ErrorKind, InvokeRequest, InvokeResponse, OutputBinding, Properties};
+use bindery_core::{
+    BindingError, BuildContext, ErrorKind, InvokeRequest, InvokeResponse, OutputBinding, Properties,
+};
 
 fn url() -> String {
     std::env::var("MYSQL_URL").unwrap_or_else(|_| "root@tcp(127.0.0.1:3306)/test".to_owned())
@@ -25,7 +27,10 @@ async fn build() -> Option<Box<dyn OutputBinding>> {
     match build_with(&[("url", u.as_str())]).await {
         Ok(b) => Some(b),
         Err(e) => {
-            assert!(std::env::var_os("CI").is_none(), "mysql not reachable at {u}: {e} (CI is set)");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "mysql not reachable at {u}: {e} (CI is set)"
+            );
             eprintln!("SKIP: mysql not reachable at {u}: {e}");
             None
         }
@@ -75,33 +80,84 @@ fn check_times(md: &HashMap<String, String>) {
 async fn certification_flow() {
     let Some(b) = build().await else { return };
     let t = table();
-    let r = run(&*b, "exec", &format!("CREATE TABLE {t} (id INT NOT NULL PRIMARY KEY, c1 TEXT, ts TIMESTAMP NULL)"), None).await;
+    let r = run(
+        &*b,
+        "exec",
+        &format!("CREATE TABLE {t} (id INT NOT NULL PRIMARY KEY, c1 TEXT, ts TIMESTAMP NULL)"),
+        None,
+    )
+    .await;
     assert!(r.data.is_empty());
     assert_eq!(r.metadata["operation"], "exec");
     assert_eq!(r.metadata["rows-affected"], "0");
     check_times(&r.metadata);
 
-    let r = run(&*b, "exec", &format!("INSERT INTO {t} (id, c1, ts) VALUES (1, 'demo', '2020-09-24 11:45:05')"), None).await;
+    let r = run(
+        &*b,
+        "exec",
+        &format!("INSERT INTO {t} (id, c1, ts) VALUES (1, 'demo', '2020-09-24 11:45:05')"),
+        None,
+    )
+    .await;
     assert_eq!(r.metadata["rows-affected"], "1");
-    let r = run(&*b, "exec", &format!("INSERT INTO {t} (id, c1, ts) VALUES (?, ?, ?)"), Some(r#"[2, "demo2", "2021-01-02 03:04:05"]"#)).await;
+    let r = run(
+        &*b,
+        "exec",
+        &format!("INSERT INTO {t} (id, c1, ts) VALUES (?, ?, ?)"),
+        Some(r#"[2, "demo2", "2021-01-02 03:04:05"]"#),
+    )
+    .await;
     assert_eq!(r.metadata["rows-affected"], "1");
-    assert_eq!(r.metadata["sql"], format!("INSERT INTO {t} (id, c1, ts) VALUES (?, ?, ?)"));
+    assert_eq!(
+        r.metadata["sql"],
+        format!("INSERT INTO {t} (id, c1, ts) VALUES (?, ?, ?)")
+    );
 
-    let r = run(&*b, "query", &format!("SELECT * FROM {t} WHERE id = 1"), None).await;
-    assert_eq!(text(&r), r#"[{"c1":"demo","id":1,"ts":"2020-09-24T11:45:05Z"}]"#);
+    let r = run(
+        &*b,
+        "query",
+        &format!("SELECT * FROM {t} WHERE id = 1"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        text(&r),
+        r#"[{"c1":"demo","id":1,"ts":"2020-09-24T11:45:05Z"}]"#
+    );
     assert_eq!(r.metadata["operation"], "query");
     assert!(!r.metadata.contains_key("rows-affected"));
     check_times(&r.metadata);
 
     // The same through the binary protocol (params).
-    let r = run(&*b, "query", &format!("SELECT * FROM {t} WHERE id = ?"), Some("[2]")).await;
-    assert_eq!(text(&r), r#"[{"c1":"demo2","id":2,"ts":"2021-01-02T03:04:05Z"}]"#);
+    let r = run(
+        &*b,
+        "query",
+        &format!("SELECT * FROM {t} WHERE id = ?"),
+        Some("[2]"),
+    )
+    .await;
+    assert_eq!(
+        text(&r),
+        r#"[{"c1":"demo2","id":2,"ts":"2021-01-02T03:04:05Z"}]"#
+    );
 
     // No rows: null, not [].
-    let r = run(&*b, "query", &format!("SELECT * FROM {t} WHERE id = ?"), Some("[99]")).await;
+    let r = run(
+        &*b,
+        "query",
+        &format!("SELECT * FROM {t} WHERE id = ?"),
+        Some("[99]"),
+    )
+    .await;
     assert_eq!(text(&r), "null");
 
-    let r = run(&*b, "exec", &format!("UPDATE {t} SET c1 = ? WHERE id = ?"), Some(r#"["x", 1]"#)).await;
+    let r = run(
+        &*b,
+        "exec",
+        &format!("UPDATE {t} SET c1 = ? WHERE id = ?"),
+        Some(r#"["x", 1]"#),
+    )
+    .await;
     assert_eq!(r.metadata["rows-affected"], "1");
     run(&*b, "exec", &format!("DROP TABLE {t}"), None).await;
 
@@ -148,12 +204,30 @@ async fn value_shapes_follow_daprd() {
     // Text protocol and binary protocol give the same JSON.
     let r = run(&*b, "query", &format!("SELECT * FROM {t}"), None).await;
     assert_eq!(text(&r), expected);
-    let r = run(&*b, "query", &format!("SELECT * FROM {t} WHERE id = ?"), Some("[1]")).await;
+    let r = run(
+        &*b,
+        "query",
+        &format!("SELECT * FROM {t} WHERE id = ?"),
+        Some("[1]"),
+    )
+    .await;
     assert_eq!(text(&r), expected);
 
     // NULLs: omitted, except binary columns and the NULL type, which daprd shows as null.
-    run(&*b, "exec", &format!("INSERT INTO {t} (id) VALUES (?)"), Some("[2]")).await;
-    let r = run(&*b, "query", &format!("SELECT id, n, v1, bin, dt FROM {t} WHERE id = 2"), None).await;
+    run(
+        &*b,
+        "exec",
+        &format!("INSERT INTO {t} (id) VALUES (?)"),
+        Some("[2]"),
+    )
+    .await;
+    let r = run(
+        &*b,
+        "query",
+        &format!("SELECT id, n, v1, bin, dt FROM {t} WHERE id = 2"),
+        None,
+    )
+    .await;
     assert_eq!(text(&r), r#"[{"bin":null,"id":2}]"#);
     let r = run(&*b, "query", "SELECT NULL AS x, 1 AS y", None).await;
     assert_eq!(text(&r), r#"[{"x":null,"y":1}]"#);
@@ -163,7 +237,13 @@ async fn value_shapes_follow_daprd() {
 #[tokio::test]
 async fn params_of_each_json_type() {
     let Some(b) = build().await else { return };
-    let r = run(&*b, "query", "SELECT ? AS a, ? AS b, ? AS c, ? AS d, ? AS e", Some(r#"[1, 2.5, "s", true, null]"#)).await;
+    let r = run(
+        &*b,
+        "query",
+        "SELECT ? AS a, ? AS b, ? AS c, ? AS d, ? AS e",
+        Some(r#"[1, 2.5, "s", true, null]"#),
+    )
+    .await;
     let v: serde_json::Value = serde_json::from_slice(&r.data).unwrap();
     assert_eq!(v[0]["a"], serde_json::json!(1));
     assert_eq!(v[0]["b"], serde_json::json!(2.5));
@@ -178,23 +258,66 @@ async fn request_errors_use_daprd_texts() {
     let err = b.invoke(req("exec", "", None)).await.unwrap_err();
     assert_eq!(err.message(), "required metadata not set: sql");
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
-    let err = b.invoke(req("query", "SELECT ?", Some("{}"))).await.unwrap_err();
+    let err = b
+        .invoke(req("query", "SELECT ?", Some("{}")))
+        .await
+        .unwrap_err();
     assert_eq!(
         err.message(),
         "invalid metadata property params: failed to unserialize into an array: json: cannot unmarshal object into Go value of type []interface {}"
     );
     let err = b.invoke(req("query", "SELEC 1", None)).await.unwrap_err();
-    assert!(err.message().starts_with("error executing query: Error 1064 (42000): "), "{}", err.message());
+    assert!(
+        err.message()
+            .starts_with("error executing query: Error 1064 (42000): "),
+        "{}",
+        err.message()
+    );
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     let t = table();
-    run(&*b, "exec", &format!("CREATE TABLE {t} (id INT PRIMARY KEY)"), None).await;
-    run(&*b, "exec", &format!("INSERT INTO {t} VALUES (?)"), Some("[1]")).await;
-    let err = b.invoke(req("exec", &format!("INSERT INTO {t} VALUES (?)"), Some("[1]"))).await.unwrap_err();
-    assert!(err.message().starts_with("error executing query: Error 1062 (23000): Duplicate entry"), "{}", err.message());
+    run(
+        &*b,
+        "exec",
+        &format!("CREATE TABLE {t} (id INT PRIMARY KEY)"),
+        None,
+    )
+    .await;
+    run(
+        &*b,
+        "exec",
+        &format!("INSERT INTO {t} VALUES (?)"),
+        Some("[1]"),
+    )
+    .await;
+    let err = b
+        .invoke(req(
+            "exec",
+            &format!("INSERT INTO {t} VALUES (?)"),
+            Some("[1]"),
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message()
+            .starts_with("error executing query: Error 1062 (23000): Duplicate entry"),
+        "{}",
+        err.message()
+    );
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     // Wrong number of parameters.
-    let err = b.invoke(req("query", &format!("SELECT * FROM {t} WHERE id = ?"), Some("[1, 2]"))).await.unwrap_err();
-    assert!(err.message().starts_with("error executing query: "), "{}", err.message());
+    let err = b
+        .invoke(req(
+            "query",
+            &format!("SELECT * FROM {t} WHERE id = ?"),
+            Some("[1, 2]"),
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().starts_with("error executing query: "),
+        "{}",
+        err.message()
+    );
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     run(&*b, "exec", &format!("DROP TABLE {t}"), None).await;
 }
@@ -205,19 +328,29 @@ async fn build_errors_and_pool_fields() {
         Ok(_) => panic!("must fail"),
         Err(e) => e,
     };
-    assert_eq!(err.message(), "illegal Data Source Name (DSN) specified by url");
+    assert_eq!(
+        err.message(),
+        "illegal Data Source Name (DSN) specified by url"
+    );
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     let err = match build_with(&[("url", "root@tcp(127.0.0.1:1)/test?timeout=2s")]).await {
         Ok(_) => panic!("must fail"),
         Err(e) => e,
     };
-    assert!(err.message().starts_with("unable to ping the DB: "), "{}", err.message());
+    assert!(
+        err.message().starts_with("unable to ping the DB: "),
+        "{}",
+        err.message()
+    );
     assert_eq!(err.kind(), ErrorKind::Unavailable);
 
     let Some(_) = build().await else { return };
     let u = url();
     let b = build_with(&[
-        ("url", format!("{u}?allowNativePasswords=true&parseTime=false&sql_mode=ANSI_QUOTES").as_str()),
+        (
+            "url",
+            format!("{u}?allowNativePasswords=true&parseTime=false&sql_mode=ANSI_QUOTES").as_str(),
+        ),
         ("maxIdleConns", "1"),
         ("maxOpenConns", "2"),
         ("connMaxLifetime", "1m"),
@@ -226,8 +359,17 @@ async fn build_errors_and_pool_fields() {
     .await
     .unwrap();
     // parseTime is forced; the unknown DSN parameter is a session variable.
-    let r = run(&*b, "query", "SELECT CAST('2022-01-28 10:04:55' AS DATETIME) AS t, @@SESSION.sql_mode AS m", None).await;
-    assert_eq!(text(&r), r#"[{"m":"ANSI_QUOTES","t":"2022-01-28T10:04:55Z"}]"#);
+    let r = run(
+        &*b,
+        "query",
+        "SELECT CAST('2022-01-28 10:04:55' AS DATETIME) AS t, @@SESSION.sql_mode AS m",
+        None,
+    )
+    .await;
+    assert_eq!(
+        text(&r),
+        r#"[{"m":"ANSI_QUOTES","t":"2022-01-28T10:04:55Z"}]"#
+    );
     let err = match build_with(&[("url", u.as_str()), ("maxOpenConns", "x")]).await {
         Ok(_) => panic!("must fail"),
         Err(e) => e,

@@ -10,7 +10,11 @@ use bindery_bindings::mysql::DESCRIPTOR;
 use bindery_core::{BuildContext, InvokeRequest, Properties};
 
 fn up() -> bool {
-    std::net::TcpStream::connect_timeout(&"127.0.0.1:3306".parse().unwrap(), Duration::from_millis(500)).is_ok()
+    std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:3306".parse().unwrap(),
+        Duration::from_millis(500),
+    )
+    .is_ok()
 }
 
 fn wait(want_up: bool, secs: u64) {
@@ -23,7 +27,13 @@ fn wait(want_up: bool, secs: u64) {
 fn start() {
     if !up() {
         let _ = Command::new("start-stop-daemon")
-            .args(["--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"])
+            .args([
+                "--start",
+                "--oknodo",
+                "--background",
+                "--exec",
+                "/usr/sbin/mariadbd",
+            ])
             .status();
         wait(true, 60);
     }
@@ -61,7 +71,10 @@ async fn recovers_after_server_restart() {
     let binding = match (DESCRIPTOR.build_output.unwrap())(cx).await {
         Ok(b) => b,
         Err(e) => {
-            assert!(std::env::var_os("CI").is_none(), "mysql not reachable at {url}: {e} (CI is set)");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "mysql not reachable at {url}: {e} (CI is set)"
+            );
             eprintln!("SKIP: mysql not reachable at {url}: {e}");
             return;
         }
@@ -71,8 +84,13 @@ async fn recovers_after_server_restart() {
     }
 
     let _restore = Restore;
-    let stopped = Command::new("mariadb-admin").args(["-uroot", "shutdown"]).status();
-    assert!(stopped.is_ok_and(|s| s.success()), "mariadb-admin shutdown failed");
+    let stopped = Command::new("mariadb-admin")
+        .args(["-uroot", "shutdown"])
+        .status();
+    assert!(
+        stopped.is_ok_and(|s| s.success()),
+        "mariadb-admin shutdown failed"
+    );
     wait(false, 30);
     assert!(!up(), "mariadb did not stop");
     // While it is down the call fails as retriable instead of hanging.
@@ -97,7 +115,11 @@ async fn recovers_after_server_restart() {
     }
     assert!(last.is_none(), "binding did not recover: {last:?}");
     for _ in 0..8 {
-        let r = binding.invoke(query("SELECT 1 AS one")).await.unwrap().unwrap();
+        let r = binding
+            .invoke(query("SELECT 1 AS one"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&r.data[..], br#"[{"one":1}]"#);
     }
 }

@@ -10,7 +10,8 @@ use bindery_bindings::postgres::DESCRIPTOR;
 use bindery_core::{BuildContext, InvokeRequest, Properties};
 
 fn url() -> String {
-    std::env::var("POSTGRES_URL").unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_owned())
+    std::env::var("POSTGRES_URL")
+        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_owned())
 }
 
 fn cluster_version() -> Option<String> {
@@ -22,7 +23,11 @@ fn cluster_version() -> Option<String> {
 }
 
 fn up() -> bool {
-    std::net::TcpStream::connect_timeout(&"127.0.0.1:5432".parse().unwrap(), Duration::from_millis(500)).is_ok()
+    std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:5432".parse().unwrap(),
+        Duration::from_millis(500),
+    )
+    .is_ok()
 }
 
 fn pg_ctl(action: &str) {
@@ -65,18 +70,28 @@ async fn recovers_after_server_restart() {
     let u = url();
     let cx = BuildContext {
         name: "pg-restart".to_owned(),
-        properties: Properties::from_pairs([("connectionString", u.as_str()), ("timeout", "5s"), ("maxConns", "4")]),
+        properties: Properties::from_pairs([
+            ("connectionString", u.as_str()),
+            ("timeout", "5s"),
+            ("maxConns", "4"),
+        ]),
         app_id: "test".to_owned(),
     };
     let binding = match (DESCRIPTOR.build_output.unwrap())(cx).await {
         Ok(b) => b,
         Err(e) => {
-            assert!(std::env::var_os("CI").is_none(), "postgres not reachable at {u}: {e} (CI is set)");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "postgres not reachable at {u}: {e} (CI is set)"
+            );
             eprintln!("SKIP: postgres not reachable at {u}: {e}");
             return;
         }
     };
-    assert!(cluster_version().is_some(), "no cluster under /etc/postgresql");
+    assert!(
+        cluster_version().is_some(),
+        "no cluster under /etc/postgresql"
+    );
     // Fill the pool with a few connections that the restart will break.
     for _ in 0..4 {
         binding.invoke(query("SELECT 1")).await.unwrap();

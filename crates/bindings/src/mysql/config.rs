@@ -46,7 +46,14 @@ pub const CONN_MAX_IDLE_TIME: Field = Field::new(
     "Idle connections beyond maxIdleConns are closed after this long (applied when > 0).",
 );
 
-pub const FIELDS: &[Field] = &[URL, PEM_PATH, MAX_IDLE_CONNS, MAX_OPEN_CONNS, CONN_MAX_LIFETIME, CONN_MAX_IDLE_TIME];
+pub const FIELDS: &[Field] = &[
+    URL,
+    PEM_PATH,
+    MAX_IDLE_CONNS,
+    MAX_OPEN_CONNS,
+    CONN_MAX_LIFETIME,
+    CONN_MAX_IDLE_TIME,
+];
 
 pub const BAD_DSN: &str = "illegal Data Source Name (DSN) specified by url";
 
@@ -148,7 +155,9 @@ impl MysqlConfig {
 /// Parses a go-sql-driver DSN. The error text is for logs only; callers report daprd's
 /// fixed message.
 pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
-    let slash = dsn.rfind('/').ok_or("invalid DSN: missing the slash separating the database name")?;
+    let slash = dsn
+        .rfind('/')
+        .ok_or("invalid DSN: missing the slash separating the database name")?;
     let (head, tail) = (&dsn[..slash], &dsn[slash + 1..]);
     let (db, query) = tail.split_once('?').unwrap_or((tail, ""));
 
@@ -174,9 +183,15 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
     };
     let address = match net {
         "" | "tcp" | "tcp4" | "tcp6" => {
-            let addr = if addr.is_empty() { "127.0.0.1:3306" } else { addr };
+            let addr = if addr.is_empty() {
+                "127.0.0.1:3306"
+            } else {
+                addr
+            };
             let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
-                let (h, after) = rest.split_once(']').ok_or("invalid DSN: bad IPv6 address")?;
+                let (h, after) = rest
+                    .split_once(']')
+                    .ok_or("invalid DSN: bad IPv6 address")?;
                 (h.to_owned(), after.strip_prefix(':'))
             } else {
                 match addr.rsplit_once(':') {
@@ -190,7 +205,11 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
             };
             Address::Tcp { host, port }
         }
-        "unix" => Address::Unix(if addr.is_empty() { "/tmp/mysql.sock".to_owned() } else { addr.to_owned() }),
+        "unix" => Address::Unix(if addr.is_empty() {
+            "/tmp/mysql.sock".to_owned()
+        } else {
+            addr.to_owned()
+        }),
         other => return Err(format!("invalid DSN: unknown network {other}")),
     };
 
@@ -198,7 +217,9 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
     let mut dial_timeout = None;
     let mut session_vars = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').ok_or_else(|| format!("invalid DSN: bad parameter {pair:?}"))?;
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("invalid DSN: bad parameter {pair:?}"))?;
         let v = percent_decode(v)?;
         match k {
             "tls" => {
@@ -211,7 +232,10 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
                 }
             }
             "timeout" => {
-                dial_timeout = Some(bindery_core::duration::parse_go_duration(&v).map_err(|e| format!("invalid DSN: {e}"))?)
+                dial_timeout = Some(
+                    bindery_core::duration::parse_go_duration(&v)
+                        .map_err(|e| format!("invalid DSN: {e}"))?,
+                )
             }
             "loc" => {
                 if v != "UTC" {
@@ -261,33 +285,70 @@ mod tests {
 
     #[test]
     fn dsn_forms() {
-        let d = parse_dsn("mysql:example@tcp(localhost:3306)/dapr_test?allowNativePasswords=true").unwrap();
+        let d = parse_dsn("mysql:example@tcp(localhost:3306)/dapr_test?allowNativePasswords=true")
+            .unwrap();
         assert_eq!(d.user.as_deref(), Some("mysql"));
         assert_eq!(d.password.as_deref(), Some("example"));
-        assert_eq!(d.address, Address::Tcp { host: "localhost".into(), port: 3306 });
+        assert_eq!(
+            d.address,
+            Address::Tcp {
+                host: "localhost".into(),
+                port: 3306
+            }
+        );
         assert_eq!(d.db.as_deref(), Some("dapr_test"));
         assert_eq!(d.tls, Tls::Off);
         assert!(d.session_vars.is_empty());
 
         let d = parse_dsn("root@tcp(127.0.0.1)/test").unwrap();
         assert_eq!(d.password, None);
-        assert_eq!(d.address, Address::Tcp { host: "127.0.0.1".into(), port: 3306 });
+        assert_eq!(
+            d.address,
+            Address::Tcp {
+                host: "127.0.0.1".into(),
+                port: 3306
+            }
+        );
 
-        let d = parse_dsn("u:p:a@ss@tcp([::1]:3307)/db?tls=custom&timeout=5s&sql_mode=ANSI&parseTime=false").unwrap();
+        let d = parse_dsn(
+            "u:p:a@ss@tcp([::1]:3307)/db?tls=custom&timeout=5s&sql_mode=ANSI&parseTime=false",
+        )
+        .unwrap();
         assert_eq!(d.user.as_deref(), Some("u"));
         assert_eq!(d.password.as_deref(), Some("p:a@ss"));
-        assert_eq!(d.address, Address::Tcp { host: "::1".into(), port: 3307 });
+        assert_eq!(
+            d.address,
+            Address::Tcp {
+                host: "::1".into(),
+                port: 3307
+            }
+        );
         assert_eq!(d.tls, Tls::Custom);
         assert_eq!(d.dial_timeout, Some(Duration::from_secs(5)));
-        assert_eq!(d.session_vars, vec![("sql_mode".to_owned(), "ANSI".to_owned())]);
+        assert_eq!(
+            d.session_vars,
+            vec![("sql_mode".to_owned(), "ANSI".to_owned())]
+        );
 
         let d = parse_dsn("/").unwrap();
-        assert_eq!(d.address, Address::Tcp { host: "127.0.0.1".into(), port: 3306 });
+        assert_eq!(
+            d.address,
+            Address::Tcp {
+                host: "127.0.0.1".into(),
+                port: 3306
+            }
+        );
         assert_eq!(d.db, None);
         let d = parse_dsn("u@unix(/run/mysqld/mysqld.sock)/db").unwrap();
         assert_eq!(d.address, Address::Unix("/run/mysqld/mysqld.sock".into()));
 
-        for bad in ["no-slash", "u@tcp(host:3306/db", "u@udp(h)/db", "u@tcp(h:x)/db", "u@tcp(h)/db?tls=maybe"] {
+        for bad in [
+            "no-slash",
+            "u@tcp(host:3306/db",
+            "u@udp(h)/db",
+            "u@tcp(h:x)/db",
+            "u@tcp(h)/db?tls=maybe",
+        ] {
             assert!(parse_dsn(bad).is_err(), "{bad}");
         }
     }
@@ -309,7 +370,8 @@ mod tests {
         assert_eq!(c.conn_max_idle_time, Some(Duration::from_secs(60)));
         assert_eq!(c.pem_path.as_deref(), Some("/ca.pem"));
 
-        let e = MysqlConfig::from_properties(&Properties::from_pairs([("url", "garbage")])).unwrap_err();
+        let e = MysqlConfig::from_properties(&Properties::from_pairs([("url", "garbage")]))
+            .unwrap_err();
         assert_eq!(e.message, BAD_DSN);
         let e = MysqlConfig::from_properties(&Properties::from_pairs([])).unwrap_err();
         assert_eq!(e.field, "url");

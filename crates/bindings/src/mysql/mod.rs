@@ -35,7 +35,10 @@ use bindery_core::{
 };
 use mysql_async::consts::ColumnType;
 use mysql_async::prelude::{Protocol, Queryable};
-use mysql_async::{Column, Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, QueryResult, Row, SslOpts, Value};
+use mysql_async::{
+    Column, Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, QueryResult, Row, SslOpts,
+    Value,
+};
 use serde_json::Value as Json;
 
 pub use config::{Address, Dsn, MysqlConfig, Tls, parse_dsn};
@@ -108,11 +111,16 @@ impl MysqlBinding {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 let _ = pool.disconnect().await;
-                return Err(BindingError::unavailable(format!("unable to ping the DB: {}", describe(&e))));
+                return Err(BindingError::unavailable(format!(
+                    "unable to ping the DB: {}",
+                    describe(&e)
+                )));
             }
             Err(_) => {
                 let _ = pool.disconnect().await;
-                return Err(BindingError::unavailable("unable to ping the DB: i/o timeout"));
+                return Err(BindingError::unavailable(
+                    "unable to ping the DB: i/o timeout",
+                ));
             }
         }
         Ok(Self {
@@ -150,12 +158,16 @@ impl MysqlBinding {
                 Ok(Ok(conn)) => return Ok(conn),
                 Ok(Err(e)) => last = Some(e),
                 Err(_) => {
-                    return Err(BindingError::unavailable("error executing query: i/o timeout"));
+                    return Err(BindingError::unavailable(
+                        "error executing query: i/o timeout",
+                    ));
                 }
             }
         }
         let e = last.map(|e| describe(&e)).unwrap_or_default();
-        Err(BindingError::unavailable(format!("error executing query: {e}")))
+        Err(BindingError::unavailable(format!(
+            "error executing query: {e}"
+        )))
     }
 
     async fn run(&self, sql: &str, params: &[Json]) -> Result<(Vec<Row>, u64), BindingError> {
@@ -176,7 +188,9 @@ impl MysqlBinding {
     }
 }
 
-async fn consume<P: Protocol>(mut result: QueryResult<'_, 'static, P>) -> Result<(Vec<Row>, u64), mysql_async::Error> {
+async fn consume<P: Protocol>(
+    mut result: QueryResult<'_, 'static, P>,
+) -> Result<(Vec<Row>, u64), mysql_async::Error> {
     let mut rows = Vec::new();
     let mut affected = 0;
     // Take the first result set's rows; drain the rest (multi-statement text queries).
@@ -226,12 +240,12 @@ fn options(config: &MysqlConfig) -> Result<Opts, BindingError> {
         ),
         Tls::Custom => {
             // daprd registers the `custom` TLS config only when pemPath is set.
-            let path = config
-                .pem_path
-                .clone()
-                .ok_or_else(|| BindingError::invalid("invalid value / unknown config name: custom"))?;
-            std::fs::metadata(&path)
-                .map_err(|e| BindingError::invalid(format!("error reading PEM file from {path}: {e}")))?;
+            let path = config.pem_path.clone().ok_or_else(|| {
+                BindingError::invalid("invalid value / unknown config name: custom")
+            })?;
+            std::fs::metadata(&path).map_err(|e| {
+                BindingError::invalid(format!("error reading PEM file from {path}: {e}"))
+            })?;
             Some(SslOpts::default().with_root_certs(vec![std::path::PathBuf::from(path).into()]))
         }
     };
@@ -266,7 +280,10 @@ fn describe(e: &mysql_async::Error) -> String {
 fn classify(e: &mysql_async::Error, message: String) -> BindingError {
     match e {
         mysql_async::Error::Server(s) => {
-            if matches!(s.code, 1040 | 1053 | 1077 | 1078 | 1079 | 1080 | 1152 | 1153 | 1205 | 1213 | 1927) {
+            if matches!(
+                s.code,
+                1040 | 1053 | 1077 | 1078 | 1079 | 1080 | 1152 | 1153 | 1205 | 1213 | 1927
+            ) {
                 BindingError::unavailable(message)
             } else {
                 BindingError::invalid(message)
@@ -276,9 +293,10 @@ fn classify(e: &mysql_async::Error, message: String) -> BindingError {
         mysql_async::Error::Driver(d) => {
             use mysql_async::DriverError::*;
             match d {
-                ConnectionClosed | PoolDisconnected | PacketOutOfOrder | UnexpectedPacket { .. } => {
-                    BindingError::unavailable(message)
-                }
+                ConnectionClosed
+                | PoolDisconnected
+                | PacketOutOfOrder
+                | UnexpectedPacket { .. } => BindingError::unavailable(message),
                 _ => BindingError::invalid(message),
             }
         }
@@ -326,15 +344,25 @@ enum Kind {
 fn kind(column: &Column) -> Kind {
     use ColumnType::*;
     match column.column_type() {
-        MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_YEAR | MYSQL_TYPE_INT24 | MYSQL_TYPE_LONG
-        | MYSQL_TYPE_LONGLONG => Kind::Int,
+        MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_YEAR | MYSQL_TYPE_INT24
+        | MYSQL_TYPE_LONG | MYSQL_TYPE_LONGLONG => Kind::Int,
         MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => Kind::Float,
-        MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE | MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_DATETIME | MYSQL_TYPE_TIMESTAMP2
+        MYSQL_TYPE_DATE
+        | MYSQL_TYPE_NEWDATE
+        | MYSQL_TYPE_TIMESTAMP
+        | MYSQL_TYPE_DATETIME
+        | MYSQL_TYPE_TIMESTAMP2
         | MYSQL_TYPE_DATETIME2 => Kind::Time,
         MYSQL_TYPE_JSON => Kind::Bytes,
         MYSQL_TYPE_NULL => Kind::Null,
-        MYSQL_TYPE_BIT | MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB | MYSQL_TYPE_BLOB
-        | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_STRING | MYSQL_TYPE_GEOMETRY
+        MYSQL_TYPE_BIT
+        | MYSQL_TYPE_TINY_BLOB
+        | MYSQL_TYPE_MEDIUM_BLOB
+        | MYSQL_TYPE_LONG_BLOB
+        | MYSQL_TYPE_BLOB
+        | MYSQL_TYPE_VAR_STRING
+        | MYSQL_TYPE_STRING
+        | MYSQL_TYPE_GEOMETRY
             if column.character_set() == BINARY_CHARSET =>
         {
             Kind::Bytes
@@ -366,7 +394,9 @@ fn encode(column: &Column, value: &Value) -> Option<Vec<u8>> {
             out.extend_from_slice(format_go_float(f).as_bytes());
         }
         (Value::Double(f), _) => out.extend_from_slice(format_go_float(*f).as_bytes()),
-        (Value::Date(y, mo, d, h, mi, s, us), _) => write_str(&mut out, &datetime(*y, *mo, *d, *h, *mi, *s, *us)),
+        (Value::Date(y, mo, d, h, mi, s, us), _) => {
+            write_str(&mut out, &datetime(*y, *mo, *d, *h, *mi, *s, *us))
+        }
         (Value::Time(neg, days, h, m, s, us), _) => {
             let hours = u64::from(*days) * 24 + u64::from(*h);
             let mut t = format!("{}{hours:02}:{m:02}:{s:02}", if *neg { "-" } else { "" });
@@ -392,7 +422,10 @@ fn encode(column: &Column, value: &Value) -> Option<Vec<u8>> {
         }
         (Value::Bytes(b), Kind::Time) => {
             let s = String::from_utf8_lossy(b);
-            write_str(&mut out, &text_datetime(&s).unwrap_or_else(|| s.into_owned()));
+            write_str(
+                &mut out,
+                &text_datetime(&s).unwrap_or_else(|| s.into_owned()),
+            );
         }
         (Value::Bytes(b), Kind::Bytes) => write_str(&mut out, &base64(b)),
         (Value::Bytes(b), Kind::Text) => match std::str::from_utf8(b) {
@@ -489,7 +522,9 @@ fn parse_params(metadata: &HashMap<String, String>) -> Result<Vec<Json>, Binding
                 Json::String(_) => "string",
                 _ => "object",
             };
-            Err(err(format!("json: cannot unmarshal {kind} into Go value of type []interface {{}}")))
+            Err(err(format!(
+                "json: cannot unmarshal {kind} into Go value of type []interface {{}}"
+            )))
         }
         Err(e) => Err(err(e.to_string())),
     }
@@ -564,7 +599,8 @@ mod tests {
     use super::*;
     use bindery_core::manifest::{Component, parse_documents};
 
-    const CORPUS: &str = "/work/shared/dapr-data/corpus/components-contrib/tests/certification/bindings/mysql";
+    const CORPUS: &str =
+        "/work/shared/dapr-data/corpus/components-contrib/tests/certification/bindings/mysql";
 
     #[test]
     fn corpus_component_files_decode() {
@@ -592,11 +628,23 @@ mod tests {
 
     #[test]
     fn datetimes() {
-        assert_eq!(text_datetime("2022-01-28 10:04:55").unwrap(), "2022-01-28T10:04:55Z");
-        assert_eq!(text_datetime("2022-01-28 10:04:55.120").unwrap(), "2022-01-28T10:04:55.12Z");
+        assert_eq!(
+            text_datetime("2022-01-28 10:04:55").unwrap(),
+            "2022-01-28T10:04:55Z"
+        );
+        assert_eq!(
+            text_datetime("2022-01-28 10:04:55.120").unwrap(),
+            "2022-01-28T10:04:55.12Z"
+        );
         assert_eq!(text_datetime("2022-01-28").unwrap(), "2022-01-28T00:00:00Z");
-        assert_eq!(text_datetime("0000-00-00 00:00:00").unwrap(), "0001-01-01T00:00:00Z");
-        assert_eq!(datetime(2020, 9, 24, 11, 45, 5, 500_000), "2020-09-24T11:45:05.5Z");
+        assert_eq!(
+            text_datetime("0000-00-00 00:00:00").unwrap(),
+            "0001-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            datetime(2020, 9, 24, 11, 45, 5, 500_000),
+            "2020-09-24T11:45:05.5Z"
+        );
     }
 
     #[test]
@@ -605,8 +653,15 @@ mod tests {
         assert_eq!(param_value(&serde_json::json!(1.5)), Value::Double(1.5));
         assert_eq!(param_value(&serde_json::json!(true)), Value::Int(1));
         assert_eq!(param_value(&serde_json::json!(null)), Value::NULL);
-        assert_eq!(param_value(&serde_json::json!("x")), Value::Bytes(b"x".to_vec()));
-        let e = parse_params(&HashMap::from([("params".to_owned(), "\"x\"".to_owned())])).unwrap_err();
-        assert!(e.message().ends_with("json: cannot unmarshal string into Go value of type []interface {}"));
+        assert_eq!(
+            param_value(&serde_json::json!("x")),
+            Value::Bytes(b"x".to_vec())
+        );
+        let e =
+            parse_params(&HashMap::from([("params".to_owned(), "\"x\"".to_owned())])).unwrap_err();
+        assert!(
+            e.message()
+                .ends_with("json: cannot unmarshal string into Go value of type []interface {}")
+        );
     }
 }

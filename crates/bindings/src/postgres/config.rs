@@ -19,15 +19,37 @@ pub const CONNECTION_STRING: Field = Field::new(
 .aliases(&["url"])
 .sensitive()
 .example("host=localhost user=postgres password=example port=5432 database=dapr_test");
-pub const HOST: Field = Field::new("host", FieldType::String, "Overrides the host of the connection string.");
-pub const HOSTADDR: Field =
-    Field::new("hostaddr", FieldType::String, "Overrides the host address (an IP) of the connection string.");
-pub const PORT: Field = Field::new("port", FieldType::String, "Overrides the port of the connection string.");
-pub const DATABASE: Field =
-    Field::new("database", FieldType::String, "Overrides the database of the connection string.");
-pub const USER: Field = Field::new("user", FieldType::String, "Overrides the user of the connection string.");
-pub const PASSWORD: Field =
-    Field::new("password", FieldType::String, "Overrides the password of the connection string.").sensitive();
+pub const HOST: Field = Field::new(
+    "host",
+    FieldType::String,
+    "Overrides the host of the connection string.",
+);
+pub const HOSTADDR: Field = Field::new(
+    "hostaddr",
+    FieldType::String,
+    "Overrides the host address (an IP) of the connection string.",
+);
+pub const PORT: Field = Field::new(
+    "port",
+    FieldType::String,
+    "Overrides the port of the connection string.",
+);
+pub const DATABASE: Field = Field::new(
+    "database",
+    FieldType::String,
+    "Overrides the database of the connection string.",
+);
+pub const USER: Field = Field::new(
+    "user",
+    FieldType::String,
+    "Overrides the user of the connection string.",
+);
+pub const PASSWORD: Field = Field::new(
+    "password",
+    FieldType::String,
+    "Overrides the password of the connection string.",
+)
+.sensitive();
 pub const SSL_ROOT_CERT: Field = Field::new(
     "sslRootCert",
     FieldType::String,
@@ -157,7 +179,8 @@ const POOL_KEYS: &[&str] = &[
 impl PostgresConfig {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         let text = p.string(&CONNECTION_STRING).unwrap_or_default();
-        let mut keys = parse_connection_string(&text).map_err(|e| ConfigError::new(CONNECTION_STRING.name, e))?;
+        let mut keys = parse_connection_string(&text)
+            .map_err(|e| ConfigError::new(CONNECTION_STRING.name, e))?;
         for (field, key) in [
             (&HOST, "host"),
             (&HOSTADDR, "hostaddr"),
@@ -173,7 +196,10 @@ impl PostgresConfig {
         }
         let has_any = !keys.is_empty();
         if text.trim().is_empty() && !has_any {
-            return Err(ConfigError::new(CONNECTION_STRING.name, "missing connection string"));
+            return Err(ConfigError::new(
+                CONNECTION_STRING.name,
+                "missing connection string",
+            ));
         }
 
         let mut pool: Vec<(String, String)> = Vec::new();
@@ -185,27 +211,43 @@ impl PostgresConfig {
                 true
             }
         });
-        let pool_value = |name: &str| pool.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let pool_value = |name: &str| {
+            pool.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         for (k, v) in &pool {
             let ok = match k.as_str() {
-                "pool_max_conns" | "pool_min_conns" | "pool_min_idle_conns" => v.parse::<i64>().is_ok(),
+                "pool_max_conns" | "pool_min_conns" | "pool_min_idle_conns" => {
+                    v.parse::<i64>().is_ok()
+                }
                 _ => bindery_core::duration::parse_go_duration(v).is_ok(),
             };
             if !ok {
-                return Err(ConfigError::new(CONNECTION_STRING.name, format!("cannot parse `{k}`: invalid value")));
+                return Err(ConfigError::new(
+                    CONNECTION_STRING.name,
+                    format!("cannot parse `{k}`: invalid value"),
+                ));
             }
         }
 
         let timeout = p.duration(&TIMEOUT)?.unwrap_or(Duration::from_secs(20));
         if timeout < Duration::from_secs(1) {
-            return Err(ConfigError::new(TIMEOUT.name, "invalid value for 'timeout': must be greater than 1s"));
+            return Err(ConfigError::new(
+                TIMEOUT.name,
+                "invalid value for 'timeout': must be greater than 1s",
+            ));
         }
         let connect_timeout = match key_value(&keys, "connect_timeout") {
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(0) => timeout,
                 Ok(s) => Duration::from_secs(s),
                 Err(_) => {
-                    return Err(ConfigError::new(CONNECTION_STRING.name, "invalid connect_timeout"));
+                    return Err(ConfigError::new(
+                        CONNECTION_STRING.name,
+                        "invalid connect_timeout",
+                    ));
                 }
             },
             None => timeout,
@@ -214,10 +256,16 @@ impl PostgresConfig {
         let max_conns = p.number::<i64>(&MAX_CONNS)?.unwrap_or(0);
         let max_conns = if max_conns > 0 {
             max_conns as usize
-        } else if let Some(n) = pool_value("pool_max_conns").and_then(|v| v.parse::<i64>().ok()).filter(|n| *n > 0) {
+        } else if let Some(n) = pool_value("pool_max_conns")
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|n| *n > 0)
+        {
             n as usize
         } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(4)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .max(4)
         };
         let max_idle_time = match p.duration(&CONNECTION_MAX_IDLE_TIME)? {
             Some(d) if !d.is_zero() => Some(d),
@@ -247,7 +295,12 @@ impl PostgresConfig {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
-            other => return Err(ConfigError::new(CONNECTION_STRING.name, format!("sslmode is invalid: {other}"))),
+            other => {
+                return Err(ConfigError::new(
+                    CONNECTION_STRING.name,
+                    format!("sslmode is invalid: {other}"),
+                ));
+            }
         };
         let ssl_root_cert = key_value(&keys, "sslrootcert").map(str::to_owned);
         if let Some(port) = key_value(&keys, "port") {
@@ -258,8 +311,9 @@ impl PostgresConfig {
             }
         }
         if let Some(addr) = key_value(&keys, "hostaddr") {
-            addr.parse::<std::net::IpAddr>()
-                .map_err(|_| ConfigError::new(HOSTADDR.name, format!("invalid hostaddr {addr:?}")))?;
+            addr.parse::<std::net::IpAddr>().map_err(|_| {
+                ConfigError::new(HOSTADDR.name, format!("invalid hostaddr {addr:?}"))
+            })?;
         }
 
         let unsupported = if p.bool(&USE_AZURE_AD) {
@@ -307,7 +361,11 @@ impl PostgresConfig {
                 }
                 "port" => {
                     for p in v.split(',') {
-                        c.port(p.trim().parse().map_err(|_| format!("invalid port {p:?}"))?);
+                        c.port(
+                            p.trim()
+                                .parse()
+                                .map_err(|_| format!("invalid port {p:?}"))?,
+                        );
                     }
                 }
                 "user" => {
@@ -323,10 +381,24 @@ impl PostgresConfig {
                     c.application_name(v);
                 }
                 "options" => options.push(v.clone()),
-                "connect_timeout" | "sslmode" | "sslrootcert" | "sslcert" | "sslkey" | "sslpassword"
-                | "sslsni" | "sslnegotiation" | "fallback_application_name" | "krbsrvname" | "gssencmode"
-                | "passfile" | "service" | "servicefile" | "min_read_buffer_size" | "statement_cache_capacity"
-                | "description_cache_capacity" | "default_query_exec_mode" => {}
+                "connect_timeout"
+                | "sslmode"
+                | "sslrootcert"
+                | "sslcert"
+                | "sslkey"
+                | "sslpassword"
+                | "sslsni"
+                | "sslnegotiation"
+                | "fallback_application_name"
+                | "krbsrvname"
+                | "gssencmode"
+                | "passfile"
+                | "service"
+                | "servicefile"
+                | "min_read_buffer_size"
+                | "statement_cache_capacity"
+                | "description_cache_capacity"
+                | "default_query_exec_mode" => {}
                 "target_session_attrs" => {
                     c.target_session_attrs(match v.as_str() {
                         "read-write" => tokio_postgres::config::TargetSessionAttrs::ReadWrite,
@@ -361,7 +433,12 @@ impl PostgresConfig {
             }
         }
         if c.get_ports().is_empty() {
-            c.port(std::env::var("PGPORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5432));
+            c.port(
+                std::env::var("PGPORT")
+                    .ok()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(5432),
+            );
         }
         if c.get_user().is_none() {
             let user = std::env::var("PGUSER")
@@ -369,10 +446,8 @@ impl PostgresConfig {
                 .unwrap_or_else(|_| "postgres".to_owned());
             c.user(&user);
         }
-        if c.get_password().is_none() {
-            if let Ok(pw) = std::env::var("PGPASSWORD") {
-                c.password(pw.as_bytes());
-            }
+        if let (None, Ok(pw)) = (c.get_password(), std::env::var("PGPASSWORD")) {
+            c.password(pw.as_bytes());
         }
         if !options.is_empty() {
             c.options(options.join(" "));
@@ -381,7 +456,9 @@ impl PostgresConfig {
         c.ssl_mode(match self.ssl_mode {
             SslMode::Disable => tokio_postgres::config::SslMode::Disable,
             SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                tokio_postgres::config::SslMode::Require
+            }
         });
         Ok(c)
     }
@@ -392,7 +469,10 @@ fn escape_option(v: &str) -> String {
 }
 
 fn key_value<'a>(keys: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    keys.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    keys.iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 fn set_key(keys: &mut Vec<(String, String)>, key: &str, value: String) {
@@ -439,7 +519,9 @@ fn parse_key_values(s: &str) -> Result<Vec<(String, String)>, String> {
             chars.next();
         }
         if chars.next() != Some('=') {
-            return Err(format!("invalid dsn: missing \"=\" after {key:?} in connection info string"));
+            return Err(format!(
+                "invalid dsn: missing \"=\" after {key:?} in connection info string"
+            ));
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -463,7 +545,9 @@ fn parse_key_values(s: &str) -> Result<Vec<(String, String)>, String> {
                 }
             }
             if !closed {
-                return Err("invalid dsn: unterminated quoted string in connection info string".to_owned());
+                return Err(
+                    "invalid dsn: unterminated quoted string in connection info string".to_owned(),
+                );
             }
         } else {
             while let Some(&c) = chars.peek() {
@@ -558,7 +642,9 @@ fn percent_decode(s: &str) -> Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or("invalid percent-encoding in url")?;
+            let hex = s
+                .get(i + 1..i + 3)
+                .ok_or("invalid percent-encoding in url")?;
             out.push(u8::from_str_radix(hex, 16).map_err(|_| "invalid percent-encoding in url")?);
             i += 3;
         } else {
@@ -600,8 +686,10 @@ mod tests {
 
     #[test]
     fn url_form() {
-        let kv = parse_connection_string("postgres://dapr:s%40cret@db.example.com:5433/dapr?sslmode=verify-ca&pool_max_conns=7")
-            .unwrap();
+        let kv = parse_connection_string(
+            "postgres://dapr:s%40cret@db.example.com:5433/dapr?sslmode=verify-ca&pool_max_conns=7",
+        )
+        .unwrap();
         assert_eq!(
             kv,
             vec![
@@ -637,7 +725,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.get("host"), Some("a"));
         assert_eq!(c.timeout, Duration::from_secs(30));
-        let e = PostgresConfig::from_properties(&props(&[("connectionString", "host=a"), ("timeout", "500ms")])).unwrap_err();
+        let e = PostgresConfig::from_properties(&props(&[
+            ("connectionString", "host=a"),
+            ("timeout", "500ms"),
+        ]))
+        .unwrap_err();
         assert_eq!(e.field, "timeout");
         let e = PostgresConfig::from_properties(&props(&[])).unwrap_err();
         assert_eq!(e.field, "connectionString");
@@ -673,7 +765,13 @@ mod tests {
         .unwrap();
         assert_eq!(c.max_conns, 3);
         assert_eq!(c.max_idle_time, Some(Duration::from_secs(60)));
-        assert!(PostgresConfig::from_properties(&props(&[("connectionString", "host=h pool_max_conns=x")])).is_err());
+        assert!(
+            PostgresConfig::from_properties(&props(&[(
+                "connectionString",
+                "host=h pool_max_conns=x"
+            )]))
+            .is_err()
+        );
     }
 
     #[test]
@@ -684,18 +782,31 @@ mod tests {
             ("exec", ExecMode::Exec),
             ("simple_protocol", ExecMode::SimpleProtocol),
         ] {
-            let c = PostgresConfig::from_properties(&props(&[("url", "host=h"), ("queryExecMode", v)])).unwrap();
+            let c =
+                PostgresConfig::from_properties(&props(&[("url", "host=h"), ("queryExecMode", v)]))
+                    .unwrap();
             assert_eq!(c.exec_mode, m);
         }
-        assert!(PostgresConfig::from_properties(&props(&[("url", "host=h"), ("queryExecMode", "fast")])).is_err());
-        let c = PostgresConfig::from_properties(&props(&[("url", "host=h sslmode=verify-full")])).unwrap();
+        assert!(
+            PostgresConfig::from_properties(&props(&[
+                ("url", "host=h"),
+                ("queryExecMode", "fast")
+            ]))
+            .is_err()
+        );
+        let c = PostgresConfig::from_properties(&props(&[("url", "host=h sslmode=verify-full")]))
+            .unwrap();
         assert_eq!(c.ssl_mode, SslMode::VerifyFull);
-        assert!(PostgresConfig::from_properties(&props(&[("url", "host=h sslmode=maybe")])).is_err());
+        assert!(
+            PostgresConfig::from_properties(&props(&[("url", "host=h sslmode=maybe")])).is_err()
+        );
     }
 
     #[test]
     fn token_auth_is_flagged() {
-        let c = PostgresConfig::from_properties(&props(&[("url", "host=h"), ("useAzureAD", "true")])).unwrap();
+        let c =
+            PostgresConfig::from_properties(&props(&[("url", "host=h"), ("useAzureAD", "true")]))
+                .unwrap();
         assert!(c.unsupported.is_some());
     }
 }

@@ -15,7 +15,6 @@ mod tls;
 mod values;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -118,7 +117,11 @@ impl PostgresBinding {
         };
         match tokio::time::timeout(config.timeout, ping).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(BindingError::unavailable(format!("failed to ping the DB: {e}"))),
+            Ok(Err(e)) => {
+                return Err(BindingError::unavailable(format!(
+                    "failed to ping the DB: {e}"
+                )));
+            }
             Err(_) => {
                 return Err(BindingError::unavailable(
                     "failed to ping the DB: context deadline exceeded",
@@ -160,8 +163,13 @@ impl PostgresBinding {
     async fn client(&self) -> Result<deadpool_postgres::Object, BindingError> {
         self.pool.get().await.map_err(|e| match e {
             PoolError::Closed => BindingError::closed("component is closed"),
-            PoolError::Backend(e) => classify(&e, format!("error executing query: {}", describe(&e))),
-            other => BindingError::unavailable(format!("error executing query: {}", pool_error_text(other))),
+            PoolError::Backend(e) => {
+                classify(&e, format!("error executing query: {}", describe(&e)))
+            }
+            other => BindingError::unavailable(format!(
+                "error executing query: {}",
+                pool_error_text(other)
+            )),
         })
     }
 
@@ -194,7 +202,8 @@ impl PostgresBinding {
             }
             let stmt = self.statement(&client, sql).await?;
             let args = bind(&stmt, params);
-            let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
             client.execute(&stmt, &refs).await
         };
         run.await.map_err(|e| query_error(&e))
@@ -205,7 +214,8 @@ impl PostgresBinding {
         let run = async {
             let stmt = self.statement(&client, sql).await?;
             let args = bind(&stmt, params);
-            let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
             let rows = client.query(&stmt, &refs).await?;
             let mut out = Vec::with_capacity(64 + rows.len() * 32);
             out.push(b'[');
@@ -243,7 +253,11 @@ fn bind(stmt: &tokio_postgres::Statement, params: &[Value]) -> Vec<values::TextP
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let ty = stmt.params().get(i).cloned().unwrap_or(tokio_postgres::types::Type::TEXT);
+            let ty = stmt
+                .params()
+                .get(i)
+                .cloned()
+                .unwrap_or(tokio_postgres::types::Type::TEXT);
             values::param_text(v, &ty)
         })
         .collect()
@@ -252,7 +266,12 @@ fn bind(stmt: &tokio_postgres::Statement, params: &[Value]) -> Vec<values::TextP
 /// pgx's `PgError.Error()`: `ERROR: message (SQLSTATE code)`; the driver's text otherwise.
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code()),
+        Some(db) => format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        ),
         None => e.to_string(),
     }
 }
@@ -260,7 +279,9 @@ fn describe(e: &tokio_postgres::Error) -> String {
 fn pool_error_text(e: PoolError) -> String {
     match e {
         PoolError::Backend(e) => describe(&e),
-        PoolError::Timeout(_) => "timeout: context deadline exceeded while acquiring a connection".to_owned(),
+        PoolError::Timeout(_) => {
+            "timeout: context deadline exceeded while acquiring a connection".to_owned()
+        }
         PoolError::Closed => "component is closed".to_owned(),
         other => other.to_string(),
     }
@@ -291,7 +312,11 @@ fn classify(e: &tokio_postgres::Error, message: String) -> BindingError {
         }
         source = s.source();
     }
-    if e.is_closed() || io || e.to_string().contains("timeout") || e.to_string().contains("connection") {
+    if e.is_closed()
+        || io
+        || e.to_string().contains("timeout")
+        || e.to_string().contains("connection")
+    {
         BindingError::unavailable(message)
     } else {
         BindingError::invalid(message)
@@ -318,7 +343,9 @@ fn parse_params(metadata: &HashMap<String, String>) -> Result<Vec<Value>, Bindin
                 Value::String(_) => "string",
                 _ => "object",
             };
-            Err(err(format!("json: cannot unmarshal {kind} into Go value of type []interface {{}}")))
+            Err(err(format!(
+                "json: cannot unmarshal {kind} into Go value of type []interface {{}}"
+            )))
         }
         Err(e) => Err(err(e.to_string())),
     }
@@ -377,14 +404,6 @@ impl OutputBinding for PostgresBinding {
     }
 }
 
-/// Shared for tests of the TLS helper.
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn check<T: Send + Sync>() {}
-    check::<PostgresBinding>();
-    check::<Arc<PostgresBinding>>();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,7 +412,9 @@ mod tests {
     const CORPUS: &str = "/work/shared/dapr-data/corpus/components-contrib/tests";
 
     fn collect(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -407,7 +428,10 @@ mod tests {
     #[test]
     fn corpus_component_files_decode() {
         let mut files = Vec::new();
-        for dir in ["config/bindings/postgresql", "certification/bindings/postgres/components"] {
+        for dir in [
+            "config/bindings/postgresql",
+            "certification/bindings/postgres/components",
+        ] {
             collect(&std::path::Path::new(CORPUS).join(dir), &mut files);
         }
         if files.is_empty() {
@@ -419,7 +443,9 @@ mod tests {
             let text = std::fs::read_to_string(&file).unwrap();
             for doc in parse_documents(&file.to_string_lossy(), &text) {
                 let Ok(doc) = doc else { continue };
-                let Ok(Some(component)) = Component::from_document(&doc) else { continue };
+                let Ok(Some(component)) = Component::from_document(&doc) else {
+                    continue;
+                };
                 if !DESCRIPTOR.matches(&component.spec_type.to_lowercase()) {
                     continue;
                 }
@@ -444,7 +470,10 @@ mod tests {
                 decoded += 1;
             }
         }
-        assert!(decoded >= 3, "only {decoded} postgres component files decoded");
+        assert!(
+            decoded >= 3,
+            "only {decoded} postgres component files decoded"
+        );
     }
 
     #[test]
@@ -458,6 +487,8 @@ mod tests {
             "invalid metadata property params: failed to unserialize into an array: json: cannot unmarshal object into Go value of type []interface {}"
         );
         let e = parse_params(&md("[1,")).unwrap_err();
-        assert!(e.message().starts_with("invalid metadata property params: failed to unserialize into an array: "));
+        assert!(e.message().starts_with(
+            "invalid metadata property params: failed to unserialize into an array: "
+        ));
     }
 }

@@ -24,7 +24,11 @@ use tokio_postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type, to_sql_c
 pub struct TextParam(pub Option<String>);
 
 impl ToSql for TextParam {
-    fn to_sql(&self, _ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
         match &self.0 {
             None => Ok(IsNull::Yes),
             Some(s) => {
@@ -149,14 +153,25 @@ const PG_EPOCH_DAYS_FROM_UNIX: i64 = 10_957;
 
 fn try_write(out: &mut Vec<u8>, ty: &Type, b: &[u8]) -> Result<(), ()> {
     match *ty {
-        Type::BOOL => out.extend_from_slice(if b.first() == Some(&1) { b"true" } else { b"false" }),
+        Type::BOOL => out.extend_from_slice(if b.first() == Some(&1) {
+            b"true"
+        } else {
+            b"false"
+        }),
         Type::INT2 => out.extend_from_slice(i16::from_be_bytes(be(b)?).to_string().as_bytes()),
         Type::INT4 => out.extend_from_slice(i32::from_be_bytes(be(b)?).to_string().as_bytes()),
         Type::INT8 => out.extend_from_slice(i64::from_be_bytes(be(b)?).to_string().as_bytes()),
-        Type::OID | Type::XID | Type::CID => out.extend_from_slice(u32::from_be_bytes(be(b)?).to_string().as_bytes()),
+        Type::OID | Type::XID | Type::CID => {
+            out.extend_from_slice(u32::from_be_bytes(be(b)?).to_string().as_bytes())
+        }
         Type::FLOAT4 => {
             let f = f32::from_be_bytes(be(b)?);
-            write_float(out, f.is_finite().then(|| f.to_string().parse::<f64>().unwrap_or(f64::from(f))), f64::from(f));
+            write_float(
+                out,
+                f.is_finite()
+                    .then(|| f.to_string().parse::<f64>().unwrap_or(f64::from(f))),
+                f64::from(f),
+            );
         }
         Type::FLOAT8 => {
             let f = f64::from_be_bytes(be(b)?);
@@ -166,9 +181,13 @@ fn try_write(out: &mut Vec<u8>, ty: &Type, b: &[u8]) -> Result<(), ()> {
             NumericText::Number(s) => out.extend_from_slice(s.as_bytes()),
             NumericText::Special(s) => write_str(out, s),
         },
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::CHAR | Type::XML => {
-            write_str(out, std::str::from_utf8(b).map_err(|_| ())?)
-        }
+        Type::TEXT
+        | Type::VARCHAR
+        | Type::BPCHAR
+        | Type::NAME
+        | Type::UNKNOWN
+        | Type::CHAR
+        | Type::XML => write_str(out, std::str::from_utf8(b).map_err(|_| ())?),
         Type::JSON => write_json(out, b)?,
         Type::JSONB => write_json(out, b.strip_prefix(&[1u8]).ok_or(())?)?,
         Type::BYTEA => write_str(out, &base64::engine::general_purpose::STANDARD.encode(b)),
@@ -182,7 +201,9 @@ fn try_write(out: &mut Vec<u8>, ty: &Type, b: &[u8]) -> Result<(), ()> {
                 i64::MAX => write_str(out, "infinity"),
                 i64::MIN => write_str(out, "-infinity"),
                 _ => {
-                    let unix = micros.checked_add(PG_EPOCH_DAYS_FROM_UNIX * 86_400_000_000).ok_or(())?;
+                    let unix = micros
+                        .checked_add(PG_EPOCH_DAYS_FROM_UNIX * 86_400_000_000)
+                        .ok_or(())?;
                     let t = chrono::DateTime::from_timestamp_micros(unix).ok_or(())?;
                     write_str(out, &rfc3339_nano(&t));
                 }
@@ -204,7 +225,12 @@ fn try_write(out: &mut Vec<u8>, ty: &Type, b: &[u8]) -> Result<(), ()> {
             let micros = i64::from_be_bytes(be(b)?);
             let secs = micros / 1_000_000;
             let frac = micros % 1_000_000;
-            let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60);
+            let mut s = format!(
+                "{:02}:{:02}:{:02}",
+                secs / 3600,
+                (secs / 60) % 60,
+                secs % 60
+            );
             if frac != 0 {
                 s.push_str(format!(".{frac:06}").trim_end_matches('0'));
             }
@@ -338,7 +364,11 @@ fn numeric_text(b: &[u8]) -> Result<NumericText, ()> {
     if dscale > 0 {
         let mut i = weight + 1;
         while frac_part.len() < dscale {
-            let d = if i < 0 { 0 } else { digits.get(i as usize).copied().unwrap_or(0) };
+            let d = if i < 0 {
+                0
+            } else {
+                digits.get(i as usize).copied().unwrap_or(0)
+            };
             frac_part.push_str(&format!("{d:04}"));
             i += 1;
         }
@@ -382,16 +412,31 @@ mod tests {
     #[test]
     fn numerics_decode_exactly() {
         // 1.50
-        assert_eq!(text(numeric_text(&numeric(2, 0, 0, 2, &[1, 5000])).unwrap()), "1.50");
+        assert_eq!(
+            text(numeric_text(&numeric(2, 0, 0, 2, &[1, 5000])).unwrap()),
+            "1.50"
+        );
         // 12345678.9
-        assert_eq!(text(numeric_text(&numeric(3, 1, 0, 1, &[1234, 5678, 9000])).unwrap()), "12345678.9");
+        assert_eq!(
+            text(numeric_text(&numeric(3, 1, 0, 1, &[1234, 5678, 9000])).unwrap()),
+            "12345678.9"
+        );
         // -0.0012
-        assert_eq!(text(numeric_text(&numeric(1, -1, 0x4000, 4, &[12])).unwrap()), "-0.0012");
+        assert_eq!(
+            text(numeric_text(&numeric(1, -1, 0x4000, 4, &[12])).unwrap()),
+            "-0.0012"
+        );
         // 0
         assert_eq!(text(numeric_text(&numeric(0, 0, 0, 0, &[])).unwrap()), "0");
         // 20000 (trailing zero digit group omitted on the wire)
-        assert_eq!(text(numeric_text(&numeric(1, 1, 0, 0, &[2])).unwrap()), "20000");
-        assert_eq!(text(numeric_text(&numeric(0, 0, 0xC000, 0, &[])).unwrap()), "NaN");
+        assert_eq!(
+            text(numeric_text(&numeric(1, 1, 0, 0, &[2])).unwrap()),
+            "20000"
+        );
+        assert_eq!(
+            text(numeric_text(&numeric(0, 0, 0xC000, 0, &[])).unwrap()),
+            "NaN"
+        );
     }
 
     #[test]
@@ -399,18 +444,36 @@ mod tests {
         let p = |v: Value, ty: &Type| param_text(&v, ty).0;
         assert_eq!(p(serde_json::json!(1), &Type::INT4).as_deref(), Some("1"));
         assert_eq!(p(serde_json::json!(2.0), &Type::INT4).as_deref(), Some("2"));
-        assert_eq!(p(serde_json::json!(1.5), &Type::NUMERIC).as_deref(), Some("1.5"));
+        assert_eq!(
+            p(serde_json::json!(1.5), &Type::NUMERIC).as_deref(),
+            Some("1.5")
+        );
         assert_eq!(p(serde_json::json!(null), &Type::TEXT), None);
         assert_eq!(p(serde_json::json!("x"), &Type::TEXT).as_deref(), Some("x"));
-        assert_eq!(p(serde_json::json!([1, 2]), &Type::INT4_ARRAY).as_deref(), Some("{1,2}"));
+        assert_eq!(
+            p(serde_json::json!([1, 2]), &Type::INT4_ARRAY).as_deref(),
+            Some("{1,2}")
+        );
         assert_eq!(
             p(serde_json::json!(["a", "b \"c\"", null]), &Type::TEXT_ARRAY).as_deref(),
             Some(r#"{"a","b \"c\"",NULL}"#)
         );
-        assert_eq!(p(serde_json::json!([[1], [2]]), &Type::INT4_ARRAY).as_deref(), Some("{{1},{2}}"));
-        assert_eq!(p(serde_json::json!({"a": 1}), &Type::JSONB).as_deref(), Some(r#"{"a":1}"#));
-        assert_eq!(p(serde_json::json!([1]), &Type::JSONB).as_deref(), Some("[1]"));
-        assert_eq!(p(serde_json::json!(true), &Type::BOOL).as_deref(), Some("true"));
+        assert_eq!(
+            p(serde_json::json!([[1], [2]]), &Type::INT4_ARRAY).as_deref(),
+            Some("{{1},{2}}")
+        );
+        assert_eq!(
+            p(serde_json::json!({"a": 1}), &Type::JSONB).as_deref(),
+            Some(r#"{"a":1}"#)
+        );
+        assert_eq!(
+            p(serde_json::json!([1]), &Type::JSONB).as_deref(),
+            Some("[1]")
+        );
+        assert_eq!(
+            p(serde_json::json!(true), &Type::BOOL).as_deref(),
+            Some("true")
+        );
     }
 
     #[test]
@@ -425,12 +488,24 @@ mod tests {
         assert_eq!(enc(&Type::FLOAT8, &2.5f64.to_be_bytes()), "2.5");
         assert_eq!(enc(&Type::TEXT, b"a<b"), r#""a\u003cb""#);
         assert_eq!(enc(&Type::BYTEA, &[1, 2, 3]), r#""AQID""#);
-        assert_eq!(enc(&Type::JSONB, b"\x01{\"b\":1,\"a\":[true]}"), r#"{"a":[true],"b":1}"#);
+        assert_eq!(
+            enc(&Type::JSONB, b"\x01{\"b\":1,\"a\":[true]}"),
+            r#"{"a":[true],"b":1}"#
+        );
         // 2020-09-24T11:45:05Z
         let micros: i64 = (1_600_947_905 - PG_EPOCH_DAYS_FROM_UNIX * 86_400) * 1_000_000;
-        assert_eq!(enc(&Type::TIMESTAMP, &micros.to_be_bytes()), r#""2020-09-24T11:45:05Z""#);
-        assert_eq!(enc(&Type::TIMESTAMPTZ, &(micros + 120_000).to_be_bytes()), r#""2020-09-24T11:45:05.12Z""#);
-        assert_eq!(enc(&Type::TIME, &(3_723_500_000i64).to_be_bytes()), r#""01:02:03.5""#);
+        assert_eq!(
+            enc(&Type::TIMESTAMP, &micros.to_be_bytes()),
+            r#""2020-09-24T11:45:05Z""#
+        );
+        assert_eq!(
+            enc(&Type::TIMESTAMPTZ, &(micros + 120_000).to_be_bytes()),
+            r#""2020-09-24T11:45:05.12Z""#
+        );
+        assert_eq!(
+            enc(&Type::TIME, &(3_723_500_000i64).to_be_bytes()),
+            r#""01:02:03.5""#
+        );
         let mut null = Vec::new();
         write_value(&mut null, &Type::INT4, None);
         assert_eq!(null, b"null");

@@ -38,10 +38,13 @@ pub const REDIS_USERNAME: Field = Field::new(
     "ACL username (Redis 6 or later).",
 )
 .default_value("");
-pub const REDIS_PASSWORD: Field =
-    Field::new("redisPassword", FieldType::String, "Password for the AUTH command.")
-        .default_value("")
-        .sensitive();
+pub const REDIS_PASSWORD: Field = Field::new(
+    "redisPassword",
+    FieldType::String,
+    "Password for the AUTH command.",
+)
+.default_value("")
+.sensitive();
 pub const REDIS_DB: Field = Field::new(
     "redisDB",
     FieldType::Number,
@@ -84,11 +87,17 @@ pub const SENTINEL_MASTER_NAME: Field = Field::new(
     FieldType::String,
     "Sentinel master name; required when failover is true.",
 );
-pub const SENTINEL_USERNAME: Field =
-    Field::new("sentinelUsername", FieldType::String, "Sentinel username (failover only).");
-pub const SENTINEL_PASSWORD: Field =
-    Field::new("sentinelPassword", FieldType::String, "Sentinel password (failover only).")
-        .sensitive();
+pub const SENTINEL_USERNAME: Field = Field::new(
+    "sentinelUsername",
+    FieldType::String,
+    "Sentinel username (failover only).",
+);
+pub const SENTINEL_PASSWORD: Field = Field::new(
+    "sentinelPassword",
+    FieldType::String,
+    "Sentinel password (failover only).",
+)
+.sensitive();
 pub const MAX_RETRIES: Field = Field::new(
     "redisMaxRetries",
     FieldType::Number,
@@ -107,9 +116,12 @@ pub const MAX_RETRY_INTERVAL: Field = Field::new(
     "Largest backoff between retries; `-1` disables backoff.",
 )
 .default_value("512ms");
-pub const DIAL_TIMEOUT: Field =
-    Field::new("dialTimeout", FieldType::Duration, "Timeout for establishing a connection.")
-        .default_value("5s");
+pub const DIAL_TIMEOUT: Field = Field::new(
+    "dialTimeout",
+    FieldType::Duration,
+    "Timeout for establishing a connection.",
+)
+.default_value("5s");
 pub const READ_TIMEOUT: Field = Field::new(
     "readTimeout",
     FieldType::Duration,
@@ -167,10 +179,16 @@ pub const USE_OIDC: Field = Field::new(
     "OIDC private_key_jwt authentication. Not supported by bindery: `true` makes building fail.",
 )
 .default_value("false");
-pub const OIDC_TOKEN_ENDPOINT: Field =
-    Field::new("oidcTokenEndpoint", FieldType::String, "OIDC token endpoint (useOIDC).");
-pub const OIDC_CLIENT_ID: Field =
-    Field::new("oidcClientID", FieldType::String, "OIDC client id (useOIDC).");
+pub const OIDC_TOKEN_ENDPOINT: Field = Field::new(
+    "oidcTokenEndpoint",
+    FieldType::String,
+    "OIDC token endpoint (useOIDC).",
+);
+pub const OIDC_CLIENT_ID: Field = Field::new(
+    "oidcClientID",
+    FieldType::String,
+    "OIDC client id (useOIDC).",
+);
 pub const OIDC_CLIENT_ASSERTION_CERT: Field = Field::new(
     "oidcClientAssertionCert",
     FieldType::String,
@@ -182,15 +200,24 @@ pub const OIDC_CLIENT_ASSERTION_KEY: Field = Field::new(
     "OIDC client assertion key (useOIDC).",
 )
 .sensitive();
-pub const OIDC_RESOURCE: Field =
-    Field::new("oidcResource", FieldType::String, "OIDC resource (useOIDC).");
-pub const OIDC_AUDIENCE: Field =
-    Field::new("oidcAudience", FieldType::String, "OIDC audience (useOIDC).");
-pub const OIDC_SCOPES: Field = Field::new("oidcScopes", FieldType::String, "OIDC scopes (useOIDC).")
-    .default_value("openid");
+pub const OIDC_RESOURCE: Field = Field::new(
+    "oidcResource",
+    FieldType::String,
+    "OIDC resource (useOIDC).",
+);
+pub const OIDC_AUDIENCE: Field = Field::new(
+    "oidcAudience",
+    FieldType::String,
+    "OIDC audience (useOIDC).",
+);
+pub const OIDC_SCOPES: Field =
+    Field::new("oidcScopes", FieldType::String, "OIDC scopes (useOIDC).").default_value("openid");
 pub const OIDC_KID: Field = Field::new("oidcKid", FieldType::String, "OIDC key id (useOIDC).");
-pub const OIDC_CA_CERT: Field =
-    Field::new("oidcCACert", FieldType::String, "OIDC token endpoint CA (useOIDC).");
+pub const OIDC_CA_CERT: Field = Field::new(
+    "oidcCACert",
+    FieldType::String,
+    "OIDC token endpoint CA (useOIDC).",
+);
 
 pub const FIELDS: &[Field] = &[
     REDIS_HOST,
@@ -319,7 +346,11 @@ impl RedisConfig {
             }
         };
         let parts: Vec<&str> = if cluster {
-            host_text.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+            host_text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
         } else {
             vec![host_text.trim()]
         };
@@ -333,7 +364,10 @@ impl RedisConfig {
 
         let db = p.number::<i64>(&REDIS_DB)?.unwrap_or(0);
         if db < 0 {
-            return Err(ConfigError::new(REDIS_DB.name, "redisDB must not be negative"));
+            return Err(ConfigError::new(
+                REDIS_DB.name,
+                "redisDB must not be negative",
+            ));
         }
         let tls = p.bool(&ENABLE_TLS);
         let client_cert = non_empty(p.string(&CLIENT_CERT));
@@ -346,7 +380,8 @@ impl RedisConfig {
         }
 
         let max_retries = p.number::<i64>(&MAX_RETRIES)?.unwrap_or(3).max(0) as usize;
-        let min_retry_interval = toggle(p, &MIN_RETRY_INTERVAL)?.unwrap_or(Toggle::On(Duration::from_millis(8)));
+        let min_retry_interval =
+            toggle(p, &MIN_RETRY_INTERVAL)?.unwrap_or(Toggle::On(Duration::from_millis(8)));
         let max_retry_interval =
             toggle(p, &MAX_RETRY_INTERVAL)?.unwrap_or(Toggle::On(Duration::from_millis(512)));
         let dial_timeout = match toggle(p, &DIAL_TIMEOUT)? {
@@ -364,7 +399,12 @@ impl RedisConfig {
         // Accepted for compatibility: decoded so a bad value still fails validation.
         p.number::<i64>(&POOL_SIZE)?;
         p.number::<i64>(&MIN_IDLE_CONNS)?;
-        for field in [&POOL_TIMEOUT, &MAX_CONN_AGE, &IDLE_CHECK_FREQUENCY, &IDLE_TIMEOUT] {
+        for field in [
+            &POOL_TIMEOUT,
+            &MAX_CONN_AGE,
+            &IDLE_CHECK_FREQUENCY,
+            &IDLE_TIMEOUT,
+        ] {
             toggle(p, field)?;
         }
 
@@ -382,7 +422,12 @@ impl RedisConfig {
             unsupported = unsupported.or(Some(Unsupported::EntraId));
         }
         if p.bool(&USE_OIDC) {
-            for field in [&OIDC_TOKEN_ENDPOINT, &OIDC_CLIENT_ID, &OIDC_CLIENT_ASSERTION_CERT, &OIDC_CLIENT_ASSERTION_KEY] {
+            for field in [
+                &OIDC_TOKEN_ENDPOINT,
+                &OIDC_CLIENT_ID,
+                &OIDC_CLIENT_ASSERTION_CERT,
+                &OIDC_CLIENT_ASSERTION_KEY,
+            ] {
                 if non_empty(p.string(field)).is_none() {
                     return Err(ConfigError::new(
                         field.name,
@@ -449,9 +494,9 @@ fn toggle(p: &Properties, field: &Field) -> Result<Option<Toggle>, ConfigError> 
 /// Splits `host[:port]` (IPv6 in brackets), reconciling with `redisPort`.
 fn split_host_port(text: &str, port: Option<u16>) -> Result<(String, u16), ConfigError> {
     let (host, own_port) = if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| ConfigError::new(REDIS_HOST.name, format!("invalid redisHost {text:?}")))?;
+        let (host, after) = rest.split_once(']').ok_or_else(|| {
+            ConfigError::new(REDIS_HOST.name, format!("invalid redisHost {text:?}"))
+        })?;
         let own = after.strip_prefix(':').filter(|s| !s.is_empty());
         (host.to_owned(), own)
     } else if text.matches(':').count() == 1 {
@@ -462,12 +507,19 @@ fn split_host_port(text: &str, port: Option<u16>) -> Result<(String, u16), Confi
     };
     let own_port = own_port
         .map(|s| {
-            s.parse::<u16>()
-                .map_err(|_| ConfigError::new(REDIS_HOST.name, format!("invalid port in redisHost {text:?}")))
+            s.parse::<u16>().map_err(|_| {
+                ConfigError::new(
+                    REDIS_HOST.name,
+                    format!("invalid port in redisHost {text:?}"),
+                )
+            })
         })
         .transpose()?;
     if host.is_empty() {
-        return Err(ConfigError::new(REDIS_HOST.name, format!("invalid redisHost {text:?}")));
+        return Err(ConfigError::new(
+            REDIS_HOST.name,
+            format!("invalid redisHost {text:?}"),
+        ));
     }
     let port = match (own_port, port) {
         (Some(a), Some(b)) if a != b => {
@@ -504,9 +556,13 @@ pub fn request_ttl(metadata: &bindery_core::Metadata) -> Result<Option<Duration>
         return Ok(Some(d));
     }
     match value.parse::<i64>() {
-        Ok(n) if n <= 0 => Err(format!("ttl value must be higher than zero: actual is '{n}'")),
+        Ok(n) if n <= 0 => Err(format!(
+            "ttl value must be higher than zero: actual is '{n}'"
+        )),
         Ok(n) => Ok(Some(Duration::from_secs(n as u64))),
-        Err(_) => Err(format!("ttl value must be a valid integer: actual is '{value}'")),
+        Err(_) => Err(format!(
+            "ttl value must be a valid integer: actual is '{value}'"
+        )),
     }
 }
 
@@ -550,11 +606,16 @@ mod tests {
 
     #[test]
     fn host_and_port_rules() {
-        let c = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("redisPort", "6380")])).unwrap();
+        let c = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("redisPort", "6380")]))
+            .unwrap();
         assert_eq!(c.hosts, vec![("h".to_owned(), 6380)]);
-        let c = RedisConfig::from_properties(&props(&[("redisHost", "h:6381"), ("redisPort", "6381")])).unwrap();
+        let c =
+            RedisConfig::from_properties(&props(&[("redisHost", "h:6381"), ("redisPort", "6381")]))
+                .unwrap();
         assert_eq!(c.hosts, vec![("h".to_owned(), 6381)]);
-        let e = RedisConfig::from_properties(&props(&[("redisHost", "h:6381"), ("redisPort", "6380")])).unwrap_err();
+        let e =
+            RedisConfig::from_properties(&props(&[("redisHost", "h:6381"), ("redisPort", "6380")]))
+                .unwrap_err();
         assert_eq!(e.field, "redisPort");
         let c = RedisConfig::from_properties(&props(&[("redisHost", "[::1]:7000")])).unwrap();
         assert_eq!(c.hosts, vec![("::1".to_owned(), 7000)]);
@@ -568,7 +629,8 @@ mod tests {
         assert_eq!(c.hosts[2], ("c".to_owned(), 6379));
         let e = RedisConfig::from_properties(&props(&[])).unwrap_err();
         assert_eq!(e.field, "redisHost");
-        let e = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("redisType", "ring")])).unwrap_err();
+        let e = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("redisType", "ring")]))
+            .unwrap_err();
         assert_eq!(e.field, "redisType");
     }
 
@@ -591,16 +653,29 @@ mod tests {
         assert_eq!(c.retry_delay(10), Duration::from_secs(3));
         assert_eq!(c.dial_timeout, Duration::from_secs(10));
         assert_eq!(c.response_timeout, None);
-        let c = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("redisMinRetryInterval", "-1")])).unwrap();
+        let c = RedisConfig::from_properties(&props(&[
+            ("redisHost", "h"),
+            ("redisMinRetryInterval", "-1"),
+        ]))
+        .unwrap();
         assert_eq!(c.retry_delay(3), Duration::ZERO);
-        let c = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("readTimeout", "1s"), ("writeTimeout", "4s")])).unwrap();
+        let c = RedisConfig::from_properties(&props(&[
+            ("redisHost", "h"),
+            ("readTimeout", "1s"),
+            ("writeTimeout", "4s"),
+        ]))
+        .unwrap();
         assert_eq!(c.response_timeout, Some(Duration::from_secs(4)));
-        assert!(RedisConfig::from_properties(&props(&[("redisHost", "h"), ("dialTimeout", "soon")])).is_err());
+        assert!(
+            RedisConfig::from_properties(&props(&[("redisHost", "h"), ("dialTimeout", "soon")]))
+                .is_err()
+        );
     }
 
     #[test]
     fn unsupported_modes_are_recognised() {
-        let e = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("failover", "true")])).unwrap_err();
+        let e = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("failover", "true")]))
+            .unwrap_err();
         assert_eq!(e.field, "sentinelMasterName");
         let c = RedisConfig::from_properties(&props(&[
             ("redisHost", "h"),
@@ -609,15 +684,18 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.unsupported, Some(Unsupported::Failover));
-        let c = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("useAzureAD", "true")])).unwrap();
+        let c = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("useAzureAD", "true")]))
+            .unwrap();
         assert_eq!(c.unsupported, Some(Unsupported::EntraId));
-        let e = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("useOIDC", "true")])).unwrap_err();
+        let e = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("useOIDC", "true")]))
+            .unwrap_err();
         assert_eq!(e.field, "oidcTokenEndpoint");
     }
 
     #[test]
     fn client_cert_needs_key() {
-        let e = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("clientCert", "PEM")])).unwrap_err();
+        let e = RedisConfig::from_properties(&props(&[("redisHost", "h"), ("clientCert", "PEM")]))
+            .unwrap_err();
         assert_eq!(e.field, "clientCert");
     }
 
@@ -626,10 +704,22 @@ mod tests {
         let md = |k: &str, v: &str| HashMap::from([(k.to_owned(), v.to_owned())]);
         assert_eq!(request_ttl(&HashMap::new()).unwrap(), None);
         assert_eq!(request_ttl(&md("ttl", "")).unwrap(), None);
-        assert_eq!(request_ttl(&md("ttl", "10")).unwrap(), Some(Duration::from_secs(10)));
-        assert_eq!(request_ttl(&md("TTL", "1m")).unwrap(), Some(Duration::from_secs(60)));
-        assert_eq!(request_ttl(&md("ttlInSeconds", "5")).unwrap(), Some(Duration::from_secs(5)));
-        assert_eq!(request_ttl(&md("ttl", "-5s")).unwrap(), Some(Duration::ZERO));
+        assert_eq!(
+            request_ttl(&md("ttl", "10")).unwrap(),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            request_ttl(&md("TTL", "1m")).unwrap(),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            request_ttl(&md("ttlInSeconds", "5")).unwrap(),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            request_ttl(&md("ttl", "-5s")).unwrap(),
+            Some(Duration::ZERO)
+        );
         assert_eq!(request_ttl(&md("ttl", "0")).unwrap(), Some(Duration::ZERO));
         assert_eq!(
             request_ttl(&md("ttl", "-5")).unwrap_err(),

@@ -94,10 +94,12 @@ impl From<RedisBindingError> for BindingError {
     fn from(e: RedisBindingError) -> Self {
         let message = e.to_string();
         match e {
-            RedisBindingError::Unsupported(_) | RedisBindingError::Tls(_) | RedisBindingError::Request(_) => {
-                BindingError::invalid(message)
+            RedisBindingError::Unsupported(_)
+            | RedisBindingError::Tls(_)
+            | RedisBindingError::Request(_) => BindingError::invalid(message),
+            RedisBindingError::Connect { source, .. } => {
+                BindingError::unavailable(message).with_source(source)
             }
-            RedisBindingError::Connect { source, .. } => BindingError::unavailable(message).with_source(source),
             RedisBindingError::Command(source) => {
                 if is_connection_error(&source) {
                     BindingError::unavailable(message).with_source(source)
@@ -111,7 +113,10 @@ impl From<RedisBindingError> for BindingError {
 }
 
 fn is_connection_error(e: &RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
         || e.is_unrecoverable_error()
 }
 
@@ -145,10 +150,14 @@ impl RedisBinding {
                 return Err(RedisBindingError::Unsupported("failover (Redis Sentinel)"));
             }
             Some(Unsupported::EntraId) => {
-                return Err(RedisBindingError::Unsupported("useEntraID (Azure AD authentication)"));
+                return Err(RedisBindingError::Unsupported(
+                    "useEntraID (Azure AD authentication)",
+                ));
             }
             Some(Unsupported::Oidc) => {
-                return Err(RedisBindingError::Unsupported("useOIDC (OIDC authentication)"));
+                return Err(RedisBindingError::Unsupported(
+                    "useOIDC (OIDC authentication)",
+                ));
             }
             None => {}
         }
@@ -174,7 +183,9 @@ impl RedisBinding {
             if let Some(t) = config.response_timeout {
                 builder = builder.response_timeout(t);
             }
-            if let (Toggle::On(min), Toggle::On(max)) = (config.min_retry_interval, config.max_retry_interval) {
+            if let (Toggle::On(min), Toggle::On(max)) =
+                (config.min_retry_interval, config.max_retry_interval)
+            {
                 builder = builder
                     .min_retry_wait(min.as_millis() as u64)
                     .max_retry_wait(max.as_millis() as u64);
@@ -233,7 +244,9 @@ impl RedisBinding {
                 .set_connection_timeout(Some(config.dial_timeout))
                 .set_response_timeout(config.response_timeout)
                 .set_number_of_retries(config.max_retries.max(1));
-            if let (Toggle::On(min), Toggle::On(max)) = (config.min_retry_interval, config.max_retry_interval) {
+            if let (Toggle::On(min), Toggle::On(max)) =
+                (config.min_retry_interval, config.max_retry_interval)
+            {
                 manager = manager.set_min_delay(min).set_max_delay(max.max(min));
             }
             let conn = tokio::time::timeout(
@@ -267,7 +280,10 @@ impl RedisBinding {
     }
 
     /// Runs one command, retrying connection failures like go-redis (`redisMaxRetries`).
-    async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, RedisBindingError> {
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, RedisBindingError> {
         let mut attempt: u32 = 0;
         loop {
             if self.closed.load(Ordering::Acquire) {
@@ -275,7 +291,9 @@ impl RedisBinding {
             }
             match self.connection.query(cmd).await {
                 Ok(value) => return Ok(value),
-                Err(e) if is_connection_error(&e) && (attempt as usize) < self.config.max_retries => {
+                Err(e)
+                    if is_connection_error(&e) && (attempt as usize) < self.config.max_retries =>
+                {
                     tracing::debug!(component = "bindings.redis", error = %e, attempt, "Redis command failed; retrying.");
                     tokio::time::sleep(self.config.retry_delay(attempt)).await;
                     attempt += 1;
@@ -294,7 +312,10 @@ impl RedisBinding {
         Ok(())
     }
 
-    async fn handle(&self, request: InvokeRequest) -> Result<Option<InvokeResponse>, RedisBindingError> {
+    async fn handle(
+        &self,
+        request: InvokeRequest,
+    ) -> Result<Option<InvokeResponse>, RedisBindingError> {
         let key = match request.metadata.get("key") {
             Some(k) if !k.is_empty() => k.clone(),
             _ => return Err(RedisBindingError::Request(MISSING_KEY.to_owned())),
@@ -319,15 +340,19 @@ impl RedisBinding {
                 }))
             }
             "delete" => {
-                self.run::<redis::Value>(redis::cmd("DEL").arg(&key)).await?;
+                self.run::<redis::Value>(redis::cmd("DEL").arg(&key))
+                    .await?;
                 Ok(None)
             }
             "increment" => {
-                self.run::<redis::Value>(redis::cmd("INCR").arg(&key)).await?;
+                self.run::<redis::Value>(redis::cmd("INCR").arg(&key))
+                    .await?;
                 self.expire(&key, &request).await?;
                 Ok(None)
             }
-            other => Err(RedisBindingError::Request(format!("invalid operation type: {other}"))),
+            other => Err(RedisBindingError::Request(format!(
+                "invalid operation type: {other}"
+            ))),
         }
     }
 }
@@ -346,7 +371,10 @@ impl OutputBinding for RedisBinding {
 }
 
 fn timeout_error() -> RedisError {
-    RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "i/o timeout"))
+    RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "i/o timeout",
+    ))
 }
 
 fn tls_certificates(config: &RedisConfig) -> Result<Option<TlsCertificates>, RedisBindingError> {
@@ -362,7 +390,9 @@ fn tls_certificates(config: &RedisConfig) -> Result<Option<TlsCertificates>, Red
             root_cert: None,
         })),
         (None, None) => Ok(None),
-        _ => Err(RedisBindingError::Tls("clientCert and clientKey must be given together".into())),
+        _ => Err(RedisBindingError::Tls(
+            "clientCert and clientKey must be given together".into(),
+        )),
     }
 }
 
@@ -376,14 +406,19 @@ mod tests {
 
     fn corpus_files() -> Vec<std::path::PathBuf> {
         let mut out = Vec::new();
-        for dir in ["config/bindings/redis", "certification/bindings/redis/components"] {
+        for dir in [
+            "config/bindings/redis",
+            "certification/bindings/redis/components",
+        ] {
             collect(&std::path::Path::new(CORPUS).join(dir), &mut out);
         }
         out
     }
 
     fn collect(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -406,7 +441,9 @@ mod tests {
             let text = std::fs::read_to_string(&file).unwrap();
             for doc in parse_documents(&file.to_string_lossy(), &text) {
                 let Ok(doc) = doc else { continue };
-                let Ok(Some(component)) = Component::from_document(&doc) else { continue };
+                let Ok(Some(component)) = Component::from_document(&doc) else {
+                    continue;
+                };
                 if !DESCRIPTOR.matches(&component.spec_type.to_lowercase()) {
                     continue;
                 }
