@@ -11,6 +11,12 @@ pub mod cron;
 pub mod http;
 #[cfg(feature = "localstorage")]
 pub mod localstorage;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 /// The binding types compiled into this build.
 #[allow(clippy::vec_init_then_push)]
@@ -23,5 +29,11 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(http::DESCRIPTOR);
     #[cfg(feature = "localstorage")]
     all.push(localstorage::DESCRIPTOR);
+    #[cfg(feature = "redis")]
+    all.push(redis::DESCRIPTOR);
+    #[cfg(feature = "postgres")]
+    all.push(postgres::DESCRIPTOR);
+    #[cfg(feature = "mysql")]
+    all.push(mysql::DESCRIPTOR);
     all
 }
