@@ -5,10 +5,22 @@
 use bindery_core::BindingDescriptor;
 
 pub mod common;
+#[cfg(feature = "mqtt3")]
+pub mod mqtt3;
+#[cfg(feature = "nats")]
+pub mod nats;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 
 /// The binding types compiled into this build.
 pub fn registry() -> Vec<BindingDescriptor> {
     #[allow(unused_mut)]
     let mut all: Vec<BindingDescriptor> = Vec::new();
+    #[cfg(feature = "rabbitmq")]
+    all.push(rabbitmq::DESCRIPTOR);
+    #[cfg(feature = "mqtt3")]
+    all.push(mqtt3::DESCRIPTOR);
+    #[cfg(feature = "nats")]
+    all.push(nats::DESCRIPTOR);
     all
 }
