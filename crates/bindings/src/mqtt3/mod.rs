@@ -68,6 +68,10 @@ pub enum MqttError {
     Timeout,
     #[error("mqtt error: the connection was closed")]
     Closed,
+    #[error("mqtt error: not connected to the broker")]
+    NotConnected,
+    #[error("mqtt error: connection lost before the publish was acknowledged: {0}")]
+    Lost(String),
     #[error("invalid TLS configuration: {0}")]
     Tls(String),
 }
@@ -171,12 +175,22 @@ pub struct MqttOutput {
 #[derive(Default)]
 struct AckWait {
     pkid: Option<u16>,
-    done: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// The producer connection as `create` sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// The first connection attempt is still under way.
+    Connecting,
+    Up,
+    Down,
 }
 
 struct Producer {
     client: AsyncClient,
     waiting: Arc<std::sync::Mutex<AckWait>>,
+    link: tokio::sync::watch::Receiver<Link>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -185,20 +199,29 @@ impl Producer {
         let (client, eventloop) =
             AsyncClient::new(options(cfg, format!("{}-producer", cfg.consumer_id))?, 64);
         let waiting = Arc::new(std::sync::Mutex::new(AckWait::default()));
-        let task = tokio::spawn(drive_producer(eventloop, waiting.clone()));
+        let (link_tx, link) = tokio::sync::watch::channel(Link::Connecting);
+        let task = tokio::spawn(drive_producer(eventloop, waiting.clone(), link_tx));
         Ok(Self {
             client,
             waiting,
+            link,
             task,
         })
     }
 }
 
-async fn drive_producer(mut eventloop: EventLoop, waiting: Arc<std::sync::Mutex<AckWait>>) {
+async fn drive_producer(
+    mut eventloop: EventLoop,
+    waiting: Arc<std::sync::Mutex<AckWait>>,
+    link: tokio::sync::watch::Sender<Link>,
+) {
     let mut backoff = Backoff::new(Duration::from_secs(5));
     loop {
         match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => backoff.reset(),
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff.reset();
+                let _ = link.send(Link::Up);
+            }
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                 if let Ok(mut w) = waiting.lock() {
                     if w.done.is_some() && w.pkid.is_none() {
@@ -211,7 +234,7 @@ async fn drive_producer(mut eventloop: EventLoop, waiting: Arc<std::sync::Mutex<
                     if w.pkid == Some(ack.pkid) {
                         w.pkid = None;
                         if let Some(done) = w.done.take() {
-                            let _ = done.send(());
+                            let _ = done.send(Ok(()));
                         }
                     }
                 }
@@ -219,6 +242,13 @@ async fn drive_producer(mut eventloop: EventLoop, waiting: Arc<std::sync::Mutex<
             Ok(_) => {}
             Err(ConnectionError::RequestsDone) => return,
             Err(e) => {
+                let _ = link.send(Link::Down);
+                if let Ok(mut w) = waiting.lock() {
+                    if let Some(done) = w.done.take() {
+                        let _ = done.send(Err(e.to_string()));
+                    }
+                    w.pkid = None;
+                }
                 let delay = backoff.next_delay();
                 tracing::warn!(component = COMPONENT, cause = %e, "MQTT producer connection failed; reconnecting in {delay:?}.");
                 tokio::time::sleep(delay).await;
@@ -239,6 +269,15 @@ impl MqttOutput {
         if !rumqttc::valid_topic(topic) {
             return Err(MqttError::InvalidTopic(topic.to_owned()));
         }
+        // The first connection may take a moment (daprd waits up to 10 s for it); after that a
+        // lost connection fails the publish at once instead of queueing it.
+        let mut link = producer.link.clone();
+        match tokio::time::timeout(PUBLISH_TIMEOUT, link.wait_for(|l| *l != Link::Connecting)).await {
+            Ok(Ok(l)) if *l == Link::Up => {}
+            Ok(Ok(_)) => return Err(MqttError::NotConnected),
+            Ok(Err(_)) => return Err(MqttError::Closed),
+            Err(_) => return Err(MqttError::Timeout),
+        }
         let (tx, rx) = oneshot::channel();
         if let Ok(mut w) = producer.waiting.lock() {
             *w = AckWait {
@@ -255,7 +294,8 @@ impl MqttOutput {
             *w = AckWait::default();
         }
         match acked {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(cause))) => Err(MqttError::Lost(cause)),
             Ok(Err(_)) => Err(MqttError::Closed),
             Err(_) => Err(MqttError::Timeout),
         }
