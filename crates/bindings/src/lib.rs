@@ -13,6 +13,7 @@ pub mod nats;
 pub mod rabbitmq;
 
 /// The binding types compiled into this build.
+#[allow(clippy::vec_init_then_push)]
 pub fn registry() -> Vec<BindingDescriptor> {
     #[allow(unused_mut)]
     let mut all: Vec<BindingDescriptor> = Vec::new();

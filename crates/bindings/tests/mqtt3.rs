@@ -65,18 +65,25 @@ fn cx(p: Properties) -> BuildContext {
 }
 
 async fn output(p: Properties) -> Box<dyn OutputBinding> {
-    (DESCRIPTOR.build_output.unwrap())(cx(p)).await.expect("build output")
+    (DESCRIPTOR.build_output.unwrap())(cx(p))
+        .await
+        .expect("build output")
 }
 
 async fn input(p: Properties) -> Box<dyn InputBinding> {
-    (DESCRIPTOR.build_input.unwrap())(cx(p)).await.expect("build input")
+    (DESCRIPTOR.build_input.unwrap())(cx(p))
+        .await
+        .expect("build input")
 }
 
 fn create(data: &str, md: &[(&str, &str)]) -> InvokeRequest {
     InvokeRequest {
         operation: "create".into(),
         data: Bytes::from(data.to_owned()),
-        metadata: md.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        metadata: md
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
     }
 }
 
@@ -115,7 +122,9 @@ impl Running {
     }
     /// Nothing arrives for `wait`.
     async fn quiet(&mut self, wait: Duration) -> bool {
-        tokio::time::timeout(wait, self.events.recv()).await.is_err()
+        tokio::time::timeout(wait, self.events.recv())
+            .await
+            .is_err()
     }
     async fn stop(self) {
         self.token.cancel();
@@ -159,11 +168,16 @@ async fn round_trip_with_topic_override_and_wildcards() {
     assert_eq!(&ev.data[..], br#""hi""#, "no unquoting");
     assert_eq!(ev.metadata.get("topic"), Some(&format!("{base}/default")));
     assert_eq!(ev.metadata.len(), 1);
-    out.invoke(create("other", &[("topic", &format!("{base}/x/y"))])).await.unwrap();
+    out.invoke(create("other", &[("topic", &format!("{base}/x/y"))]))
+        .await
+        .unwrap();
     let ev = r.next().await;
     assert_eq!(&ev.data[..], b"other");
     assert_eq!(ev.metadata.get("topic"), Some(&format!("{base}/x/y")));
-    let err = out.invoke(create("bad", &[("topic", "a/#/b")])).await.unwrap_err();
+    let err = out
+        .invoke(create("bad", &[("topic", "a/#/b")]))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), bindery_core::ErrorKind::InvalidRequest);
     r.stop().await;
     out.close().await.unwrap();
@@ -183,7 +197,10 @@ async fn acked_messages_are_not_redelivered_after_reconnect() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     r.stop().await;
     let mut r = run(input(props(&topic, &consumer, &[])).await, 0).await;
-    assert!(r.quiet(Duration::from_millis(1500)).await, "PUBACKed message must not come back");
+    assert!(
+        r.quiet(Duration::from_millis(1500)).await,
+        "PUBACKed message must not come back"
+    );
     r.stop().await;
     out.close().await.unwrap();
 }
@@ -200,7 +217,10 @@ async fn refused_message_is_not_acked_and_comes_back_on_reconnect() {
     let out = output(props(&topic, &unique("p"), &[])).await;
     out.invoke(create("poison", &[])).await.unwrap();
     assert_eq!(&r.next().await.data[..], b"poison");
-    assert!(r.quiet(Duration::from_millis(700)).await, "no retry with backOffMaxRetries 0");
+    assert!(
+        r.quiet(Duration::from_millis(700)).await,
+        "no retry with backOffMaxRetries 0"
+    );
     r.stop().await;
     // Same client ID, persistent session: Mosquitto redelivers the unacknowledged message.
     let mut r = run(input(props(&topic, &consumer, &[])).await, 0).await;
@@ -230,7 +250,10 @@ async fn back_off_max_retries_hands_the_message_again() {
     for _ in 0..3 {
         assert_eq!(&r.next().await.data[..], b"again");
     }
-    assert!(r.quiet(Duration::from_millis(500)).await, "accepted on the third attempt");
+    assert!(
+        r.quiet(Duration::from_millis(500)).await,
+        "accepted on the third attempt"
+    );
     r.stop().await;
     let mut r = run(input(p).await, 0).await;
     assert!(r.quiet(Duration::from_millis(1000)).await, "and acked");
@@ -250,12 +273,21 @@ async fn clean_session_drops_what_was_published_while_offline() {
         let p = props(&topic, &consumer, &[("cleanSession", clean)]);
         let r = run(input(p.clone()).await, 0).await;
         r.stop().await;
-        out.invoke(create("offline", &[("topic", &topic)])).await.unwrap();
+        out.invoke(create("offline", &[("topic", &topic)]))
+            .await
+            .unwrap();
         let mut r = run(input(p).await, 0).await;
         if expect {
-            assert_eq!(&r.next().await.data[..], b"offline", "persistent session keeps it");
+            assert_eq!(
+                &r.next().await.data[..],
+                b"offline",
+                "persistent session keeps it"
+            );
         } else {
-            assert!(r.quiet(Duration::from_millis(1000)).await, "clean session forgets it");
+            assert!(
+                r.quiet(Duration::from_millis(1000)).await,
+                "clean session forgets it"
+            );
         }
         r.stop().await;
     }
@@ -270,23 +302,48 @@ async fn retain_from_component_and_per_request_override() {
     let topic = unique("bindery/retain");
     let out = output(props(&topic, &unique("p"), &[("retain", "true")])).await;
     out.invoke(create("kept", &[])).await.unwrap();
-    let mut late = run(input(props(&topic, &unique("c"), &[("cleanSession", "true")])).await, 0).await;
-    assert_eq!(&late.next().await.data[..], b"kept", "retained for late subscribers");
+    let mut late = run(
+        input(props(&topic, &unique("c"), &[("cleanSession", "true")])).await,
+        0,
+    )
+    .await;
+    assert_eq!(
+        &late.next().await.data[..],
+        b"kept",
+        "retained for late subscribers"
+    );
     late.stop().await;
     // Clear the retained message, then publish with a per-request retain=false.
     out.invoke(create("", &[])).await.unwrap();
-    out.invoke(create("not-kept", &[("retain", "false")])).await.unwrap();
-    let mut late = run(input(props(&topic, &unique("c"), &[("cleanSession", "true")])).await, 0).await;
-    assert!(late.quiet(Duration::from_millis(1000)).await, "retain=false overrides the component");
+    out.invoke(create("not-kept", &[("retain", "false")]))
+        .await
+        .unwrap();
+    let mut late = run(
+        input(props(&topic, &unique("c"), &[("cleanSession", "true")])).await,
+        0,
+    )
+    .await;
+    assert!(
+        late.quiet(Duration::from_millis(1000)).await,
+        "retain=false overrides the component"
+    );
     late.stop().await;
     // Default component retain is false, a request may ask for it.
     let topic = unique("bindery/retain");
     let out2 = output(props(&topic, &unique("p"), &[])).await;
-    out2.invoke(create("asked", &[("retain", "true")])).await.unwrap();
-    let mut late = run(input(props(&topic, &unique("c"), &[("cleanSession", "true")])).await, 0).await;
+    out2.invoke(create("asked", &[("retain", "true")]))
+        .await
+        .unwrap();
+    let mut late = run(
+        input(props(&topic, &unique("c"), &[("cleanSession", "true")])).await,
+        0,
+    )
+    .await;
     assert_eq!(&late.next().await.data[..], b"asked");
     late.stop().await;
-    out2.invoke(create("", &[("retain", "true")])).await.unwrap();
+    out2.invoke(create("", &[("retain", "true")]))
+        .await
+        .unwrap();
     out.close().await.unwrap();
     out2.close().await.unwrap();
 }
@@ -309,7 +366,8 @@ async fn handlers_run_concurrently() {
     let (tx, mut events) = mpsc::unbounded_channel();
     let token = CancellationToken::new();
     let binding = input(props(&topic, &unique("c"), &[])).await;
-    let task = tokio::spawn(binding.run(InputContext::new("mqtt", Arc::new(Slow(tx)), token.clone())));
+    let task =
+        tokio::spawn(binding.run(InputContext::new("mqtt", Arc::new(Slow(tx)), token.clone())));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let out = output(props(&topic, &unique("p"), &[])).await;
     out.invoke(create("a", &[])).await.unwrap();
@@ -320,17 +378,30 @@ async fn handlers_run_concurrently() {
             .expect("second message while the first is still being handled");
     }
     token.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     out.close().await.unwrap();
 }
 
 #[tokio::test]
 async fn init_errors_and_unreachable_broker() {
-    let err = (DESCRIPTOR.validate)(&Properties::from_pairs([("url", "tcp://h"), ("topic", "t")])).unwrap_err();
+    let err = (DESCRIPTOR.validate)(&Properties::from_pairs([
+        ("url", "tcp://h"),
+        ("topic", "t"),
+    ]))
+    .unwrap_err();
     assert_eq!(err.message, "missing consumerID");
     assert!(DESCRIPTOR.matches("bindings.mqtt"));
     // Output connects lazily: building succeeds, publishing fails after the retries.
-    let out = output(props("t", &unique("p"), &[("url", "tcp://user:secret@127.0.0.1:1")])).await;
+    let out = output(props(
+        "t",
+        &unique("p"),
+        &[("url", "tcp://user:secret@127.0.0.1:1")],
+    ))
+    .await;
     let err = out.invoke(create("x", &[])).await.unwrap_err();
     assert!(!err.to_string().contains("secret"), "{err}");
     out.close().await.unwrap();

@@ -18,7 +18,11 @@ use tokio_util::sync::CancellationToken;
 const PID_FILE: &str = "/run/mosquitto/mosquitto.pid";
 
 fn port_open() -> bool {
-    std::net::TcpStream::connect_timeout(&"127.0.0.1:1883".parse().unwrap(), Duration::from_millis(300)).is_ok()
+    std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:1883".parse().unwrap(),
+        Duration::from_millis(300),
+    )
+    .is_ok()
 }
 
 fn start_mosquitto() {
@@ -86,7 +90,8 @@ async fn input_and_output_resume_after_a_broker_restart() {
     let input = (DESCRIPTOR.build_input.unwrap())(cx()).await.unwrap();
     let (tx, mut events) = mpsc::unbounded_channel();
     let token = CancellationToken::new();
-    let task = tokio::spawn(input.run(InputContext::new("mqtt", Arc::new(Sink(tx)), token.clone())));
+    let task =
+        tokio::spawn(input.run(InputContext::new("mqtt", Arc::new(Sink(tx)), token.clone())));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let create = |data: &str| InvokeRequest {
         operation: "create".into(),
@@ -94,7 +99,10 @@ async fn input_and_output_resume_after_a_broker_restart() {
         metadata: HashMap::new(),
     };
     out.invoke(create("before")).await.unwrap();
-    let ev = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.unwrap().unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&ev.data[..], b"before");
 
     let guard = Restore;
@@ -106,7 +114,10 @@ async fn input_and_output_resume_after_a_broker_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!port_open(), "mosquitto stopped");
-    assert!(out.invoke(create("while-down")).await.is_err(), "publishing while down fails");
+    assert!(
+        out.invoke(create("while-down")).await.is_err(),
+        "publishing while down fails"
+    );
     start_mosquitto();
     drop(guard);
     assert!(port_open(), "mosquitto restarted");
@@ -119,18 +130,27 @@ async fn input_and_output_resume_after_a_broker_restart() {
     while received.is_none() {
         match out.invoke(create("after")).await {
             Ok(_) => {
-                if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+                if let Ok(Some(ev)) =
+                    tokio::time::timeout(Duration::from_millis(500), events.recv()).await
+                {
                     received = Some(ev);
                 }
             }
             Err(e) => eprintln!("output not back yet: {e}"),
         }
-        assert!(Instant::now() < deadline, "input/output did not resume within 30s");
+        assert!(
+            Instant::now() < deadline,
+            "input/output did not resume within 30s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(&received.unwrap().data[..], b"after");
     eprintln!("resumed {:?} after restart", restarted.elapsed());
     token.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     out.close().await.unwrap();
 }

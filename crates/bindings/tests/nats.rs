@@ -57,18 +57,25 @@ fn cx(p: Properties) -> BuildContext {
 }
 
 async fn output(p: Properties) -> Box<dyn OutputBinding> {
-    (DESCRIPTOR.build_output.unwrap())(cx(p)).await.expect("build output")
+    (DESCRIPTOR.build_output.unwrap())(cx(p))
+        .await
+        .expect("build output")
 }
 
 async fn input(p: Properties) -> Box<dyn InputBinding> {
-    (DESCRIPTOR.build_input.unwrap())(cx(p)).await.expect("build input")
+    (DESCRIPTOR.build_input.unwrap())(cx(p))
+        .await
+        .expect("build input")
 }
 
 fn create(data: &str, md: &[(&str, &str)]) -> InvokeRequest {
     InvokeRequest {
         operation: "create".into(),
         data: Bytes::from(data.to_owned()),
-        metadata: md.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        metadata: md
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
     }
 }
 
@@ -106,7 +113,9 @@ impl Running {
             .expect("sink open")
     }
     async fn quiet(&mut self, wait: Duration) -> bool {
-        tokio::time::timeout(wait, self.events.recv()).await.is_err()
+        tokio::time::timeout(wait, self.events.recv())
+            .await
+            .is_err()
     }
     async fn stop(self) {
         self.token.cancel();
@@ -140,18 +149,29 @@ async fn core_round_trip_with_headers_and_subject_override() {
     let base = format!("bindery.core.{}", unique());
     let mut r = run(input(props(&format!("{base}.>"), &[])).await, 0).await;
     let out = output(props(&format!("{base}.default"), &[])).await;
-    let resp = out.invoke(create(r#""hi""#, &[("traceparent", "00-1"), ("k", "v")])).await.unwrap();
+    let resp = out
+        .invoke(create(r#""hi""#, &[("traceparent", "00-1"), ("k", "v")]))
+        .await
+        .unwrap();
     assert!(resp.is_none(), "core publish answers nothing");
     let ev = r.next().await;
     assert_eq!(&ev.data[..], br#""hi""#);
     assert_eq!(ev.metadata.get("subject"), Some(&format!("{base}.default")));
-    assert_eq!(ev.metadata.get("traceparent").map(String::as_str), Some("00-1"));
+    assert_eq!(
+        ev.metadata.get("traceparent").map(String::as_str),
+        Some("00-1")
+    );
     assert_eq!(ev.metadata.get("k").map(String::as_str), Some("v"));
-    out.invoke(create("x", &[("subject", &format!("{base}.other"))])).await.unwrap();
+    out.invoke(create("x", &[("subject", &format!("{base}.other"))]))
+        .await
+        .unwrap();
     let ev = r.next().await;
     assert_eq!(ev.metadata.get("subject"), Some(&format!("{base}.other")));
     assert!(!ev.metadata.contains_key("subject-header"));
-    let err = out.invoke(create("x", &[("subject", "a.*")])).await.unwrap_err();
+    let err = out
+        .invoke(create("x", &[("subject", "a.*")]))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), bindery_core::ErrorKind::InvalidRequest);
     // At-most-once: a refused core message is not redelivered.
     r.stop().await;
@@ -213,7 +233,10 @@ async fn jetstream_publish_ack_consume_ack_and_nak() {
     let mut r = run(input(props(&subject, &common)).await, 1).await;
     let first = r.next().await;
     assert_eq!(&first.data[..], b"one");
-    assert_eq!(first.metadata.get("sequence").map(String::as_str), Some("1"));
+    assert_eq!(
+        first.metadata.get("sequence").map(String::as_str),
+        Some("1")
+    );
     assert_eq!(first.metadata.get("stream"), Some(&stream));
     assert_eq!(first.metadata.get("subject"), Some(&subject));
     assert_eq!(first.metadata.get("h").map(String::as_str), Some("v"));
@@ -226,7 +249,10 @@ async fn jetstream_publish_ack_consume_ack_and_nak() {
     r.stop().await;
     // Acked: the durable consumer does not see it again.
     let mut r = run(input(props(&subject, &common)).await, 0).await;
-    assert!(r.quiet(Duration::from_millis(1000)).await, "acked message stays acked");
+    assert!(
+        r.quiet(Duration::from_millis(1000)).await,
+        "acked message stays acked"
+    );
     let resp = out.invoke(create("two", &[])).await.unwrap().unwrap();
     assert_eq!(resp.metadata.get("sequence").map(String::as_str), Some("2"));
     assert_eq!(&r.next().await.data[..], b"two");
@@ -241,7 +267,11 @@ async fn jetstream_deliver_policy_and_max_deliver() {
     let id = unique();
     let subject = format!("bindery.jsp.{id}");
     let stream = format!("BINDERY_{id}");
-    let base = [("jetStream", "true"), ("stream", stream.as_str()), ("createStream", "true")];
+    let base = [
+        ("jetStream", "true"),
+        ("stream", stream.as_str()),
+        ("createStream", "true"),
+    ];
     let out = output(props(&subject, &base)).await;
     out.invoke(create("old", &[])).await.unwrap();
     // deliverPolicy all (default) replays what is stored; new does not.
@@ -251,18 +281,28 @@ async fn jetstream_deliver_policy_and_max_deliver() {
     let mut p = base.to_vec();
     p.push(("deliverPolicy", "new"));
     let mut new = run(input(props(&subject, &p)).await, 0).await;
-    assert!(new.quiet(Duration::from_millis(800)).await, "new skips stored messages");
+    assert!(
+        new.quiet(Duration::from_millis(800)).await,
+        "new skips stored messages"
+    );
     out.invoke(create("fresh", &[])).await.unwrap();
     assert_eq!(&new.next().await.data[..], b"fresh");
     new.stop().await;
     // maxDeliver 2: a message the app always refuses is handed exactly twice.
     let mut p = base.to_vec();
-    p.extend([("deliverPolicy", "new"), ("maxDeliver", "2"), ("ackWait", "1s")]);
+    p.extend([
+        ("deliverPolicy", "new"),
+        ("maxDeliver", "2"),
+        ("ackWait", "1s"),
+    ]);
     let mut refusing = run(input(props(&subject, &p)).await, usize::MAX).await;
     out.invoke(create("poison", &[])).await.unwrap();
     assert_eq!(&refusing.next().await.data[..], b"poison");
     assert_eq!(&refusing.next().await.data[..], b"poison");
-    assert!(refusing.quiet(Duration::from_millis(2500)).await, "maxDeliver stops redelivery");
+    assert!(
+        refusing.quiet(Duration::from_millis(2500)).await,
+        "maxDeliver stops redelivery"
+    );
     refusing.stop().await;
     out.close().await.unwrap();
     js.delete_stream(&stream).await.unwrap();
@@ -274,11 +314,33 @@ async fn init_errors() {
     let err = (DESCRIPTOR.validate)(&Properties::from_pairs([("subject", "s")])).unwrap_err();
     assert_eq!(err.message, "missing natsURL");
     let subject = format!("bindery.none.{}", unique());
-    let missing = props(&subject, &[("jetStream", "true"), ("stream", "BINDERY_NOPE_X")]);
-    assert!((DESCRIPTOR.build_input.unwrap())(cx(missing.clone())).await.is_err(), "unknown stream");
-    assert!((DESCRIPTOR.build_output.unwrap())(cx(missing)).await.is_err(), "unknown stream");
+    let missing = props(
+        &subject,
+        &[("jetStream", "true"), ("stream", "BINDERY_NOPE_X")],
+    );
+    assert!(
+        (DESCRIPTOR.build_input.unwrap())(cx(missing.clone()))
+            .await
+            .is_err(),
+        "unknown stream"
+    );
+    assert!(
+        (DESCRIPTOR.build_output.unwrap())(cx(missing))
+            .await
+            .is_err(),
+        "unknown stream"
+    );
     let no_stream = props(&subject, &[("jetStream", "true")]);
-    assert!((DESCRIPTOR.build_input.unwrap())(cx(no_stream)).await.is_err(), "no stream captures the subject");
+    assert!(
+        (DESCRIPTOR.build_input.unwrap())(cx(no_stream))
+            .await
+            .is_err(),
+        "no stream captures the subject"
+    );
     let unreachable = props(&subject, &[("natsURL", "nats://127.0.0.1:1")]);
-    assert!((DESCRIPTOR.build_output.unwrap())(cx(unreachable)).await.is_err());
+    assert!(
+        (DESCRIPTOR.build_output.unwrap())(cx(unreachable))
+            .await
+            .is_err()
+    );
 }

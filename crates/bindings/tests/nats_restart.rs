@@ -17,15 +17,31 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 fn port_open() -> bool {
-    std::net::TcpStream::connect_timeout(&"127.0.0.1:4222".parse().unwrap(), Duration::from_millis(300)).is_ok()
+    std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:4222".parse().unwrap(),
+        Duration::from_millis(300),
+    )
+    .is_ok()
 }
 
 fn start_nats() {
     let _ = Command::new("start-stop-daemon")
         .args([
-            "--start", "--oknodo", "--background", "--exec", "/usr/sbin/nats-server", "--",
-            "-a", "127.0.0.1", "-p", "4222", "-js", "-sd", "/var/lib/nats-server",
-            "-l", "/var/log/nats-server.log",
+            "--start",
+            "--oknodo",
+            "--background",
+            "--exec",
+            "/usr/sbin/nats-server",
+            "--",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "4222",
+            "-js",
+            "-sd",
+            "/var/lib/nats-server",
+            "-l",
+            "/var/log/nats-server.log",
         ])
         .status();
     for _ in 0..100 {
@@ -38,12 +54,15 @@ fn start_nats() {
 
 /// The pid of the running nats-server, found through /proc.
 fn nats_pid() -> Option<String> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let name = entry.file_name().into_string().ok()?;
-        name.parse::<u32>().ok()?;
-        let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
-        (exe.to_str()? == "/usr/sbin/nats-server").then_some(name)
-    })
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            name.parse::<u32>().ok()?;
+            let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
+            (exe.to_str()? == "/usr/sbin/nats-server").then_some(name)
+        })
 }
 
 /// Starts nats-server again whatever happens to the test.
@@ -84,19 +103,28 @@ fn create(data: &str) -> InvokeRequest {
 }
 
 /// Publishes until the input sees one message, within 30 s.
-async fn resumes(out: &dyn OutputBinding, events: &mut mpsc::UnboundedReceiver<InputEvent>, what: &str) {
+async fn resumes(
+    out: &dyn OutputBinding,
+    events: &mut mpsc::UnboundedReceiver<InputEvent>,
+    what: &str,
+) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match out.invoke(create("after")).await {
             Ok(_) => {
-                if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+                if let Ok(Some(ev)) =
+                    tokio::time::timeout(Duration::from_millis(500), events.recv()).await
+                {
                     assert_eq!(&ev.data[..], b"after");
                     return;
                 }
             }
             Err(e) => eprintln!("{what} output not back yet: {e}"),
         }
-        assert!(Instant::now() < deadline, "{what} did not resume within 30s");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not resume within 30s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -134,13 +162,20 @@ async fn core_and_jetstream_resume_after_a_server_restart() {
         let out = (DESCRIPTOR.build_output.unwrap())(cx(p)).await.unwrap();
         let input = (DESCRIPTOR.build_input.unwrap())(cx(p)).await.unwrap();
         let (tx, events) = mpsc::unbounded_channel();
-        tasks.push(tokio::spawn(input.run(InputContext::new("nats", Arc::new(Sink(tx)), token.clone()))));
+        tasks.push(tokio::spawn(input.run(InputContext::new(
+            "nats",
+            Arc::new(Sink(tx)),
+            token.clone(),
+        ))));
         setup.push((out, events));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (out, events) in setup.iter_mut() {
         out.invoke(create("before")).await.unwrap();
-        let ev = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.unwrap().unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&ev.data[..], b"before");
     }
 
@@ -167,12 +202,18 @@ async fn core_and_jetstream_resume_after_a_server_restart() {
 
     token.cancel();
     for task in tasks {
-        tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
     }
     for (out, _) in &setup {
         out.close().await.unwrap();
     }
     if let Ok(client) = async_nats::connect(url).await {
-        let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(&stream)
+            .await;
     }
 }

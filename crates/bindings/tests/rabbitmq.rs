@@ -64,18 +64,25 @@ fn cx(p: Properties) -> BuildContext {
 }
 
 async fn output(p: Properties) -> Box<dyn OutputBinding> {
-    (DESCRIPTOR.build_output.unwrap())(cx(p)).await.expect("build output")
+    (DESCRIPTOR.build_output.unwrap())(cx(p))
+        .await
+        .expect("build output")
 }
 
 async fn input(p: Properties) -> Box<dyn InputBinding> {
-    (DESCRIPTOR.build_input.unwrap())(cx(p)).await.expect("build input")
+    (DESCRIPTOR.build_input.unwrap())(cx(p))
+        .await
+        .expect("build input")
 }
 
 fn create(data: &str, md: &[(&str, &str)]) -> InvokeRequest {
     InvokeRequest {
         operation: "create".into(),
         data: Bytes::from(data.to_owned()),
-        metadata: md.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        metadata: md
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
     }
 }
 
@@ -167,28 +174,45 @@ async fn wait_ready(ch: &Channel, queue: &str, n: u32) {
 }
 
 async fn cleanup(ch: &Channel, queue: &str) {
-    let _ = ch.queue_delete(queue.into(), QueueDeleteOptions::default()).await;
+    let _ = ch
+        .queue_delete(queue.into(), QueueDeleteOptions::default())
+        .await;
 }
 
 #[tokio::test]
 async fn round_trip_ack_removes_the_message() {
-    let Some((_c, ch)) = admin().await else { return };
+    let Some((_c, ch)) = admin().await else {
+        return;
+    };
     let q = queue_name();
     let out = output(props(&q, &[])).await;
     let resp = out
-        .invoke(create(r#""hello""#, &[("custom", "v 1"), ("key/with space", "x")]))
+        .invoke(create(
+            r#""hello""#,
+            &[("custom", "v 1"), ("key/with space", "x")],
+        ))
         .await
         .unwrap();
     assert!(resp.is_none(), "create answers nothing");
     let mut r = run(input(props(&q, &[])).await, 0, Duration::ZERO);
     let ev = r.next().await;
-    assert_eq!(&ev.data[..], br#""hello""#, "data is passed without unquoting");
+    assert_eq!(
+        &ev.data[..],
+        br#""hello""#,
+        "data is passed without unquoting"
+    );
     assert_eq!(ev.metadata.get("custom").map(String::as_str), Some("v 1"));
-    assert_eq!(ev.metadata.get("key%2Fwith+space").map(String::as_str), Some("x"));
+    assert_eq!(
+        ev.metadata.get("key%2Fwith+space").map(String::as_str),
+        Some("x")
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     r.stop().await;
     assert_eq!(ready_count(&ch, &q).await, 0, "acked message is gone");
-    let got = ch.basic_get(q.as_str().into(), BasicGetOptions::default()).await.unwrap();
+    let got = ch
+        .basic_get(q.as_str().into(), BasicGetOptions::default())
+        .await
+        .unwrap();
     assert!(got.is_none(), "nothing left to redeliver");
     out.close().await.unwrap();
     cleanup(&ch, &q).await;
@@ -196,7 +220,9 @@ async fn round_trip_ack_removes_the_message() {
 
 #[tokio::test]
 async fn refused_message_is_requeued_and_redelivered() {
-    let Some((_c, ch)) = admin().await else { return };
+    let Some((_c, ch)) = admin().await else {
+        return;
+    };
     let q = queue_name();
     let out = output(props(&q, &[])).await;
     out.invoke(create("poison", &[])).await.unwrap();
@@ -207,14 +233,20 @@ async fn refused_message_is_requeued_and_redelivered() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     r.stop().await;
-    assert_eq!(ready_count(&ch, &q).await, 0, "accepted on the third try, then acked");
+    assert_eq!(
+        ready_count(&ch, &q).await,
+        0,
+        "accepted on the third try, then acked"
+    );
     out.close().await.unwrap();
     cleanup(&ch, &q).await;
 }
 
 #[tokio::test]
 async fn request_metadata_sets_amqp_properties_and_headers() {
-    let Some((_c, ch)) = admin().await else { return };
+    let Some((_c, ch)) = admin().await else {
+        return;
+    };
     let q = queue_name();
     let out = output(props(&q, &[("maxPriority", "10")])).await;
     out.invoke(create(
@@ -239,7 +271,10 @@ async fn request_metadata_sets_amqp_properties_and_headers() {
         .unwrap()
         .expect("first message");
     let p = &msg.delivery.properties;
-    assert_eq!(p.content_type().as_ref().unwrap().as_str(), "application/json");
+    assert_eq!(
+        p.content_type().as_ref().unwrap().as_str(),
+        "application/json"
+    );
     assert_eq!(p.message_id().as_ref().unwrap().as_str(), "mid-1");
     assert_eq!(p.correlation_id().as_ref().unwrap().as_str(), "cid-1");
     assert_eq!(p.kind().as_ref().unwrap().as_str(), "kind-1");
@@ -248,7 +283,9 @@ async fn request_metadata_sets_amqp_properties_and_headers() {
     assert_eq!(*p.delivery_mode(), Some(2), "persistent");
     let headers = p.headers().as_ref().unwrap().inner();
     assert_eq!(headers.len(), 7, "every request metadata entry is a header");
-    assert!(matches!(headers.get("traceparent"), Some(AMQPValue::LongString(s)) if s.as_bytes() == b"00-abc-def-01"));
+    assert!(
+        matches!(headers.get("traceparent"), Some(AMQPValue::LongString(s)) if s.as_bytes() == b"00-abc-def-01")
+    );
     let plain = ch
         .basic_get(q.as_str().into(), BasicGetOptions { no_ack: true })
         .await
@@ -263,7 +300,9 @@ async fn request_metadata_sets_amqp_properties_and_headers() {
 
 #[tokio::test]
 async fn bad_request_metadata_is_an_invalid_request() {
-    let Some((_c, ch)) = admin().await else { return };
+    let Some((_c, ch)) = admin().await else {
+        return;
+    };
     let q = queue_name();
     let out = output(props(&q, &[])).await;
     for md in [[("priority", "high")], [("ttl", "0")]] {
@@ -277,11 +316,17 @@ async fn bad_request_metadata_is_an_invalid_request() {
 
 #[tokio::test]
 async fn max_priority_orders_the_queue_and_is_a_queue_argument() {
-    let Some((_c, ch)) = admin().await else { return };
+    let Some((_c, ch)) = admin().await else {
+        return;
+    };
     let q = queue_name();
     let out = output(props(&q, &[("maxPriority", "5")])).await;
-    out.invoke(create("low", &[("priority", "1")])).await.unwrap();
-    out.invoke(create("high", &[("priority", "5")])).await.unwrap();
+    out.invoke(create("low", &[("priority", "1")]))
+        .await
+        .unwrap();
+    out.invoke(create("high", &[("priority", "5")]))
+        .await
+        .unwrap();
     wait_ready(&ch, &q, 2).await;
     let first = ch
         .basic_get(q.as_str().into(), BasicGetOptions { no_ack: true })
@@ -298,7 +343,9 @@ async fn max_priority_orders_the_queue_and_is_a_queue_argument() {
 
 #[tokio::test]
 async fn queue_ttl_expires_messages_and_message_ttl_overrides_it() {
-    let Some((_c, ch)) = admin().await else { return };
+    let Some((_c, ch)) = admin().await else {
+        return;
+    };
     // Queue TTL alone.
     let q = queue_name();
     let out = output(props(&q, &[("ttlInSeconds", "1")])).await;
@@ -326,10 +373,16 @@ async fn queue_ttl_expires_messages_and_message_ttl_overrides_it() {
     // No queue TTL, a message TTL.
     let q = queue_name();
     let out = output(props(&q, &[])).await;
-    out.invoke(create("m", &[("ttlInSeconds", "1")])).await.unwrap();
+    out.invoke(create("m", &[("ttlInSeconds", "1")]))
+        .await
+        .unwrap();
     out.invoke(create("keep", &[])).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    assert_eq!(ready_count(&ch, &q).await, 1, "only the message without TTL is left");
+    assert_eq!(
+        ready_count(&ch, &q).await,
+        1,
+        "only the message without TTL is left"
+    );
     out.close().await.unwrap();
     cleanup(&ch, &q).await;
 }
@@ -356,14 +409,21 @@ async fn durable_auto_delete_and_exclusive_flags_reach_the_broker() {
             .map(|_| ())
         }
     };
-    assert!(redeclare(false, q.clone()).await.is_err(), "queue must be durable");
+    assert!(
+        redeclare(false, q.clone()).await.is_err(),
+        "queue must be durable"
+    );
     assert!(redeclare(true, q.clone()).await.is_ok());
     out.close().await.unwrap();
     cleanup(&ch, &q).await;
 
     // deleteWhenUnused: the queue disappears once the input's consumer goes away.
     let q = queue_name();
-    let r = run(input(props(&q, &[("deleteWhenUnused", "true")])).await, 0, Duration::ZERO);
+    let r = run(
+        input(props(&q, &[("deleteWhenUnused", "true")])).await,
+        0,
+        Duration::ZERO,
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(ready_count(&ch, &q).await, 0, "queue exists while consumed");
     r.stop().await;
@@ -379,7 +439,10 @@ async fn durable_auto_delete_and_exclusive_flags_reach_the_broker() {
             FieldTable::default(),
         )
         .await;
-    assert!(gone.is_err(), "auto-delete queue removed after its consumer left");
+    assert!(
+        gone.is_err(),
+        "auto-delete queue removed after its consumer left"
+    );
 
     // exclusive: another connection may not use the queue.
     let q = queue_name();
@@ -388,7 +451,10 @@ async fn durable_auto_delete_and_exclusive_flags_reach_the_broker() {
     let locked = ch4
         .basic_get(q.as_str().into(), BasicGetOptions::default())
         .await;
-    assert!(locked.is_err(), "exclusive queue is locked to its connection");
+    assert!(
+        locked.is_err(),
+        "exclusive queue is locked to its connection"
+    );
     out.invoke(create("mine", &[])).await.unwrap();
     out.close().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -408,7 +474,9 @@ async fn durable_auto_delete_and_exclusive_flags_reach_the_broker() {
 
 #[tokio::test]
 async fn prefetch_count_limits_unacked_deliveries() {
-    let Some((_c, ch)) = admin().await else { return };
+    let Some((_c, ch)) = admin().await else {
+        return;
+    };
     let q = queue_name();
     let out = output(props(&q, &[])).await;
     for i in 0..4 {
@@ -427,7 +495,11 @@ async fn prefetch_count_limits_unacked_deliveries() {
     r.stop().await;
     let mut r = run(input(props(&q, &[])).await, 0, Duration::from_millis(1500));
     let _ = r.next().await;
-    assert_eq!(ready_count(&ch, &q).await, 0, "no prefetch limit takes them all");
+    assert_eq!(
+        ready_count(&ch, &q).await,
+        0,
+        "no prefetch limit takes them all"
+    );
     r.token.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), r.task).await;
     out.close().await.unwrap();
@@ -436,7 +508,9 @@ async fn prefetch_count_limits_unacked_deliveries() {
 
 #[tokio::test]
 async fn shutdown_finishes_the_in_flight_delivery_and_acks_it() {
-    let Some((_c, ch)) = admin().await else { return };
+    let Some((_c, ch)) = admin().await else {
+        return;
+    };
     let q = queue_name();
     let out = output(props(&q, &[])).await;
     out.invoke(create("one", &[])).await.unwrap();
@@ -450,7 +524,11 @@ async fn shutdown_finishes_the_in_flight_delivery_and_acks_it() {
     let ev = r.next().await;
     assert_eq!(&ev.data[..], b"one");
     r.stop().await; // cancels while "one" is with the app
-    assert_eq!(ready_count(&ch, &q).await, 1, "\"one\" acked, \"two\" back in the queue");
+    assert_eq!(
+        ready_count(&ch, &q).await,
+        1,
+        "\"one\" acked, \"two\" back in the queue"
+    );
     let left = ch
         .basic_get(q.as_str().into(), BasicGetOptions { no_ack: true })
         .await
@@ -463,10 +541,15 @@ async fn shutdown_finishes_the_in_flight_delivery_and_acks_it() {
 
 #[tokio::test]
 async fn init_errors() {
-    let Some((_c, _ch)) = admin().await else { return };
+    let Some((_c, _ch)) = admin().await else {
+        return;
+    };
     let err = (DESCRIPTOR.validate)(&Properties::from_pairs([("queueName", "q")])).unwrap_err();
     assert_eq!(err.message, "missing host address");
     let p = props("q", &[("host", "amqp://guest:secret@127.0.0.1:1/")]);
-    let err = (DESCRIPTOR.build_output.unwrap())(cx(p)).await.err().expect("unreachable");
+    let err = (DESCRIPTOR.build_output.unwrap())(cx(p))
+        .await
+        .err()
+        .expect("unreachable");
     assert!(!err.to_string().contains("secret"), "{err}");
 }

@@ -50,7 +50,9 @@ impl EventSink for Sink {
 }
 
 async fn reachable() -> bool {
-    tokio::net::TcpStream::connect("127.0.0.1:5672").await.is_ok()
+    tokio::net::TcpStream::connect("127.0.0.1:5672")
+        .await
+        .is_ok()
 }
 
 #[tokio::test]
@@ -78,7 +80,11 @@ async fn input_and_output_resume_after_a_broker_restart() {
     let input = (DESCRIPTOR.build_input.unwrap())(cx()).await.unwrap();
     let (tx, mut events) = mpsc::unbounded_channel();
     let token = CancellationToken::new();
-    let task = tokio::spawn(input.run(InputContext::new("rabbit", Arc::new(Sink(tx)), token.clone())));
+    let task = tokio::spawn(input.run(InputContext::new(
+        "rabbit",
+        Arc::new(Sink(tx)),
+        token.clone(),
+    )));
     let create = |data: &str| InvokeRequest {
         operation: "create".into(),
         data: Bytes::from(data.to_owned()),
@@ -86,7 +92,10 @@ async fn input_and_output_resume_after_a_broker_restart() {
     };
 
     out.invoke(create("before")).await.unwrap();
-    let ev = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.unwrap().unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&ev.data[..], b"before");
 
     let guard = Restore;
@@ -120,6 +129,10 @@ async fn input_and_output_resume_after_a_broker_restart() {
     eprintln!("resumed {:?} after start_app", restarted.elapsed());
 
     token.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     out.close().await.unwrap();
 }

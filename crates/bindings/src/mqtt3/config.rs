@@ -150,22 +150,28 @@ impl Config {
         let topic = p.required_string(&TOPIC, "missing topic")?;
         let consumer_id = p.required_string(&CONSUMER_ID, "missing consumerID")?;
         let ca_cert = non_empty(p, &CA_CERT).map(str::to_owned);
-        if let Some(ca) = &ca_cert {
-            if !valid_certs(ca) {
-                return Err(ConfigError::new(CA_CERT.name, "invalid ca certificate"));
-            }
+        if let Some(ca) = &ca_cert
+            && !valid_certs(ca)
+        {
+            return Err(ConfigError::new(CA_CERT.name, "invalid ca certificate"));
         }
         let client_cert = non_empty(p, &CLIENT_CERT).map(str::to_owned);
-        if let Some(cert) = &client_cert {
-            if !valid_certs(cert) {
-                return Err(ConfigError::new(CLIENT_CERT.name, "invalid client certificate"));
-            }
+        if let Some(cert) = &client_cert
+            && !valid_certs(cert)
+        {
+            return Err(ConfigError::new(
+                CLIENT_CERT.name,
+                "invalid client certificate",
+            ));
         }
         let client_key = non_empty(p, &CLIENT_KEY).map(str::to_owned);
-        if let Some(key) = &client_key {
-            if PrivateKeyDer::from_pem_slice(key.as_bytes()).is_err() {
-                return Err(ConfigError::new(CLIENT_KEY.name, "invalid client certificate key"));
-            }
+        if let Some(key) = &client_key
+            && PrivateKeyDer::from_pem_slice(key.as_bytes()).is_err()
+        {
+            return Err(ConfigError::new(
+                CLIENT_KEY.name,
+                "invalid client certificate key",
+            ));
         }
         let retries: i64 = p.number(&BACKOFF_MAX_RETRIES)?.unwrap_or(0);
         Ok(Self {
@@ -174,7 +180,11 @@ impl Config {
             consumer_id,
             retain: p.bool(&RETAIN),
             clean_session: p.bool(&CLEAN_SESSION),
-            max_retries: if retries < 0 { None } else { Some(retries as u64) },
+            max_retries: if retries < 0 {
+                None
+            } else {
+                Some(retries as u64)
+            },
             retry_interval: p
                 .duration(&BACKOFF_INTERVAL)?
                 .unwrap_or(Duration::from_secs(5)),
@@ -227,12 +237,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -251,17 +262,25 @@ mod tests {
 
     #[test]
     fn required_fields_use_daprd_texts() {
-        let err = Config::from_properties(&props(&[("topic", "t"), ("consumerID", "c")])).unwrap_err();
+        let err =
+            Config::from_properties(&props(&[("topic", "t"), ("consumerID", "c")])).unwrap_err();
         assert_eq!(err.message, "missing url");
-        let err = Config::from_properties(&props(&[("url", "tcp://h:1"), ("consumerID", "c")])).unwrap_err();
+        let err = Config::from_properties(&props(&[("url", "tcp://h:1"), ("consumerID", "c")]))
+            .unwrap_err();
         assert_eq!(err.message, "missing topic");
-        let err = Config::from_properties(&props(&[("url", "tcp://h:1"), ("topic", "t")])).unwrap_err();
+        let err =
+            Config::from_properties(&props(&[("url", "tcp://h:1"), ("topic", "t")])).unwrap_err();
         assert_eq!(err.message, "missing consumerID");
     }
 
     #[test]
     fn defaults_follow_the_code() {
-        let c = Config::from_properties(&props(&[("url", "tcp://h"), ("topic", "t"), ("consumerid", "c")])).unwrap();
+        let c = Config::from_properties(&props(&[
+            ("url", "tcp://h"),
+            ("topic", "t"),
+            ("consumerid", "c"),
+        ]))
+        .unwrap();
         assert!(!c.retain && !c.clean_session && !c.qos_given);
         assert_eq!(c.max_retries, Some(0));
         assert_eq!(c.retry_interval, Duration::from_secs(5));
@@ -300,7 +319,13 @@ mod tests {
 
     #[test]
     fn schemes() {
-        for (url, tls) in [("tcp://h", false), ("mqtt://h", false), ("ssl://h", true), ("tls://h", true), ("tcps://h", true)] {
+        for (url, tls) in [
+            ("tcp://h", false),
+            ("mqtt://h", false),
+            ("ssl://h", true),
+            ("tls://h", true),
+            ("tcps://h", true),
+        ] {
             assert_eq!(parse_url(url).unwrap().tls, tls, "{url}");
         }
         assert_eq!(parse_url("ssl://h").unwrap().port, 8883);

@@ -96,12 +96,15 @@ fn options(cfg: &Config, client_id: String) -> Result<MqttOptions, MqttError> {
         .set_keep_alive(Duration::from_secs(30))
         .set_max_packet_size(MAX_PACKET, MAX_PACKET);
     if let Some(user) = &cfg.broker.username {
-        o.set_credentials(user.clone(), cfg.broker.password.clone().unwrap_or_default());
+        o.set_credentials(
+            user.clone(),
+            cfg.broker.password.clone().unwrap_or_default(),
+        );
     }
     if cfg.broker.tls {
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(
-            tls_config(cfg)?,
-        ))));
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls_config(cfg)?),
+        )));
     }
     Ok(o)
 }
@@ -133,7 +136,8 @@ fn tls_config(cfg: &Config) -> Result<rustls::ClientConfig, MqttError> {
     .with_root_certificates(roots);
     match (&cfg.client_cert, &cfg.client_key) {
         (Some(cert), Some(key)) => {
-            let chain: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(cert.as_bytes()).collect();
+            let chain: Result<Vec<_>, _> =
+                CertificateDer::pem_slice_iter(cert.as_bytes()).collect();
             let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| tls_err(&e))?;
             builder
                 .with_client_auth_cert(chain.map_err(|e| tls_err(&e))?, key)
@@ -223,19 +227,20 @@ async fn drive_producer(
                 let _ = link.send(Link::Up);
             }
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                if let Ok(mut w) = waiting.lock() {
-                    if w.done.is_some() && w.pkid.is_none() {
-                        w.pkid = Some(pkid);
-                    }
+                if let Ok(mut w) = waiting.lock()
+                    && w.done.is_some()
+                    && w.pkid.is_none()
+                {
+                    w.pkid = Some(pkid);
                 }
             }
             Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                if let Ok(mut w) = waiting.lock() {
-                    if w.pkid == Some(ack.pkid) {
-                        w.pkid = None;
-                        if let Some(done) = w.done.take() {
-                            let _ = done.send(Ok(()));
-                        }
+                if let Ok(mut w) = waiting.lock()
+                    && w.pkid == Some(ack.pkid)
+                {
+                    w.pkid = None;
+                    if let Some(done) = w.done.take() {
+                        let _ = done.send(Ok(()));
                     }
                 }
             }
@@ -272,7 +277,8 @@ impl MqttOutput {
         // The first connection may take a moment (daprd waits up to 10 s for it); after that a
         // lost connection fails the publish at once instead of queueing it.
         let mut link = producer.link.clone();
-        match tokio::time::timeout(PUBLISH_TIMEOUT, link.wait_for(|l| *l != Link::Connecting)).await {
+        match tokio::time::timeout(PUBLISH_TIMEOUT, link.wait_for(|l| *l != Link::Connecting)).await
+        {
             Ok(Ok(l)) if *l == Link::Up => {}
             Ok(Ok(_)) => return Err(MqttError::NotConnected),
             Ok(Err(_)) => return Err(MqttError::Closed),

@@ -76,22 +76,38 @@ pub const MAX_DELIVER: Field = Field::new(
 )
 .default_value("0")
 .input_only();
-pub const TOKEN: Field = Field::new("token", FieldType::String, "Token authentication.").sensitive();
-pub const USER: Field = Field::new("user", FieldType::String, "User for user/password authentication.")
-    .aliases(&["username"]);
-pub const PASSWORD: Field =
-    Field::new("password", FieldType::String, "Password for user/password authentication.")
-        .sensitive();
-pub const NKEY: Field = Field::new("nkey", FieldType::String, "NKey seed (SU...) authentication.")
-    .aliases(&["nkeySeed", "seedKey"])
-    .sensitive();
+pub const TOKEN: Field =
+    Field::new("token", FieldType::String, "Token authentication.").sensitive();
+pub const USER: Field = Field::new(
+    "user",
+    FieldType::String,
+    "User for user/password authentication.",
+)
+.aliases(&["username"]);
+pub const PASSWORD: Field = Field::new(
+    "password",
+    FieldType::String,
+    "Password for user/password authentication.",
+)
+.sensitive();
+pub const NKEY: Field = Field::new(
+    "nkey",
+    FieldType::String,
+    "NKey seed (SU...) authentication.",
+)
+.aliases(&["nkeySeed", "seedKey"])
+.sensitive();
 pub const CREDS_FILE: Field = Field::new(
     "credsFile",
     FieldType::String,
     "Path of a .creds file (JWT and NKey seed).",
 )
 .aliases(&["credentialsFile"]);
-pub const NAME: Field = Field::new("name", FieldType::String, "Connection name shown by the server.");
+pub const NAME: Field = Field::new(
+    "name",
+    FieldType::String,
+    "Connection name shown by the server.",
+);
 
 pub const FIELDS: &[Field] = &[
     NATS_URL,
@@ -165,7 +181,12 @@ impl Config {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         let url = p.required_string(&NATS_URL, "missing natsURL")?;
         let subject = p.required_string(&SUBJECT, "missing subject")?;
-        let deliver = match p.string(&DELIVER_POLICY).unwrap_or_default().to_ascii_lowercase().as_str() {
+        let deliver = match p
+            .string(&DELIVER_POLICY)
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "" | "all" => Deliver::All,
             "new" => Deliver::New,
             "last" => Deliver::Last,
@@ -176,9 +197,16 @@ impl Config {
                 ));
             }
         };
-        let auth = match (opt(p, &TOKEN), opt(p, &USER), opt(p, &NKEY), opt(p, &CREDS_FILE)) {
+        let auth = match (
+            opt(p, &TOKEN),
+            opt(p, &USER),
+            opt(p, &NKEY),
+            opt(p, &CREDS_FILE),
+        ) {
             (Some(t), None, None, None) => Auth::Token(t),
-            (None, Some(u), None, None) => Auth::UserPassword(u, opt(p, &PASSWORD).unwrap_or_default()),
+            (None, Some(u), None, None) => {
+                Auth::UserPassword(u, opt(p, &PASSWORD).unwrap_or_default())
+            }
             (None, None, Some(k), None) => Auth::NKey(k),
             (None, None, None, Some(f)) => Auth::CredsFile(f),
             (None, None, None, None) => Auth::None,
@@ -192,7 +220,10 @@ impl Config {
         let stream = opt(p, &STREAM);
         let create_stream = p.bool(&CREATE_STREAM);
         if create_stream && stream.is_none() {
-            return Err(ConfigError::new(STREAM.name, "createStream needs a stream name"));
+            return Err(ConfigError::new(
+                STREAM.name,
+                "createStream needs a stream name",
+            ));
         }
         Ok(Self {
             url,
@@ -229,7 +260,8 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let c = Config::from_properties(&props(&[("natsURL", "nats://h"), ("subject", "s")])).unwrap();
+        let c =
+            Config::from_properties(&props(&[("natsURL", "nats://h"), ("subject", "s")])).unwrap();
         assert!(!c.jetstream && !c.create_stream);
         assert_eq!(c.deliver, Deliver::All);
         assert_eq!(c.ack_wait, Duration::from_secs(30));
@@ -272,8 +304,20 @@ mod tests {
             ("createStream", "true"),
             ("maxDeliver", "x"),
         ] {
-            assert!(Config::from_properties(&props(&[("url", "nats://h"), ("subject", "s"), extra])).is_err(), "{extra:?}");
+            assert!(
+                Config::from_properties(&props(&[("url", "nats://h"), ("subject", "s"), extra]))
+                    .is_err(),
+                "{extra:?}"
+            );
         }
-        assert!(Config::from_properties(&props(&[("url", "nats://h"), ("subject", "s"), ("token", "t"), ("user", "u")])).is_err());
+        assert!(
+            Config::from_properties(&props(&[
+                ("url", "nats://h"),
+                ("subject", "s"),
+                ("token", "t"),
+                ("user", "u")
+            ]))
+            .is_err()
+        );
     }
 }

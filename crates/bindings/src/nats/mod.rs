@@ -80,14 +80,20 @@ async fn connect(cfg: &Config, role: &str) -> Result<async_nats::Client, NatsErr
     let mut options = match &cfg.auth {
         Auth::None => async_nats::ConnectOptions::new(),
         Auth::Token(t) => async_nats::ConnectOptions::with_token(t.clone()),
-        Auth::UserPassword(u, p) => async_nats::ConnectOptions::with_user_and_password(u.clone(), p.clone()),
+        Auth::UserPassword(u, p) => {
+            async_nats::ConnectOptions::with_user_and_password(u.clone(), p.clone())
+        }
         Auth::NKey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
         Auth::CredsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
             .await
             .map_err(|e| NatsError::Connect(format!("cannot read credsFile: {e}")))?,
     };
     options = options
-        .name(cfg.name.clone().unwrap_or_else(|| format!("bindery-{role}")))
+        .name(
+            cfg.name
+                .clone()
+                .unwrap_or_else(|| format!("bindery-{role}")),
+        )
         .connection_timeout(Duration::from_secs(5))
         // Try again quickly after a server restart: 0, 250 ms, 500 ms ... capped at 2 s.
         .reconnect_delay_callback(|attempts| {
@@ -96,7 +102,12 @@ async fn connect(cfg: &Config, role: &str) -> Result<async_nats::Client, NatsErr
         .event_callback(|event| async move {
             tracing::info!(component = COMPONENT, %event, "NATS connection event.");
         });
-    let servers: Vec<&str> = cfg.url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let servers: Vec<&str> = cfg
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     let addrs: Result<Vec<async_nats::ServerAddr>, _> = servers.iter().map(|s| s.parse()).collect();
     let addrs = addrs.map_err(|_| NatsError::Connect("invalid natsURL".to_owned()))?;
     options
@@ -157,10 +168,14 @@ pub fn headers_from(metadata: &Metadata) -> Result<HeaderMap, NatsError> {
         }
         let bad_name = key.is_empty() || key.bytes().any(|b| b <= b' ' || b == b':' || b == 127);
         if bad_name {
-            return Err(NatsError::InvalidRequest(format!("metadata key {key:?} cannot be a header name")));
+            return Err(NatsError::InvalidRequest(format!(
+                "metadata key {key:?} cannot be a header name"
+            )));
         }
         if value.contains(['\r', '\n']) {
-            return Err(NatsError::InvalidRequest(format!("metadata {key:?} has a line break")));
+            return Err(NatsError::InvalidRequest(format!(
+                "metadata {key:?} has a line break"
+            )));
         }
         headers.insert(key.as_str(), value.as_str());
     }
@@ -176,8 +191,14 @@ impl OutputBinding for NatsOutput {
             .filter(|s| !s.is_empty())
             .cloned()
             .unwrap_or_else(|| self.cfg.subject.clone());
-        if subject.contains(['*', '>']) || subject.contains(char::is_whitespace) || subject.is_empty() {
-            return Err(NatsError::InvalidRequest(format!("cannot publish to subject {subject:?}")).into());
+        if subject.contains(['*', '>'])
+            || subject.contains(char::is_whitespace)
+            || subject.is_empty()
+        {
+            return Err(NatsError::InvalidRequest(format!(
+                "cannot publish to subject {subject:?}"
+            ))
+            .into());
         }
         let headers = headers_from(&req.metadata)?;
         match &self.js {
@@ -239,7 +260,9 @@ async fn stream_name(js: &jetstream::Context, cfg: &Config) -> Result<String, Na
         None => js
             .stream_by_subject(cfg.subject.clone())
             .await
-            .map_err(|e| NatsError::JetStream(format!("no stream captures subject {}: {e}", cfg.subject))),
+            .map_err(|e| {
+                NatsError::JetStream(format!("no stream captures subject {}: {e}", cfg.subject))
+            }),
     }
 }
 
@@ -266,11 +289,19 @@ impl InputBinding for NatsInput {
     }
 }
 
-async fn run_core(cfg: &Config, client: &async_nats::Client, cx: &InputContext) -> Result<(), BindingError> {
+async fn run_core(
+    cfg: &Config,
+    client: &async_nats::Client,
+    cx: &InputContext,
+) -> Result<(), BindingError> {
     let mut backoff = Backoff::new(Duration::from_secs(5));
     loop {
         let subscribed = match &cfg.queue_group {
-            Some(group) => client.queue_subscribe(cfg.subject.clone(), group.clone()).await,
+            Some(group) => {
+                client
+                    .queue_subscribe(cfg.subject.clone(), group.clone())
+                    .await
+            }
             None => client.subscribe(cfg.subject.clone()).await,
         };
         let mut subscriber = match subscribed {
@@ -295,12 +326,23 @@ async fn run_core(cfg: &Config, client: &async_nats::Client, cx: &InputContext) 
                 m = subscriber.next() => m,
             };
             let Some(message) = message else {
-                tracing::warn!(component = COMPONENT, binding = cx.name(), "Subscription ended; subscribing again.");
+                tracing::warn!(
+                    component = COMPONENT,
+                    binding = cx.name(),
+                    "Subscription ended; subscribing again."
+                );
                 break;
             };
-            let mut metadata = Metadata::from([("subject".to_owned(), message.subject.to_string())]);
+            let mut metadata =
+                Metadata::from([("subject".to_owned(), message.subject.to_string())]);
             header_metadata(message.headers.as_ref(), &mut metadata);
-            if let Err(e) = cx.deliver(InputEvent { data: message.payload, metadata }).await {
+            if let Err(e) = cx
+                .deliver(InputEvent {
+                    data: message.payload,
+                    metadata,
+                })
+                .await
+            {
                 // Core NATS cannot redeliver: at-most-once.
                 tracing::warn!(component = COMPONENT, binding = cx.name(), error = %e, "The app refused a core NATS message; it is dropped.");
             }
@@ -308,7 +350,11 @@ async fn run_core(cfg: &Config, client: &async_nats::Client, cx: &InputContext) 
     }
 }
 
-async fn run_jetstream(cfg: &Config, client: &async_nats::Client, cx: &InputContext) -> Result<(), BindingError> {
+async fn run_jetstream(
+    cfg: &Config,
+    client: &async_nats::Client,
+    cx: &InputContext,
+) -> Result<(), BindingError> {
     let js = jetstream::new(client.clone());
     let mut backoff = Backoff::new(Duration::from_secs(5));
     loop {
@@ -327,7 +373,11 @@ async fn run_jetstream(cfg: &Config, client: &async_nats::Client, cx: &InputCont
 }
 
 /// Reads until shutdown (`Ok`) or an error that needs the consumer set up again.
-async fn read_jetstream(cfg: &Config, js: &jetstream::Context, cx: &InputContext) -> Result<(), NatsError> {
+async fn read_jetstream(
+    cfg: &Config,
+    js: &jetstream::Context,
+    cx: &InputContext,
+) -> Result<(), NatsError> {
     let name = stream_name(js, cfg).await?;
     let stream = js
         .get_stream(&name)
@@ -338,17 +388,29 @@ async fn read_jetstream(cfg: &Config, js: &jetstream::Context, cx: &InputContext
         filter_subject: cfg.subject.clone(),
         ack_policy: consumer::AckPolicy::Explicit,
         ack_wait: cfg.ack_wait,
-        max_deliver: if cfg.max_deliver > 0 { cfg.max_deliver } else { -1 },
+        max_deliver: if cfg.max_deliver > 0 {
+            cfg.max_deliver
+        } else {
+            -1
+        },
         deliver_policy: match cfg.deliver {
             Deliver::All => consumer::DeliverPolicy::All,
             Deliver::New => consumer::DeliverPolicy::New,
             Deliver::Last => consumer::DeliverPolicy::Last,
         },
-        inactive_threshold: if cfg.durable_name.is_none() { Duration::from_secs(60) } else { Duration::ZERO },
+        inactive_threshold: if cfg.durable_name.is_none() {
+            Duration::from_secs(60)
+        } else {
+            Duration::ZERO
+        },
         ..Default::default()
     };
     let consumer: consumer::PullConsumer = match &cfg.durable_name {
-        Some(durable) => stream.get_or_create_consumer(durable, consumer_config).await,
+        Some(durable) => {
+            stream
+                .get_or_create_consumer(durable, consumer_config)
+                .await
+        }
         None => stream.create_consumer(consumer_config).await,
     }
     .map_err(|e| NatsError::JetStream(e.to_string()))?;
@@ -406,7 +468,10 @@ mod tests {
             ("traceparent".to_owned(), "00-1".to_owned()),
         ]);
         let h = headers_from(&md).unwrap();
-        assert_eq!(h.get("traceparent").map(|v| v.to_string()).as_deref(), Some("00-1"));
+        assert_eq!(
+            h.get("traceparent").map(|v| v.to_string()).as_deref(),
+            Some("00-1")
+        );
         assert!(h.get("subject").is_none());
         assert!(headers_from(&Metadata::from([("a b".to_owned(), "v".to_owned())])).is_err());
         assert!(headers_from(&Metadata::from([("a".to_owned(), "v\r\n".to_owned())])).is_err());

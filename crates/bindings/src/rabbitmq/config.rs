@@ -22,8 +22,8 @@ pub const QUEUE_NAME: Field = Field::new(
 )
 .required()
 .example("myqueue");
-pub const DURABLE: Field = Field::new("durable", FieldType::Bool, "Declare the queue durable.")
-    .default_value("false");
+pub const DURABLE: Field =
+    Field::new("durable", FieldType::Bool, "Declare the queue durable.").default_value("false");
 pub const DELETE_WHEN_UNUSED: Field = Field::new(
     "deleteWhenUnused",
     FieldType::Bool,
@@ -232,7 +232,9 @@ pub fn parse_ttl(value: &str) -> Result<Option<Duration>, String> {
     }
     if let Ok(seconds) = v.parse::<i64>() {
         if seconds <= 0 {
-            return Err(format!("value must be higher than zero: actual is {seconds}"));
+            return Err(format!(
+                "value must be higher than zero: actual is {seconds}"
+            ));
         }
         return Ok(Some(Duration::from_secs(seconds as u64)));
     }
@@ -263,7 +265,8 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let c = Config::from_properties(&props(&[("host", "amqp://x"), ("queueName", "q")])).unwrap();
+        let c =
+            Config::from_properties(&props(&[("host", "amqp://x"), ("queueName", "q")])).unwrap();
         assert!(!c.durable && !c.delete_when_unused && !c.exclusive && !c.external_sasl);
         assert_eq!(c.prefetch_count, 0);
         assert_eq!(c.max_priority, None);
@@ -354,7 +357,10 @@ mod tests {
     #[test]
     fn ttl_rules() {
         assert_eq!(parse_ttl("60").unwrap(), Some(Duration::from_secs(60)));
-        assert_eq!(parse_ttl("1500ms").unwrap(), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_ttl("1500ms").unwrap(),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(parse_ttl("-5s").unwrap(), Some(Duration::ZERO));
         assert_eq!(parse_ttl("").unwrap(), None);
         assert!(parse_ttl("0").is_err());

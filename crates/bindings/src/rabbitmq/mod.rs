@@ -169,10 +169,11 @@ impl RabbitOutput {
     /// The open channel, reconnecting first when the previous one was lost.
     async fn channel(&self) -> Result<Channel, RabbitError> {
         let mut guard = self.conn.lock().await;
-        if let Some(conn) = guard.as_ref() {
-            if conn.channel.status().connected() && conn.connection.status().connected() {
-                return Ok(conn.channel.clone());
-            }
+        if let Some(conn) = guard.as_ref()
+            && conn.channel.status().connected()
+            && conn.connection.status().connected()
+        {
+            return Ok(conn.channel.clone());
         }
         if let Some(old) = guard.take() {
             let _ = old.connection.close(0, "reconnecting".into()).await;
@@ -291,9 +292,8 @@ pub fn publish_properties(metadata: &Metadata) -> Result<BasicProperties, Rabbit
 fn message_ttl(metadata: &Metadata) -> Result<Option<Duration>, RabbitError> {
     for key in ["ttl", "ttlInSeconds"] {
         if let Some(v) = lookup(metadata, key) {
-            return config::parse_ttl(v).map_err(|e| {
-                RabbitError::InvalidRequest(format!("rabbitMQ binding error: {e}"))
-            });
+            return config::parse_ttl(v)
+                .map_err(|e| RabbitError::InvalidRequest(format!("rabbitMQ binding error: {e}")));
         }
     }
     Ok(None)
@@ -332,12 +332,10 @@ impl InputBinding for RabbitInput {
         loop {
             let conn = match next.take() {
                 Some(conn) => Ok(conn),
-                None => connect(&self.cfg)
-                    .await
-                    .map(|(connection, channel)| Conn {
-                        connection,
-                        channel,
-                    }),
+                None => connect(&self.cfg).await.map(|(connection, channel)| Conn {
+                    connection,
+                    channel,
+                }),
             };
             match conn {
                 Ok(conn) => {
@@ -489,7 +487,10 @@ mod tests {
         .unwrap();
         assert_eq!(p.expiration().as_ref().map(|s| s.as_str()), Some("3000"));
         assert_eq!(*p.priority(), Some(255));
-        assert_eq!(p.content_type().as_ref().map(|s| s.as_str()), Some("application/json"));
+        assert_eq!(
+            p.content_type().as_ref().map(|s| s.as_str()),
+            Some("application/json")
+        );
         assert_eq!(p.message_id().as_ref().map(|s| s.as_str()), Some("m1"));
         assert_eq!(p.correlation_id().as_ref().map(|s| s.as_str()), Some("c1"));
         assert_eq!(p.kind().as_ref().map(|s| s.as_str()), Some("t1"));
@@ -503,14 +504,20 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let p = publish_properties(&md(&[])).unwrap();
-        assert_eq!(p.content_type().as_ref().map(|s| s.as_str()), Some("text/plain"));
+        assert_eq!(
+            p.content_type().as_ref().map(|s| s.as_str()),
+            Some("text/plain")
+        );
         assert!(p.expiration().is_none() && p.priority().is_none());
         let p = publish_properties(&md(&[("priority", "-4"), ("ttl", "1500ms")])).unwrap();
         assert_eq!(*p.priority(), Some(0));
         assert_eq!(p.expiration().as_ref().map(|s| s.as_str()), Some("1500"));
         assert!(publish_properties(&md(&[("priority", "high")])).is_err());
         assert!(publish_properties(&md(&[("ttlInSeconds", "0")])).is_err());
-        assert!(publish_properties(&md(&[("Priority", "high")])).is_ok(), "priority is exact-case");
+        assert!(
+            publish_properties(&md(&[("Priority", "high")])).is_ok(),
+            "priority is exact-case"
+        );
     }
 
     #[test]

@@ -9,8 +9,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub fn validate_pem(ca: &str, cert: &str, key: &str) -> Result<(), ConfigError> {
     check_certs("caCert", ca)?;
     check_certs("clientCert", cert)?;
-    PrivateKeyDer::from_pem_slice(key.as_bytes())
-        .map_err(|_| ConfigError::new("clientKey", "invalid clientKey: no valid PEM private key found"))?;
+    PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|_| {
+        ConfigError::new(
+            "clientKey",
+            "invalid clientKey: no valid PEM private key found",
+        )
+    })?;
     Ok(())
 }
 
