@@ -17,6 +17,12 @@ pub mod mysql;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "mqtt3")]
+pub mod mqtt3;
+#[cfg(feature = "nats")]
+pub mod nats;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 
 /// The binding types compiled into this build.
 #[allow(clippy::vec_init_then_push)]
@@ -35,5 +41,11 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(postgres::DESCRIPTOR);
     #[cfg(feature = "mysql")]
     all.push(mysql::DESCRIPTOR);
+    #[cfg(feature = "rabbitmq")]
+    all.push(rabbitmq::DESCRIPTOR);
+    #[cfg(feature = "mqtt3")]
+    all.push(mqtt3::DESCRIPTOR);
+    #[cfg(feature = "nats")]
+    all.push(nats::DESCRIPTOR);
     all
 }
