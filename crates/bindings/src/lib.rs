@@ -11,18 +11,18 @@ pub mod cron;
 pub mod http;
 #[cfg(feature = "localstorage")]
 pub mod localstorage;
-#[cfg(feature = "mysql")]
-pub mod mysql;
-#[cfg(feature = "postgres")]
-pub mod postgres;
-#[cfg(feature = "redis")]
-pub mod redis;
 #[cfg(feature = "mqtt3")]
 pub mod mqtt3;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 /// The binding types compiled into this build.
 #[allow(clippy::vec_init_then_push)]
