@@ -102,26 +102,43 @@ fn runtime_config(args: &SidecarArgs) -> Result<RuntimeConfig, String> {
     })
 }
 
-fn listen_addresses(args: &SidecarArgs, port: u16) -> Vec<SocketAddr> {
+/// The configured addresses, or every interface: `[::]` (which also takes IPv4 on Linux, so
+/// `localhost` works whichever way it resolves), else `0.0.0.0`.
+async fn bind_all(args: &SidecarArgs, port: u16, what: &str) -> Result<Vec<TcpListener>, String> {
     let hosts: Vec<&str> = args
         .dapr_listen_addresses
         .split(',')
         .map(str::trim)
         .filter(|h| !h.is_empty())
         .collect();
-    let hosts = if hosts.is_empty() {
-        vec!["0.0.0.0"]
-    } else {
-        hosts
-    };
-    hosts
-        .into_iter()
-        .filter_map(|h| {
-            let h = h.trim_start_matches('[').trim_end_matches(']');
-            let ip = if h == "localhost" { "127.0.0.1" } else { h };
-            ip.parse().ok().map(|ip| SocketAddr::new(ip, port))
-        })
-        .collect()
+    if hosts.is_empty() {
+        let any_v6 = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
+        let any_v4 = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port));
+        let listener = match TcpListener::bind(any_v6).await {
+            Ok(l) => l,
+            Err(_) => TcpListener::bind(any_v4)
+                .await
+                .map_err(|e| format!("cannot listen for the {what} on {any_v4}: {e}"))?,
+        };
+        return Ok(vec![listener]);
+    }
+    let mut listeners = Vec::new();
+    for host in hosts {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let ip: std::net::IpAddr = if host == "localhost" {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            host.parse()
+                .map_err(|_| format!("--dapr-listen-addresses: invalid address {host:?}"))?
+        };
+        let address = SocketAddr::new(ip, port);
+        listeners.push(
+            TcpListener::bind(address)
+                .await
+                .map_err(|e| format!("cannot listen for the {what} on {address}: {e}"))?,
+        );
+    }
+    Ok(listeners)
 }
 
 async fn run(args: SidecarArgs) -> Result<(), String> {
@@ -152,11 +169,10 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
     let servers_stop = CancellationToken::new();
     let mut servers = Vec::new();
     let http_port = args.dapr_http_port.unwrap_or(3500);
-    for address in listen_addresses(&args, http_port) {
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|e| format!("cannot listen for the HTTP API on {address}: {e}"))?;
-        tracing::info!(address = %address, "HTTP API listening.");
+    for listener in bind_all(&args, http_port, "HTTP API").await? {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(address = %address, "HTTP API listening.");
+        }
         servers.push(tokio::spawn(serve_http(
             listener,
             router(state.clone()),

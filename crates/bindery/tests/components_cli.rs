@@ -29,14 +29,21 @@ fn the_reference_document_is_in_sync_with_the_code() {
 fn every_example_validates() {
     let (ok, list, _) = run(&["components"]);
     assert!(ok);
-    let types: Vec<String> = list.lines().filter_map(|l| l.split_whitespace().next().map(str::to_owned)).collect();
+    let types: Vec<String> = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
     assert!(types.len() >= 3, "{list}");
     let dir = tempfile::tempdir().unwrap();
     for t in &types {
         let (ok, example, err) = run(&["components", "example", t]);
         assert!(ok, "{t}: {err}");
         assert!(example.contains(&format!("type: {t}")), "{example}");
-        std::fs::write(dir.path().join(format!("{}.yaml", t.replace('.', "-"))), example).unwrap();
+        std::fs::write(
+            dir.path().join(format!("{}.yaml", t.replace('.', "-"))),
+            example,
+        )
+        .unwrap();
     }
     let (ok, out, err) = run(&["validate", &dir.path().display().to_string()]);
     assert!(ok, "examples must validate:\n{out}\n{err}");
@@ -55,33 +62,62 @@ fn validate_reports_file_line_component_and_field() {
     let (ok, _, err) = run(&["validate", &dir.path().display().to_string()]);
     assert!(!ok);
     let file = dir.path().join("bad.yaml").display().to_string();
-    assert!(err.contains(&format!("{file}:10: component \"tick\": field schedule: invalid schedule format")), "{err}");
-    assert!(err.contains("component \"ghost\": field spec.type: unknown binding type bindings.ghost"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{file}:10: component \"tick\": field schedule: invalid schedule format"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("component \"ghost\": field spec.type: unknown binding type bindings.ghost"),
+        "{err}"
+    );
     assert!(err.contains("malformed YAML"), "{err}");
     assert!(err.contains("3 error(s)"), "{err}");
 }
 
 #[test]
 fn every_dapr_conformance_component_file_for_our_types_validates() {
-    let corpus = ["../shared/dapr-data", "../../shared/dapr-data", "/work/shared/dapr-data"]
-        .iter()
-        .map(|p| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(p))
-        .chain(std::env::var("DAPR_DATA_DIR").ok().map(std::path::PathBuf::from))
-        .find(|p| p.join("corpus").is_dir());
+    let corpus = [
+        "../shared/dapr-data",
+        "../../shared/dapr-data",
+        "/work/shared/dapr-data",
+    ]
+    .iter()
+    .map(|p| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(p)
+    })
+    .chain(
+        std::env::var("DAPR_DATA_DIR")
+            .ok()
+            .map(std::path::PathBuf::from),
+    )
+    .find(|p| p.join("corpus").is_dir());
     let Some(corpus) = corpus else {
-        assert!(std::env::var("CI").is_err(), "the Dapr corpus (shared/dapr-data) is missing under CI");
+        assert!(
+            std::env::var("CI").is_err(),
+            "the Dapr corpus (shared/dapr-data) is missing under CI"
+        );
         eprintln!("SKIP: shared/dapr-data not found");
         return;
     };
     let (_, list, _) = run(&["components"]);
-    let ours: Vec<String> = list.lines().filter_map(|l| l.split_whitespace().next().map(str::to_owned)).collect();
+    let ours: Vec<String> = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
     let mut checked = 0;
     for entry in walk(&corpus.join("corpus")) {
         let text = std::fs::read_to_string(&entry).unwrap_or_default();
         let mentions_ours = ours.iter().any(|t| text.contains(&format!("type: {t}")));
         // `${{VAR}}` placeholders are filled in by Dapr's test harness, not by daprd.
         let templated = text.contains("${{");
-        if !mentions_ours || templated || !(entry.extension().is_some_and(|e| e == "yaml" || e == "yml")) {
+        if !mentions_ours
+            || templated
+            || !(entry.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        {
             continue;
         }
         let (ok, out, err) = run(&["validate", &entry.display().to_string()]);
