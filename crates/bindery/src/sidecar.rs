@@ -9,6 +9,7 @@ use std::time::Duration;
 use bindery_api::app_http::HttpAppChannel;
 use bindery_api::http::{ApiState, router};
 use bindery_api::serve::serve_http;
+use bindery_core::configuration::Configuration;
 use bindery_core::duration::parse_duration_or_seconds;
 use bindery_core::properties::parse_quantity;
 use bindery_runtime::app::AppChannel;
@@ -141,8 +142,24 @@ async fn bind_all(args: &SidecarArgs, port: u16, what: &str) -> Result<Vec<TcpLi
     Ok(listeners)
 }
 
+/// Reads the `--config` files; later files add to earlier ones.
+fn load_configuration(paths: &[String]) -> Result<Configuration, String> {
+    let mut merged = Configuration::default();
+    for path in paths.iter().filter(|p| !p.is_empty()) {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("--config {path}: {e}"))?;
+        let config = Configuration::parse(path, &text).map_err(|e| format!("--config: {e}"))?;
+        merged.features.extend(config.features);
+        merged.sampling_rate = config.sampling_rate.or(merged.sampling_rate);
+        merged.otel_endpoint = config.otel_endpoint.or(merged.otel_endpoint);
+        merged.otel_secure |= config.otel_secure;
+        merged.otel_protocol = config.otel_protocol.or(merged.otel_protocol);
+    }
+    Ok(merged)
+}
+
 async fn run(args: SidecarArgs) -> Result<(), String> {
     let config = runtime_config(&args)?;
+    let configuration = load_configuration(&args.config)?;
     let max_body_size = parse_quantity(&args.max_body_size)
         .ok()
         .and_then(|n| usize::try_from(n).ok())
@@ -164,7 +181,7 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
         runtime: runtime.clone(),
         api_token,
         max_body_size,
-        enabled_features: Vec::new(),
+        enabled_features: configuration.enabled_features(),
     };
     let servers_stop = CancellationToken::new();
     let mut servers = Vec::new();
@@ -179,6 +196,10 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
             servers_stop.clone(),
             graceful,
         )));
+    }
+    if configuration.is_enabled("HotReload") && !runtime.config().resources_paths.is_empty() {
+        runtime.watch_resources()?;
+        tracing::info!("Hot reload is on: changes to the resources paths apply without a restart.");
     }
     runtime.readiness().set_outbound();
     spawn_signal_handler(runtime.clone());

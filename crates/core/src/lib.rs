@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binding;
+pub mod configuration;
 pub mod descriptor;
 pub mod duration;
 pub mod error;

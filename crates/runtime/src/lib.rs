@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod loader;
 pub mod registry;
+pub mod reload;
 mod runtime;
 pub mod secrets;
 pub mod templates;

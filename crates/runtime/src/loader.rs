@@ -132,7 +132,7 @@ fn check_duplicates(components: &[Component]) -> Result<(), LoadError> {
 /// Resolves one component's metadata into the map its binding receives.
 pub fn resolve_metadata(
     component: &Component,
-    stores: &HashMap<String, Box<dyn SecretStore>>,
+    stores: &HashMap<String, std::sync::Arc<dyn SecretStore>>,
     config: &RuntimeConfig,
 ) -> Result<HashMap<String, String>, LoadError> {
     let error = |field: String, message: String| LoadError {

@@ -97,25 +97,52 @@ impl Readiness {
     }
 }
 
-struct OutputEntry {
+pub(crate) struct OutputEntry {
     descriptor: BindingDescriptor,
-    binding: Box<dyn OutputBinding>,
+    pub(crate) binding: Box<dyn OutputBinding>,
 }
 
-struct InputEntry {
+/// What every input binding delivers through.
+#[derive(Clone)]
+pub(crate) struct DeliveryState {
+    channel: Arc<dyn AppChannel>,
+    concurrency: Option<Arc<Semaphore>>,
+    forwarder: Arc<dyn Forwarder>,
+}
+
+/// A component built but not yet installed.
+pub(crate) struct Built {
+    pub(crate) info: ComponentInfo,
+    pub(crate) output: Option<Arc<OutputEntry>>,
+    pub(crate) input: Option<InputEntry>,
+}
+
+pub(crate) struct InputEntry {
     target: InputTarget,
     /// `direction` lists `input`: deliver without asking the app first.
     skip_probe: bool,
     binding: Option<Box<dyn InputBinding>>,
-    stop: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    pub(crate) stop: CancellationToken,
+    pub(crate) task: Option<JoinHandle<()>>,
+}
+
+impl InputEntry {
+    pub(crate) fn name(&self) -> &str {
+        &self.target.name
+    }
 }
 
 pub struct Runtime {
-    config: RuntimeConfig,
-    outputs: RwLock<HashMap<String, Arc<OutputEntry>>>,
-    inputs: Mutex<Vec<InputEntry>>,
-    components: RwLock<Vec<ComponentInfo>>,
+    pub(crate) config: RuntimeConfig,
+    pub(crate) registry: Registry,
+    pub(crate) outputs: RwLock<HashMap<String, Arc<OutputEntry>>>,
+    pub(crate) inputs: Mutex<Vec<InputEntry>>,
+    pub(crate) components: RwLock<Vec<ComponentInfo>>,
+    /// The definition each running component was built from, for reload diffs.
+    pub(crate) specs: Mutex<HashMap<String, Component>>,
+    pub(crate) stores: RwLock<HashMap<String, Arc<dyn SecretStore>>>,
+    /// Set once input delivery has started; bindings added later start right away.
+    pub(crate) delivery: Mutex<Option<DeliveryState>>,
     extended: RwLock<BTreeMap<String, String>>,
     readiness: Readiness,
     shutdown: CancellationToken,
@@ -132,37 +159,28 @@ impl Runtime {
         let resources = load_resources(&config)?;
         let runtime = Arc::new(Self {
             config,
+            registry: registry.clone(),
             outputs: RwLock::new(HashMap::new()),
             inputs: Mutex::new(Vec::new()),
             components: RwLock::new(Vec::new()),
+            specs: Mutex::new(HashMap::new()),
+            stores: RwLock::new(HashMap::new()),
+            delivery: Mutex::new(None),
             extended: RwLock::new(BTreeMap::new()),
             readiness: Readiness::default(),
             shutdown: CancellationToken::new(),
             app_healthy: watch::Sender::new(false),
         });
 
-        let mut stores: HashMap<String, Box<dyn SecretStore>> = HashMap::new();
         for component in resources
             .components
             .iter()
             .filter(|c| secrets::is_secret_store_type(&c.spec_type))
         {
-            let outcome = resolve_metadata(component, &stores, &runtime.config).and_then(|m| {
-                let properties = Properties::new(m).map_err(|e| config_error(component, e))?;
-                secrets::build(&component.spec_type, &properties)
-                    .map_err(|e| component_error(component, None, e))
-            });
-            match outcome {
+            match runtime.build_secret_store(component) {
                 Ok(store) => {
                     tracing::info!(component = %component.name, r#type = %component.spec_type, "Component loaded.");
-                    stores.insert(component.name.clone(), store);
-                    runtime.components.write().push(ComponentInfo {
-                        name: component.name.clone(),
-                        spec_type: component.spec_type.clone(),
-                        version: component.version.clone(),
-                        input: false,
-                        output: false,
-                    });
+                    runtime.install_secret_store(component, store);
                 }
                 Err(e) => runtime.init_failed(component, e)?,
             }
@@ -180,8 +198,11 @@ impl Runtime {
             }
             tracing::info!(component = %component.name, r#type = %component.spec_type,
                 version = %component.version, "Initialising component.");
-            match runtime.init_binding(component, registry, &stores).await {
-                Ok(()) => tracing::info!(component = %component.name, "Component loaded."),
+            match runtime.build_binding(component).await {
+                Ok(built) => {
+                    tracing::info!(component = %component.name, "Component loaded.");
+                    runtime.install(component, built);
+                }
                 Err(e) => runtime.init_failed(component, e)?,
             }
         }
@@ -199,12 +220,43 @@ impl Runtime {
         }
     }
 
-    async fn init_binding(
+    pub(crate) fn build_secret_store(
         &self,
         component: &Component,
-        registry: &Registry,
-        stores: &HashMap<String, Box<dyn SecretStore>>,
-    ) -> Result<(), LoadError> {
+    ) -> Result<Arc<dyn SecretStore>, LoadError> {
+        let metadata = resolve_metadata(component, &self.stores.read(), &self.config)?;
+        let properties = Properties::new(metadata).map_err(|e| config_error(component, e))?;
+        secrets::build(&component.spec_type, &properties)
+            .map(Arc::from)
+            .map_err(|e| component_error(component, None, e))
+    }
+
+    pub(crate) fn install_secret_store(&self, component: &Component, store: Arc<dyn SecretStore>) {
+        self.stores.write().insert(component.name.clone(), store);
+        self.set_info(ComponentInfo {
+            name: component.name.clone(),
+            spec_type: component.spec_type.clone(),
+            version: component.version.clone(),
+            input: false,
+            output: false,
+        });
+        self.specs
+            .lock()
+            .insert(component.name.clone(), component.clone());
+    }
+
+    /// Replaces (or appends) a component's entry in the metadata list.
+    pub(crate) fn set_info(&self, info: ComponentInfo) {
+        let mut components = self.components.write();
+        match components.iter_mut().find(|c| c.name == info.name) {
+            Some(existing) => *existing = info,
+            None => components.push(info),
+        }
+    }
+
+    /// Builds both sides of a binding within its `initTimeout`, without registering anything.
+    pub(crate) async fn build_binding(&self, component: &Component) -> Result<Built, LoadError> {
+        let registry = &self.registry;
         let descriptor = *registry
             .lookup(&component.spec_type, &component.version)
             .ok_or_else(|| {
@@ -225,7 +277,7 @@ impl Runtime {
                     ),
                 )
             })?;
-        let metadata = resolve_metadata(component, stores, &self.config)?;
+        let metadata = resolve_metadata(component, &self.stores.read(), &self.config)?;
         let properties = Properties::new(metadata).map_err(|e| config_error(component, e))?;
         (descriptor.validate)(&properties).map_err(|e| config_error(component, e))?;
         let direction = Direction::parse(&properties)
@@ -278,28 +330,25 @@ impl Runtime {
             _ => None,
         };
 
-        self.components.write().push(ComponentInfo {
-            name: component.name.clone(),
-            spec_type: component.spec_type.clone(),
-            version: component.version.clone(),
-            input: input.is_some(),
-            output: output.is_some(),
-        });
-        if let Some(binding) = output {
-            self.outputs.write().insert(
-                component.name.clone(),
+        let route = properties
+            .exact("route")
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&component.name);
+        Ok(Built {
+            info: ComponentInfo {
+                name: component.name.clone(),
+                spec_type: component.spec_type.clone(),
+                version: component.version.clone(),
+                input: input.is_some(),
+                output: output.is_some(),
+            },
+            output: output.map(|binding| {
                 Arc::new(OutputEntry {
                     descriptor,
                     binding,
-                }),
-            );
-        }
-        if let Some(binding) = input {
-            let route = properties
-                .exact("route")
-                .filter(|r| !r.is_empty())
-                .unwrap_or(&component.name);
-            self.inputs.lock().push(InputEntry {
+                })
+            }),
+            input: input.map(|binding| InputEntry {
                 target: InputTarget {
                     name: component.name.clone(),
                     route: clean_route(route),
@@ -308,9 +357,32 @@ impl Runtime {
                 binding: Some(binding),
                 stop: CancellationToken::new(),
                 task: None,
-            });
+            }),
+        })
+    }
+
+    /// Registers a built component; its input starts at once if delivery already runs.
+    /// Returns the output entry it replaced, if any.
+    pub(crate) fn install(
+        self: &Arc<Self>,
+        component: &Component,
+        built: Built,
+    ) -> Option<Arc<OutputEntry>> {
+        self.set_info(built.info);
+        self.specs
+            .lock()
+            .insert(component.name.clone(), component.clone());
+        let replaced = match built.output {
+            Some(entry) => self.outputs.write().insert(component.name.clone(), entry),
+            None => self.outputs.write().remove(&component.name),
+        };
+        if let Some(mut entry) = built.input {
+            if let Some(state) = self.delivery.lock().clone() {
+                self.spawn_input(&mut entry, &state);
+            }
+            self.inputs.lock().push(entry);
         }
-        Ok(())
+        replaced
     }
 
     pub fn config(&self) -> &RuntimeConfig {
@@ -455,46 +527,54 @@ impl Runtime {
     /// Starts reading every input binding the app subscribes to.
     pub fn start_inputs(self: &Arc<Self>, channel: Arc<dyn AppChannel>) {
         self.watch_app_health(channel.clone());
-        let concurrency = self
-            .config
-            .app_max_concurrency
-            .map(|n| Arc::new(Semaphore::new(n.max(1))));
-        let forwarder: Arc<dyn Forwarder> = Arc::new(OutputForwarder(Arc::downgrade(self)));
+        let state = DeliveryState {
+            channel,
+            concurrency: self
+                .config
+                .app_max_concurrency
+                .map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            forwarder: Arc::new(OutputForwarder(Arc::downgrade(self))),
+        };
+        *self.delivery.lock() = Some(state.clone());
         let mut inputs = self.inputs.lock();
         for entry in inputs.iter_mut() {
-            let Some(binding) = entry.binding.take() else {
-                continue;
-            };
-            let sink = Arc::new(AppSink {
-                target: entry.target.clone(),
-                channel: channel.clone(),
-                concurrency: concurrency.clone(),
-                stopping: entry.stop.clone(),
-                forwarder: forwarder.clone(),
-                healthy: self.app_healthy.subscribe(),
-            });
-            let healthy = self.app_healthy.subscribe();
-            let target = entry.target.clone();
-            let skip_probe = entry.skip_probe;
-            let stop = entry.stop.clone();
-            let probe_timeout = self.config.app_binding_options_timeout;
-            let channel = channel.clone();
-            entry.task = Some(tokio::spawn(async move {
-                if !wait_until_healthy(&healthy, &stop).await {
-                    return;
-                }
-                if !skip_probe
-                    && !wait_for_subscription(&*channel, &target, probe_timeout, &stop).await
-                {
-                    return;
-                }
-                tracing::info!(binding = %target.name, route = %target.route, "Reading from input binding.");
-                let cx = InputContext::new(target.name.clone(), sink, stop);
-                if let Err(e) = binding.run(cx).await {
-                    tracing::error!(binding = %target.name, error = %e, "Input binding stopped with an error.");
-                }
-            }));
+            self.spawn_input(entry, &state);
         }
+    }
+
+    /// Probes the app for one binding and, if subscribed, runs it.
+    fn spawn_input(self: &Arc<Self>, entry: &mut InputEntry, state: &DeliveryState) {
+        let Some(binding) = entry.binding.take() else {
+            return;
+        };
+        let sink = Arc::new(AppSink {
+            target: entry.target.clone(),
+            channel: state.channel.clone(),
+            concurrency: state.concurrency.clone(),
+            stopping: entry.stop.clone(),
+            forwarder: state.forwarder.clone(),
+            healthy: self.app_healthy.subscribe(),
+        });
+        let healthy = self.app_healthy.subscribe();
+        let target = entry.target.clone();
+        let skip_probe = entry.skip_probe;
+        let stop = entry.stop.clone();
+        let probe_timeout = self.config.app_binding_options_timeout;
+        let channel = state.channel.clone();
+        entry.task = Some(tokio::spawn(async move {
+            if !wait_until_healthy(&healthy, &stop).await {
+                return;
+            }
+            if !skip_probe && !wait_for_subscription(&*channel, &target, probe_timeout, &stop).await
+            {
+                return;
+            }
+            tracing::info!(binding = %target.name, route = %target.route, "Reading from input binding.");
+            let cx = InputContext::new(target.name.clone(), sink, stop);
+            if let Err(e) = binding.run(cx).await {
+                tracing::error!(binding = %target.name, error = %e, "Input binding stopped with an error.");
+            }
+        }));
     }
 
     /// Stops every input binding: no new events are taken, in-flight ones finish (and are
