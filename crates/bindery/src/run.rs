@@ -8,6 +8,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
 
 use crate::flags::SidecarArgs;
 
@@ -99,7 +100,7 @@ async fn run(args: SidecarArgs, app: Vec<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    pipe_output(&mut sidecar, "bindery");
+    let mut pipes = pipe_output(&mut sidecar, "bindery");
 
     let mut command = Command::new(&app[0]);
     command
@@ -123,7 +124,7 @@ async fn run(args: SidecarArgs, app: Vec<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    pipe_output(&mut app_child, "app");
+    pipes.extend(pipe_output(&mut app_child, "app"));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let code = tokio::select! {
@@ -136,6 +137,7 @@ async fn run(args: SidecarArgs, app: Vec<String>) -> ExitCode {
             let code = status.ok().and_then(|s| s.code()).unwrap_or(1);
             println!("[bindery run] sidecar exited with code {code}; stopping the app.");
             stop(&mut app_child).await;
+            flush(pipes).await;
             return ExitCode::from(if code == 0 { 1 } else { code as u8 });
         }
         _ = tokio::signal::ctrl_c() => { stop(&mut app_child).await; 130 }
@@ -144,6 +146,7 @@ async fn run(args: SidecarArgs, app: Vec<String>) -> ExitCode {
         }
     };
     stop(&mut sidecar).await;
+    flush(pipes).await;
     ExitCode::from(code as u8)
 }
 
@@ -161,12 +164,13 @@ async fn stop(child: &mut Child) {
     let _ = child.kill().await;
 }
 
-fn pipe_output(child: &mut Child, source: &'static str) {
+/// Forwards the child's output line by line; the handles finish when the child's pipes close.
+fn pipe_output(child: &mut Child, source: &'static str) -> Vec<JoinHandle<()>> {
     fn forward<R: AsyncRead + Unpin + Send + 'static>(
         reader: R,
         source: &'static str,
         to_stderr: bool,
-    ) {
+    ) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut lines = BufReader::new(reader).lines();
             while let Ok(Some(line)) = lines.next_line().await {
@@ -176,12 +180,25 @@ fn pipe_output(child: &mut Child, source: &'static str) {
                     println!("[{source}] {line}");
                 }
             }
-        });
+        })
     }
+    let mut handles = Vec::new();
     if let Some(out) = child.stdout.take() {
-        forward(out, source, false);
+        handles.push(forward(out, source, false));
     }
     if let Some(err) = child.stderr.take() {
-        forward(err, source, true);
+        handles.push(forward(err, source, true));
+    }
+    handles
+}
+
+/// Lets the last lines of output through before exiting.
+async fn flush(handles: Vec<JoinHandle<()>>) {
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), futures_join(handles)).await;
+}
+
+async fn futures_join(handles: Vec<JoinHandle<()>>) {
+    for handle in handles {
+        let _ = handle.await;
     }
 }

@@ -14,6 +14,7 @@ use bindery_api::serve::serve_http;
 use bindery_core::duration::parse_duration_or_seconds;
 use bindery_core::properties::parse_quantity;
 use bindery_runtime::app::AppChannel;
+use bindery_runtime::config::AppHealthConfig;
 use bindery_runtime::{AppProtocol, Registry, Runtime, RuntimeConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -69,6 +70,19 @@ fn runtime_config(args: &SidecarArgs) -> Result<RuntimeConfig, String> {
     let app_protocol = AppProtocol::parse(&args.app_protocol)?;
     let options_timeout = parse_duration_or_seconds(&args.app_binding_options_timeout)
         .map_err(|e| format!("--app-binding-options-timeout: {e}"))?;
+    let app_health = if args.enable_app_health_check {
+        let duration = |flag: &str, value: &str| {
+            parse_duration_or_seconds(value).map_err(|e| format!("--{flag}: {e}"))
+        };
+        Some(AppHealthConfig {
+            path: args.app_health_check_path.clone(),
+            interval: duration("app-health-probe-interval", &args.app_health_probe_interval)?,
+            timeout: duration("app-health-probe-timeout", &args.app_health_probe_timeout)?,
+            threshold: args.app_health_threshold,
+        })
+    } else {
+        None
+    };
     Ok(RuntimeConfig {
         app_id: args.app_id.clone(),
         namespace: std::env::var("NAMESPACE").unwrap_or_default(),
@@ -86,6 +100,7 @@ fn runtime_config(args: &SidecarArgs) -> Result<RuntimeConfig, String> {
             .filter(|n| *n > 0),
         graceful_shutdown: Duration::from_secs(args.dapr_graceful_shutdown_seconds),
         app_binding_options_timeout: options_timeout,
+        app_health,
     })
 }
 

@@ -5,10 +5,23 @@
 use bindery_core::BindingDescriptor;
 
 pub mod common;
+#[cfg(feature = "cron")]
+pub mod cron;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "localstorage")]
+pub mod localstorage;
 
 /// The binding types compiled into this build.
+#[allow(clippy::vec_init_then_push)]
 pub fn registry() -> Vec<BindingDescriptor> {
     #[allow(unused_mut)]
     let mut all: Vec<BindingDescriptor> = Vec::new();
+    #[cfg(feature = "cron")]
+    all.push(cron::DESCRIPTOR);
+    #[cfg(feature = "http")]
+    all.push(http::DESCRIPTOR);
+    #[cfg(feature = "localstorage")]
+    all.push(localstorage::DESCRIPTOR);
     all
 }

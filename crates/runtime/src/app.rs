@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bindery_core::{Delivery, DeliveryError, EventSink, InputEvent};
 use bytes::Bytes;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 /// One input binding as the app sees it.
@@ -89,12 +89,27 @@ pub(crate) struct AppSink {
     pub concurrency: Option<Arc<Semaphore>>,
     pub stopping: CancellationToken,
     pub forwarder: Arc<dyn Forwarder>,
+    /// Deliveries wait while the app is unhealthy, which holds the source back.
+    pub healthy: watch::Receiver<bool>,
+}
+
+/// Waits until the app is healthy; `false` when `stopping` fires first.
+pub(crate) async fn wait_until_healthy(
+    healthy: &watch::Receiver<bool>,
+    stopping: &CancellationToken,
+) -> bool {
+    let mut healthy = healthy.clone();
+    tokio::select! {
+        result = healthy.wait_for(|h| *h) => result.is_ok(),
+        _ = stopping.cancelled() => false,
+    }
 }
 
 #[async_trait]
 impl EventSink for AppSink {
     async fn deliver(&self, event: InputEvent) -> Delivery {
-        if self.stopping.is_cancelled() {
+        if self.stopping.is_cancelled() || !wait_until_healthy(&self.healthy, &self.stopping).await
+        {
             return Err(DeliveryError::new("input binding is closed"));
         }
         let _permit = match &self.concurrency {

@@ -42,6 +42,16 @@ impl AppProtocol {
     }
 }
 
+/// `--enable-app-health-check` and its settings.
+#[derive(Debug, Clone)]
+pub struct AppHealthConfig {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive failures before the app counts as unhealthy.
+    pub threshold: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     pub app_id: String,
@@ -58,6 +68,8 @@ pub struct RuntimeConfig {
     pub graceful_shutdown: Duration,
     /// Deadline of one subscription probe (`--app-binding-options-timeout`).
     pub app_binding_options_timeout: Duration,
+    /// `None` = the app counts as healthy once its port is open.
+    pub app_health: Option<AppHealthConfig>,
 }
 
 impl Default for RuntimeConfig {
@@ -73,6 +85,7 @@ impl Default for RuntimeConfig {
             app_max_concurrency: None,
             graceful_shutdown: Duration::from_secs(5),
             app_binding_options_timeout: Duration::from_secs(3),
+            app_health: None,
         }
     }
 }

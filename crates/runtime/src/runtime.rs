@@ -12,11 +12,11 @@ use bindery_core::{
     InvokeResponse, OutputBinding, Properties,
 };
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppChannel, AppReply, AppSink, Forwarder, InputTarget};
+use crate::app::{AppChannel, AppReply, AppSink, Forwarder, InputTarget, wait_until_healthy};
 use crate::config::RuntimeConfig;
 use crate::loader::{load_resources, resolve_metadata};
 use crate::registry::Registry;
@@ -119,6 +119,7 @@ pub struct Runtime {
     extended: RwLock<BTreeMap<String, String>>,
     readiness: Readiness,
     shutdown: CancellationToken,
+    app_healthy: watch::Sender<bool>,
 }
 
 impl Runtime {
@@ -137,6 +138,7 @@ impl Runtime {
             extended: RwLock::new(BTreeMap::new()),
             readiness: Readiness::default(),
             shutdown: CancellationToken::new(),
+            app_healthy: watch::Sender::new(false),
         });
 
         let mut stores: HashMap<String, Box<dyn SecretStore>> = HashMap::new();
@@ -408,8 +410,51 @@ impl Runtime {
         }
     }
 
+    /// Whether input delivery is currently allowed (the app is healthy).
+    pub fn app_healthy(&self) -> bool {
+        *self.app_healthy.borrow()
+    }
+
+    /// Probes the app every interval: after `threshold` consecutive failures deliveries pause,
+    /// and the first success resumes them. Without health checks the app is simply healthy.
+    fn watch_app_health(self: &Arc<Self>, channel: Arc<dyn AppChannel>) {
+        let Some(health) = self.config.app_health.clone() else {
+            self.app_healthy.send_replace(true);
+            return;
+        };
+        let runtime = Arc::downgrade(self);
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut failures = 0u32;
+            loop {
+                let Some(rt) = runtime.upgrade() else { return };
+                match channel.check_health(health.timeout).await {
+                    Ok(()) => {
+                        failures = 0;
+                        if !rt.app_healthy.send_replace(true) {
+                            tracing::info!("The app is healthy; input delivery runs.");
+                        }
+                    }
+                    Err(e) => {
+                        failures = failures.saturating_add(1);
+                        if failures >= health.threshold.max(1) && rt.app_healthy.send_replace(false)
+                        {
+                            tracing::warn!(error = %e, "The app is unhealthy; input delivery is paused.");
+                        }
+                    }
+                }
+                drop(rt);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(health.interval) => {}
+                }
+            }
+        });
+    }
+
     /// Starts reading every input binding the app subscribes to.
     pub fn start_inputs(self: &Arc<Self>, channel: Arc<dyn AppChannel>) {
+        self.watch_app_health(channel.clone());
         let concurrency = self
             .config
             .app_max_concurrency
@@ -426,13 +471,18 @@ impl Runtime {
                 concurrency: concurrency.clone(),
                 stopping: entry.stop.clone(),
                 forwarder: forwarder.clone(),
+                healthy: self.app_healthy.subscribe(),
             });
+            let healthy = self.app_healthy.subscribe();
             let target = entry.target.clone();
             let skip_probe = entry.skip_probe;
             let stop = entry.stop.clone();
             let probe_timeout = self.config.app_binding_options_timeout;
             let channel = channel.clone();
             entry.task = Some(tokio::spawn(async move {
+                if !wait_until_healthy(&healthy, &stop).await {
+                    return;
+                }
                 if !skip_probe
                     && !wait_for_subscription(&*channel, &target, probe_timeout, &stop).await
                 {

@@ -177,6 +177,14 @@ pub fn metadata_json(state: &ApiState) -> Value {
     if let Some(max) = app_connection.max_concurrency {
         app["maxConcurrency"] = json!(max);
     }
+    if let Some(health) = &config.app_health {
+        app["health"] = json!({
+            "healthCheckPath": health.path,
+            "healthProbeInterval": bindery_core::duration::format_go_duration(health.interval),
+            "healthProbeTimeout": bindery_core::duration::format_go_duration(health.timeout),
+            "healthThreshold": health.threshold,
+        });
+    }
     json!({
         "id": view.id,
         "runtimeVersion": view.runtime_version,

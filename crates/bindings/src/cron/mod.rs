@@ -1,0 +1,240 @@
+//! `bindings.cron`: an input binding that fires an empty event on a cron schedule.
+//!
+//! Like daprd's component, every tick is delivered on its own task (a slow app sees overlapping
+//! deliveries, ticks are never skipped because of it), and the app's verdict is ignored: a
+//! failed delivery is not retried here (an inbound resiliency policy in the runtime may).
+
+pub mod schedule;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bindery_core::descriptor::{BoxFuture, Operation};
+use bindery_core::{
+    BindingDescriptor, BindingError, BuildContext, ConfigError, Field, FieldType, InputBinding,
+    InputContext, InputEvent, Properties,
+};
+use bytes::Bytes;
+use chrono::Utc;
+use tokio_util::task::TaskTracker;
+
+pub use schedule::{Schedule, go_utc_string, next_after};
+
+/// The cron spec.
+pub const SCHEDULE: Field = Field::new(
+    "schedule",
+    FieldType::String,
+    "The cron schedule: 5 fields (minute first) or 6 fields (seconds first), Quartz `?`, \
+     @yearly/@annually/@monthly/@weekly/@daily/@midnight/@hourly, `@every <Go duration>`, \
+     optionally prefixed by `TZ=<zone> ` or `CRON_TZ=<zone> `",
+)
+.required()
+.example("@every 15m")
+.input_only();
+
+pub const FIELDS: &[Field] = &[SCHEDULE];
+
+/// Metadata key naming the scheduler's location. daprd reports its scheduler's location,
+/// which is always Go's `time.Local` (printed `Local`), whatever `TZ=` prefix the spec has:
+/// the prefix only changes where the schedule itself is evaluated.
+pub const TIME_ZONE_KEY: &str = "timeZone";
+/// Metadata key carrying the fire time, formatted like Go's `time.Time.String()` in UTC.
+pub const READ_TIME_UTC_KEY: &str = "readTimeUTC";
+const SCHEDULER_LOCATION: &str = "Local";
+
+/// The decoded component metadata.
+#[derive(Debug, Clone)]
+pub struct CronConfig {
+    /// The spec as written.
+    pub spec: String,
+    pub schedule: Schedule,
+}
+
+impl CronConfig {
+    pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
+        let spec = p.required_string(&SCHEDULE, "schedule not set")?;
+        let schedule = spec.parse::<Schedule>().map_err(|e| {
+            ConfigError::new(
+                SCHEDULE.name,
+                format!("invalid schedule format '{spec}': {e}"),
+            )
+        })?;
+        Ok(Self { spec, schedule })
+    }
+}
+
+pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
+    type_name: "bindings.cron",
+    aliases: &[],
+    status: "stable",
+    summary: "Fires an event with empty data on a cron schedule",
+    fields: FIELDS,
+    operations: &[] as &[Operation],
+    validate: |p| CronConfig::from_properties(p).map(drop),
+    build_input: Some(build_input),
+    build_output: None,
+};
+
+fn build_input(cx: BuildContext) -> BoxFuture<Result<Box<dyn InputBinding>, BindingError>> {
+    Box::pin(async move {
+        let config = CronConfig::from_properties(&cx.properties)
+            .map_err(|e| BindingError::invalid(e.message))?;
+        Ok(Box::new(CronBinding {
+            name: cx.name,
+            config,
+        }) as Box<dyn InputBinding>)
+    })
+}
+
+/// A running schedule.
+pub struct CronBinding {
+    name: String,
+    config: CronConfig,
+}
+
+impl CronBinding {
+    pub fn new(name: impl Into<String>, config: CronConfig) -> Self {
+        Self {
+            name: name.into(),
+            config,
+        }
+    }
+}
+
+#[async_trait]
+impl InputBinding for CronBinding {
+    async fn run(self: Box<Self>, cx: InputContext) -> Result<(), BindingError> {
+        let in_flight = TaskTracker::new();
+        let mut after = Utc::now();
+        loop {
+            let Some(next) = self.config.schedule.next_after(after) else {
+                tracing::warn!(component = %self.name, schedule = %self.config.spec, "Schedule never fires again.");
+                cx.shutdown().cancelled().await;
+                break;
+            };
+            tracing::debug!(component = %self.name, next = %next, "Next run scheduled.");
+            let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            tokio::select! {
+                _ = cx.shutdown().cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let fired = Utc::now();
+            // Never compute the next run from before this one, even if the timer woke early.
+            after = fired.max(next);
+            let event = InputEvent {
+                data: Bytes::new(),
+                metadata: HashMap::from([
+                    (TIME_ZONE_KEY.to_owned(), SCHEDULER_LOCATION.to_owned()),
+                    (READ_TIME_UTC_KEY.to_owned(), go_utc_string(fired)),
+                ]),
+            };
+            let delivery = cx.clone();
+            let name = self.name.clone();
+            in_flight.spawn(async move {
+                // daprd discards the handler's result; log it for operators.
+                if let Err(e) = delivery.deliver(event).await {
+                    tracing::debug!(component = %name, error = %e, "Cron event not accepted by the app.");
+                }
+            });
+        }
+        tracing::debug!(component = %self.name, schedule = %self.config.spec, "Stopping schedule.");
+        in_flight.close();
+        in_flight.wait().await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bindery_core::manifest::{Component, parse_documents};
+
+    fn props(pairs: &[(&str, &str)]) -> Properties {
+        Properties::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn schedule_is_required() {
+        let err = CronConfig::from_properties(&props(&[])).unwrap_err();
+        assert_eq!(err.field, "schedule");
+        assert_eq!(err.message, "schedule not set");
+        let err = CronConfig::from_properties(&props(&[("schedule", "")])).unwrap_err();
+        assert_eq!(err.message, "schedule not set");
+    }
+
+    #[test]
+    fn invalid_schedule_names_the_spec() {
+        let err = CronConfig::from_properties(&props(&[("schedule", "* * *")])).unwrap_err();
+        assert_eq!(
+            err.message,
+            "invalid schedule format '* * *': expected 5 to 6 fields, found 3: [* * *]"
+        );
+    }
+
+    #[test]
+    fn key_matches_case_insensitively() {
+        let c = CronConfig::from_properties(&props(&[("Schedule", "@every 2s")])).unwrap();
+        assert_eq!(c.spec, "@every 2s");
+        assert!((DESCRIPTOR.validate)(&props(&[("SCHEDULE", "@hourly")])).is_ok());
+    }
+
+    #[test]
+    fn descriptor_shape() {
+        assert!(DESCRIPTOR.has_input() && !DESCRIPTOR.has_output());
+        assert!(DESCRIPTOR.matches("bindings.cron"));
+        assert!(DESCRIPTOR.example_yaml().contains("@every 15m"));
+    }
+
+    /// The components-contrib corpus: `$DAPR_DATA_DIR`, else `shared/dapr-data` beside the
+    /// repository (as CI lays it out), else the development machine's `/work/shared/dapr-data`.
+    fn corpus_tests_dir() -> Option<std::path::PathBuf> {
+        let beside =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dapr-data");
+        std::env::var_os("DAPR_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .into_iter()
+            .chain([beside, std::path::PathBuf::from("/work/shared/dapr-data")])
+            .map(|d| d.join("corpus/components-contrib/tests"))
+            .find(|d| d.is_dir())
+    }
+
+    #[test]
+    fn corpus_components_decode() {
+        let Some(root) = corpus_tests_dir() else {
+            eprintln!("SKIP: components-contrib corpus not found");
+            return;
+        };
+        let files = [
+            "config/bindings/cron/bindings.yaml",
+            "certification/bindings/cron/components/cron1s.yaml",
+            "certification/bindings/cron/components/cron3s.yaml",
+            "certification/bindings/cron/components/cron6h.yaml",
+            "certification/bindings/cron/components/cron15m.yaml",
+            "certification/bindings/cron/components/cronMonthly.yaml",
+            "certification/bindings/cron/components_sameroute/cron.yaml",
+            "certification/bindings/cron/components_sameroute/cron3s.yaml",
+        ];
+        let mut decoded = 0;
+        for file in files {
+            let path = root.join(file).display().to_string();
+            let text = std::fs::read_to_string(&path).expect("corpus file");
+            for doc in parse_documents(&path, &text) {
+                let doc = doc.expect("document parses");
+                let Some(component) = Component::from_document(&doc).expect("component") else {
+                    continue;
+                };
+                assert_eq!(component.spec_type, "bindings.cron");
+                let map = component
+                    .metadata
+                    .iter()
+                    .map(|i| (i.name.clone(), i.value.clone()))
+                    .collect();
+                let p = Properties::new(map).expect("properties");
+                CronConfig::from_properties(&p).unwrap_or_else(|e| panic!("{file}: {e}"));
+                decoded += 1;
+            }
+        }
+        assert_eq!(decoded, files.len());
+    }
+}
