@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use bindery_core::duration::format_go_duration;
+
 use crate::http::{ApiState, RUNTIME_VERSION};
 
 /// One loaded component.
@@ -24,6 +26,17 @@ pub struct AppConnectionView {
     pub channel_address: String,
     /// `None` = unlimited.
     pub max_concurrency: Option<usize>,
+    /// Set with `--enable-app-health-check`.
+    pub health: Option<AppHealthView>,
+}
+
+/// The app health probe settings, durations in Go's notation (`5s`, `500ms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppHealthView {
+    pub path: String,
+    pub interval: String,
+    pub timeout: String,
+    pub threshold: u32,
 }
 
 /// The sidecar's self-description, independent of the wire.
@@ -75,6 +88,12 @@ impl MetadataView {
                 protocol: config.app_protocol.as_str(),
                 channel_address: config.app_channel_address.clone(),
                 max_concurrency: config.app_max_concurrency,
+                health: config.app_health.as_ref().map(|h| AppHealthView {
+                    path: h.path.clone(),
+                    interval: format_go_duration(h.interval),
+                    timeout: format_go_duration(h.timeout),
+                    threshold: h.threshold,
+                }),
             },
         }
     }

@@ -17,9 +17,9 @@ use crate::http::ApiState;
 use crate::metadata::MetadataView;
 use crate::proto::runtime::dapr_server::{Dapr, DaprServer};
 use crate::proto::runtime::{
-    ActorRuntime, AppConnectionProperties, GetMetadataRequest, GetMetadataResponse,
-    InvokeBindingRequest, InvokeBindingResponse, RegisteredComponents, SetMetadataRequest,
-    ShutdownRequest, actor_runtime::ActorRuntimeStatus,
+    ActorRuntime, AppConnectionHealthProperties, AppConnectionProperties, GetMetadataRequest,
+    GetMetadataResponse, InvokeBindingRequest, InvokeBindingResponse, RegisteredComponents,
+    SetMetadataRequest, ShutdownRequest, actor_runtime::ActorRuntimeStatus,
 };
 
 pub use incoming::merge_headers;
@@ -126,7 +126,12 @@ fn metadata_response(view: MetadataView) -> GetMetadataResponse {
                 .max_concurrency
                 .and_then(|n| i32::try_from(n).ok())
                 .unwrap_or_default(),
-            health: None,
+            health: app.health.map(|h| AppConnectionHealthProperties {
+                health_check_path: h.path,
+                health_probe_interval: h.interval,
+                health_probe_timeout: h.timeout,
+                health_threshold: i32::try_from(h.threshold).unwrap_or(i32::MAX),
+            }),
         }),
         runtime_version: view.runtime_version.to_owned(),
         enabled_features: view.enabled_features,

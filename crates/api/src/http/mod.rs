@@ -177,11 +177,11 @@ pub fn metadata_json(state: &ApiState) -> Value {
     if let Some(max) = app_connection.max_concurrency {
         app["maxConcurrency"] = json!(max);
     }
-    if let Some(health) = &config.app_health {
+    if let Some(health) = &app_connection.health {
         app["health"] = json!({
             "healthCheckPath": health.path,
-            "healthProbeInterval": bindery_core::duration::format_go_duration(health.interval),
-            "healthProbeTimeout": bindery_core::duration::format_go_duration(health.timeout),
+            "healthProbeInterval": health.interval,
+            "healthProbeTimeout": health.timeout,
             "healthThreshold": health.threshold,
         });
     }
