@@ -40,7 +40,12 @@ with DaprClient() as d:
     out["unknown"] = call(d, "nope", "create", data="x")
     out["unsupported"] = call(d, binding, "explode")
     out["missing_file"] = call(d, binding, "get", metadata={"fileName": "absent.txt"})
-    meta = d.get_metadata()
+    try:
+        meta = d.get_metadata()
+    except grpc.RpcError as e:
+        out["metadata"] = {"error": {"code": e.code().name, "details": e.details()}}
+        sys.stdout.write("RESULT " + json.dumps(out) + "\n")
+        sys.exit(0)
     out["metadata"] = {
         "application_id": meta.application_id,
         "extended": dict(meta.extended_metadata),
@@ -53,4 +58,4 @@ with DaprClient() as d:
     d.set_metadata("pythonKey", "pythonValue")
     out["extended_after_set"] = dict(d.get_metadata().extended_metadata)
 
-json.dump(out, sys.stdout)
+sys.stdout.write("RESULT " + json.dumps(out) + "\n")
