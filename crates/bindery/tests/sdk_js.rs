@@ -151,7 +151,11 @@ async fn js_server_receives_input_binding_events_over_http_and_grpc() {
         assert!(events.iter().all(|e| e["binding"] == "ticker"));
         // Cron has no payload: over HTTP body-parser turns the empty body into {}, over gRPC
         // the SDK hands over the empty string.
-        let expected = if protocol == "http" { json!({}) } else { json!("") };
+        let expected = if protocol == "http" {
+            json!({})
+        } else {
+            json!("")
+        };
         assert_eq!(events[0]["data"], expected, "{protocol}");
         let output = sidecar.output();
         assert!(
