@@ -120,7 +120,7 @@ impl AppChannel for GrpcAppChannel {
         timeout: Duration,
     ) -> Result<bool, AppError> {
         let bindings = self.subscriptions(timeout).await?;
-        Ok(bindings.iter().any(|name| *name == target.name))
+        Ok(bindings.contains(&target.name))
     }
 
     async fn deliver(&self, target: &InputTarget, event: InputEvent) -> Result<AppReply, AppError> {
