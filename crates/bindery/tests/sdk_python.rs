@@ -197,3 +197,56 @@ async fn python_grpc_app_receives_input_binding_events() {
         .unwrap();
     assert_eq!(r.status(), 204);
 }
+
+#[tokio::test]
+async fn python_grpc_app_over_tls_with_app_protocol_grpcs() {
+    let Some(sdk) = sdk("python") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let (cert, key) = (work.path().join("cert.pem"), work.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=not-this-host"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl to make a self-signed certificate");
+    assert!(made.status.success(), "{made:?}");
+
+    let events = work.path().join("events.jsonl");
+    let app_port = free_port();
+    let mut command = python(&sdk, "app_binding.py");
+    command
+        .env("APP_PORT", app_port.to_string())
+        .env("OUT", &events)
+        .env("BINDING", "ticker")
+        .env("FAILING", "failing")
+        .env("TLS_CERT", &cert)
+        .env("TLS_KEY", &key);
+    let mut app = AppProcess::spawn(command, work.path().join("app.log"));
+
+    let dir = resources(&[("ticker.yaml", &cron("ticker"))]);
+    let sidecar = Sidecar::builder(BIN)
+        .resources(dir.path())
+        .app_port(app_port)
+        .args(["--app-protocol", "grpcs"])
+        .spawn()
+        .await;
+    // The certificate is self-signed and names another host: like daprd, bindery does not
+    // verify it.
+    let delivered = eventually(Duration::from_secs(30), || {
+        let n = read_events(&events).len();
+        async move { (n >= 2).then_some(()) }
+    })
+    .await;
+    assert!(
+        delivered.is_some(),
+        "no events over TLS (app exited: {}):\napp:\n{}\nsidecar:\n{}",
+        app.exited(),
+        app.log(),
+        sidecar.output()
+    );
+}

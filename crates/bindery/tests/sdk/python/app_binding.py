@@ -2,7 +2,8 @@
 subscribes to input bindings. Each event it receives is appended to $OUT as one JSON line; the
 `failing` binding's handler raises, which the SDK turns into an error status.
 
-Env: APP_PORT (where the app listens), OUT (the events file), BINDING, FAILING.
+Env: APP_PORT (where the app listens), OUT (the events file), BINDING, FAILING; with TLS_CERT
+and TLS_KEY (PEM files) the app serves TLS, for `--app-protocol grpcs`.
 """
 
 import json
@@ -41,4 +42,14 @@ def on_failing(request: BindingRequest):
     raise RuntimeError("the app refuses this event")
 
 
-app.run(int(os.environ["APP_PORT"]))
+if os.environ.get("TLS_CERT"):
+    import grpc
+
+    with open(os.environ["TLS_KEY"], "rb") as k, open(os.environ["TLS_CERT"], "rb") as c:
+        credentials = grpc.ssl_server_credentials([(k.read(), c.read())])
+    # App.run only listens in plaintext; its server is the same either way.
+    app._server.add_secure_port(f"127.0.0.1:{os.environ['APP_PORT']}", credentials)
+    app._server.start()
+    app._server.wait_for_termination()
+else:
+    app.run(int(os.environ["APP_PORT"]))
