@@ -32,7 +32,7 @@ enum Command {
     /// Start the sidecar and an app together, like `dapr run`: `bindery run [flags] -- <app command>`.
     Run {
         #[command(flatten)]
-        sidecar: SidecarArgs,
+        sidecar: Box<SidecarArgs>,
         /// The app's command line.
         #[arg(last = true, required = true)]
         app: Vec<String>,
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(args);
     match cli.command {
         None => sidecar::main(cli.sidecar, ignored),
-        Some(Command::Run { sidecar, app }) => run::main(sidecar, app),
+        Some(Command::Run { sidecar, app }) => run::main(*sidecar, app),
         Some(Command::Validate { paths }) => validate::main(paths),
         Some(Command::Components { action }) => components::main(action),
     }

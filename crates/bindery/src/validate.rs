@@ -145,14 +145,14 @@ fn check_component(
 }
 
 /// The line of `- name: <field>` inside the component's document, to point at the field.
-fn field_line(text: &str, start_line: usize, field: &str) -> Option<usize> {
+fn field_line(text: &str, start_line: u32, field: &str) -> Option<u32> {
     text.lines()
         .enumerate()
-        .skip(start_line.saturating_sub(1))
+        .skip(start_line.saturating_sub(1) as usize)
         .find(|(_, line)| {
             let l = line.trim().trim_start_matches('-').trim();
             l.strip_prefix("name:")
                 .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == field)
         })
-        .map(|(i, _)| i + 1)
+        .map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX))
 }

@@ -11,6 +11,18 @@ pub mod cron;
 pub mod http;
 #[cfg(feature = "localstorage")]
 pub mod localstorage;
+#[cfg(feature = "mqtt3")]
+pub mod mqtt3;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "nats")]
+pub mod nats;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 /// The binding types compiled into this build.
 #[allow(clippy::vec_init_then_push)]
@@ -23,5 +35,17 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(http::DESCRIPTOR);
     #[cfg(feature = "localstorage")]
     all.push(localstorage::DESCRIPTOR);
+    #[cfg(feature = "redis")]
+    all.push(redis::DESCRIPTOR);
+    #[cfg(feature = "postgres")]
+    all.push(postgres::DESCRIPTOR);
+    #[cfg(feature = "mysql")]
+    all.push(mysql::DESCRIPTOR);
+    #[cfg(feature = "rabbitmq")]
+    all.push(rabbitmq::DESCRIPTOR);
+    #[cfg(feature = "mqtt3")]
+    all.push(mqtt3::DESCRIPTOR);
+    #[cfg(feature = "nats")]
+    all.push(nats::DESCRIPTOR);
     all
 }

@@ -18,8 +18,8 @@ pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct LoadError {
     pub file: String,
     /// 1-based line (and column) in the file, when known.
-    pub line: Option<usize>,
-    pub column: Option<usize>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
     pub component: Option<String>,
     /// Dotted path of the offending field, e.g. `spec.metadata[2].value`.
     pub field: Option<String>,
@@ -52,7 +52,7 @@ impl std::error::Error for LoadError {}
 pub struct Document {
     pub file: String,
     /// 1-based line where the document starts.
-    pub line: usize,
+    pub line: u32,
     pub value: Value,
 }
 
@@ -126,10 +126,10 @@ pub fn parse_documents(file: &str, text: &str) -> Vec<Result<Document, LoadError
             serde_saphyr::from_str_with_options::<Value>(body, yaml_options())
                 .map(|value| Document {
                     file: file.to_owned(),
-                    line,
+                    line: u32::try_from(line).unwrap_or(u32::MAX),
                     value,
                 })
-                .map_err(|e| yaml_error(file, line, body, &e))
+                .map_err(|e| yaml_error(file, u32::try_from(line).unwrap_or(u32::MAX), body, &e))
         })
         .collect()
 }
@@ -143,14 +143,14 @@ fn yaml_options() -> serde_saphyr::Options {
     options
 }
 
-fn yaml_error(file: &str, doc_line: usize, body: &str, error: &serde_saphyr::Error) -> LoadError {
+fn yaml_error(file: &str, doc_line: u32, body: &str, error: &serde_saphyr::Error) -> LoadError {
     let (line, column) = match error.location() {
         Some(loc) => {
             // A document that begins with the separator's newline starts one line later.
             let leading = if body.starts_with('\n') { 0 } else { 1 };
             (
-                Some(doc_line + loc.line() as usize - leading),
-                Some(loc.column() as usize),
+                Some(doc_line + loc.line() as u32 - leading),
+                Some(loc.column() as u32),
             )
         }
         None => (Some(doc_line), None),
@@ -231,7 +231,7 @@ pub struct Component {
     pub secret_store: String,
     pub scopes: Vec<String>,
     pub file: String,
-    pub line: usize,
+    pub line: u32,
 }
 
 impl Component {

@@ -532,10 +532,10 @@ impl Runtime {
 }
 
 async fn close_quietly(output: Option<Box<dyn OutputBinding>>, name: &str) {
-    if let Some(binding) = output {
-        if let Err(e) = binding.close().await {
-            tracing::debug!(binding = name, error = %e, "Closing a half-built binding failed.");
-        }
+    if let Some(binding) = output
+        && let Err(e) = binding.close().await
+    {
+        tracing::debug!(binding = name, error = %e, "Closing a half-built binding failed.");
     }
 }
 

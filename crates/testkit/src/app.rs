@@ -96,7 +96,7 @@ impl TestApp {
     pub fn requests_to(&self, method: &Method, path: &str) -> Vec<Recorded> {
         self.requests()
             .into_iter()
-            .filter(|r| &r.method == method && r.path == path)
+            .filter(|r| r.method == method && r.path == path)
             .collect()
     }
 }

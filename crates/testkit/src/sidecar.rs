@@ -162,10 +162,9 @@ impl Sidecar {
                 .get(self.url("/v1.0/healthz/outbound"))
                 .send()
                 .await
+                && r.status().as_u16() == 204
             {
-                if r.status().as_u16() == 204 {
-                    return;
-                }
+                return;
             }
             if let Some(status) = self.try_exit_status() {
                 panic!("bindery exited early with {status}:\n{}", self.output());
@@ -177,10 +176,10 @@ impl Sidecar {
 
     pub async fn wait_ready(&self) {
         for _ in 0..300 {
-            if let Ok(r) = self.client.get(self.url("/v1.0/healthz")).send().await {
-                if r.status().as_u16() == 204 {
-                    return;
-                }
+            if let Ok(r) = self.client.get(self.url("/v1.0/healthz")).send().await
+                && r.status().as_u16() == 204
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

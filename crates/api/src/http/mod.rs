@@ -133,10 +133,10 @@ async fn healthz(State(state): State<ApiState>, Query(query): Query<HealthQuery>
         };
         return ApiError::HealthNotReady(pending).into_response();
     }
-    if let Some(app_id) = query.appid.filter(|a| !a.is_empty()) {
-        if app_id != state.runtime.config().app_id {
-            return ApiError::AppIdMismatch.into_response();
-        }
+    if let Some(app_id) = query.appid.filter(|a| !a.is_empty())
+        && app_id != state.runtime.config().app_id
+    {
+        return ApiError::AppIdMismatch.into_response();
     }
     StatusCode::NO_CONTENT.into_response()
 }

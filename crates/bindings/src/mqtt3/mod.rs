@@ -1,0 +1,472 @@
+//! `bindings.mqtt3` (alias `bindings.mqtt`): MQTT 3.1.1 publish and subscribe, always QoS 1.
+//!
+//! Input subscribes on every (re)connect with manual acknowledgements: the PUBACK is sent only
+//! after the app accepted the message. A refused message is handed again `backOffMaxRetries`
+//! times, then left unacknowledged; the broker redelivers it when the client reconnects with a
+//! persistent session (`cleanSession: false`), as with daprd. Messages are handled concurrently.
+//!
+//! Output connects lazily on the first `create`, waits for the broker's PUBACK (up to 10 s per
+//! attempt) and retries the publish 3 times, 200 ms apart, like daprd.
+//!
+//! bindery extensions: `backOffInterval` (component metadata) replaces daprd's fixed 5 s between
+//! input retries; a `retain` entry in the request metadata overrides the component's `retain`.
+
+mod config;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bindery_core::descriptor::Operation;
+use bindery_core::properties::is_truthy;
+use bindery_core::{
+    BindingDescriptor, BindingError, BuildContext, ConfigError, InputBinding, InputContext,
+    InputEvent, InvokeRequest, InvokeResponse, OutputBinding, Properties,
+};
+use rumqttc::{
+    AsyncClient, ClientError, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet,
+    Publish, QoS, TlsConfiguration, Transport,
+};
+use tokio::sync::{Mutex, oneshot};
+use tokio::task::JoinSet;
+
+use crate::common::Backoff;
+pub use config::{Config, FIELDS};
+
+const COMPONENT: &str = "bindings.mqtt3";
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+const PUBLISH_RETRIES: usize = 3;
+const PUBLISH_RETRY_WAIT: Duration = Duration::from_millis(200);
+const MAX_PACKET: usize = 256 * 1024 * 1024;
+
+pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
+    type_name: COMPONENT,
+    aliases: &["bindings.mqtt"],
+    status: "beta",
+    summary: "Publish to and subscribe to an MQTT 3.1.1 broker (QoS 1).",
+    fields: FIELDS,
+    operations: &[Operation {
+        name: "create",
+        description: "Publish the data. Request metadata: topic (overrides the component topic); retain (bindery extension).",
+    }],
+    validate,
+    build_input: Some(|cx| Box::pin(build_input(cx))),
+    build_output: Some(|cx| Box::pin(build_output(cx))),
+};
+
+fn validate(p: &Properties) -> Result<(), ConfigError> {
+    Config::from_properties(p).map(|_| ())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    #[error("invalid topic {0:?}")]
+    InvalidTopic(String),
+    #[error("mqtt error: {0}")]
+    Client(#[from] ClientError),
+    #[error("mqtt error: timed out waiting for the broker to acknowledge the publish")]
+    Timeout,
+    #[error("mqtt error: the connection was closed")]
+    Closed,
+    #[error("mqtt error: not connected to the broker")]
+    NotConnected,
+    #[error("mqtt error: connection lost before the publish was acknowledged: {0}")]
+    Lost(String),
+    #[error("invalid TLS configuration: {0}")]
+    Tls(String),
+}
+
+impl From<MqttError> for BindingError {
+    fn from(e: MqttError) -> Self {
+        match e {
+            MqttError::InvalidTopic(_) | MqttError::Tls(_) => BindingError::invalid(e.to_string()),
+            MqttError::Closed => BindingError::closed(e.to_string()),
+            _ => BindingError::unavailable(e.to_string()),
+        }
+    }
+}
+
+fn config_error(e: ConfigError) -> BindingError {
+    BindingError::invalid(e.message)
+}
+
+fn options(cfg: &Config, client_id: String) -> Result<MqttOptions, MqttError> {
+    let mut o = MqttOptions::new(client_id, cfg.broker.host.clone(), cfg.broker.port);
+    o.set_clean_session(cfg.clean_session)
+        .set_keep_alive(Duration::from_secs(30))
+        .set_max_packet_size(MAX_PACKET, MAX_PACKET);
+    if let Some(user) = &cfg.broker.username {
+        o.set_credentials(
+            user.clone(),
+            cfg.broker.password.clone().unwrap_or_default(),
+        );
+    }
+    if cfg.broker.tls {
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls_config(cfg)?),
+        )));
+    }
+    Ok(o)
+}
+
+fn tls_config(cfg: &Config) -> Result<rustls::ClientConfig, MqttError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let tls_err = |e: &dyn std::fmt::Display| MqttError::Tls(e.to_string());
+    let mut roots = rustls::RootCertStore::empty();
+    match &cfg.ca_cert {
+        Some(ca) => {
+            for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                roots
+                    .add(cert.map_err(|e| tls_err(&e))?)
+                    .map_err(|e| tls_err(&e))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| tls_err(&e))?
+    .with_root_certificates(roots);
+    match (&cfg.client_cert, &cfg.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain: Result<Vec<_>, _> =
+                CertificateDer::pem_slice_iter(cert.as_bytes()).collect();
+            let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| tls_err(&e))?;
+            builder
+                .with_client_auth_cert(chain.map_err(|e| tls_err(&e))?, key)
+                .map_err(|e| tls_err(&e))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+fn warn_qos(cfg: &Config) {
+    if cfg.qos_given {
+        tracing::warn!(
+            component = COMPONENT,
+            "Metadata property 'qos' has been deprecated and is ignored; qos is set to 1."
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+async fn build_output(cx: BuildContext) -> Result<Box<dyn OutputBinding>, BindingError> {
+    let cfg = Config::from_properties(&cx.properties).map_err(config_error)?;
+    warn_qos(&cfg);
+    // Fail early on TLS material that does not load; the connection itself is lazy.
+    options(&cfg, format!("{}-producer", cfg.consumer_id))?;
+    Ok(Box::new(MqttOutput {
+        cfg,
+        producer: Mutex::new(None),
+    }))
+}
+
+pub struct MqttOutput {
+    cfg: Config,
+    /// Held for a whole publish: one publish waits for its PUBACK at a time.
+    producer: Mutex<Option<Producer>>,
+}
+
+#[derive(Default)]
+struct AckWait {
+    pkid: Option<u16>,
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// The producer connection as `create` sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// The first connection attempt is still under way.
+    Connecting,
+    Up,
+    Down,
+}
+
+struct Producer {
+    client: AsyncClient,
+    waiting: Arc<std::sync::Mutex<AckWait>>,
+    link: tokio::sync::watch::Receiver<Link>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Producer {
+    fn start(cfg: &Config) -> Result<Self, MqttError> {
+        let (client, eventloop) =
+            AsyncClient::new(options(cfg, format!("{}-producer", cfg.consumer_id))?, 64);
+        let waiting = Arc::new(std::sync::Mutex::new(AckWait::default()));
+        let (link_tx, link) = tokio::sync::watch::channel(Link::Connecting);
+        let task = tokio::spawn(drive_producer(eventloop, waiting.clone(), link_tx));
+        Ok(Self {
+            client,
+            waiting,
+            link,
+            task,
+        })
+    }
+}
+
+async fn drive_producer(
+    mut eventloop: EventLoop,
+    waiting: Arc<std::sync::Mutex<AckWait>>,
+    link: tokio::sync::watch::Sender<Link>,
+) {
+    let mut backoff = Backoff::new(Duration::from_secs(5));
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff.reset();
+                let _ = link.send(Link::Up);
+            }
+            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                if let Ok(mut w) = waiting.lock()
+                    && w.done.is_some()
+                    && w.pkid.is_none()
+                {
+                    w.pkid = Some(pkid);
+                }
+            }
+            Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                if let Ok(mut w) = waiting.lock()
+                    && w.pkid == Some(ack.pkid)
+                {
+                    w.pkid = None;
+                    if let Some(done) = w.done.take() {
+                        let _ = done.send(Ok(()));
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(ConnectionError::RequestsDone) => return,
+            Err(e) => {
+                let _ = link.send(Link::Down);
+                if let Ok(mut w) = waiting.lock() {
+                    if let Some(done) = w.done.take() {
+                        let _ = done.send(Err(e.to_string()));
+                    }
+                    w.pkid = None;
+                }
+                let delay = backoff.next_delay();
+                tracing::warn!(component = COMPONENT, cause = %e, "MQTT producer connection failed; reconnecting in {delay:?}.");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+impl MqttOutput {
+    async fn publish_once(&self, topic: &str, retain: bool, data: &[u8]) -> Result<(), MqttError> {
+        let mut guard = self.producer.lock().await;
+        if guard.is_none() {
+            *guard = Some(Producer::start(&self.cfg)?);
+        }
+        let Some(producer) = guard.as_ref() else {
+            return Err(MqttError::Closed);
+        };
+        if !rumqttc::valid_topic(topic) {
+            return Err(MqttError::InvalidTopic(topic.to_owned()));
+        }
+        // The first connection may take a moment (daprd waits up to 10 s for it); after that a
+        // lost connection fails the publish at once instead of queueing it.
+        let mut link = producer.link.clone();
+        match tokio::time::timeout(PUBLISH_TIMEOUT, link.wait_for(|l| *l != Link::Connecting)).await
+        {
+            Ok(Ok(l)) if *l == Link::Up => {}
+            Ok(Ok(_)) => return Err(MqttError::NotConnected),
+            Ok(Err(_)) => return Err(MqttError::Closed),
+            Err(_) => return Err(MqttError::Timeout),
+        }
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut w) = producer.waiting.lock() {
+            *w = AckWait {
+                pkid: None,
+                done: Some(tx),
+            };
+        }
+        producer
+            .client
+            .publish(topic, QoS::AtLeastOnce, retain, data.to_vec())
+            .await?;
+        let acked = tokio::time::timeout(PUBLISH_TIMEOUT, rx).await;
+        if let Ok(mut w) = producer.waiting.lock() {
+            *w = AckWait::default();
+        }
+        match acked {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(cause))) => Err(MqttError::Lost(cause)),
+            Ok(Err(_)) => Err(MqttError::Closed),
+            Err(_) => Err(MqttError::Timeout),
+        }
+    }
+}
+
+#[async_trait]
+impl OutputBinding for MqttOutput {
+    async fn invoke(&self, req: InvokeRequest) -> Result<Option<InvokeResponse>, BindingError> {
+        let topic = req
+            .metadata
+            .get("topic")
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .unwrap_or_else(|| self.cfg.topic.clone());
+        let retain = req
+            .metadata
+            .get("retain")
+            .map(|v| is_truthy(v))
+            .unwrap_or(self.cfg.retain);
+        let mut attempt = 0;
+        loop {
+            match self.publish_once(&topic, retain, &req.data).await {
+                Ok(()) => return Ok(None),
+                Err(e @ (MqttError::InvalidTopic(_) | MqttError::Tls(_))) => return Err(e.into()),
+                Err(e) if attempt >= PUBLISH_RETRIES => return Err(e.into()),
+                Err(e) => {
+                    attempt += 1;
+                    tracing::debug!(component = COMPONENT, error = %e, attempt, "Publish failed; retrying.");
+                    tokio::time::sleep(PUBLISH_RETRY_WAIT).await;
+                }
+            }
+        }
+    }
+
+    async fn close(&self) -> Result<(), BindingError> {
+        if let Some(producer) = self.producer.lock().await.take() {
+            let _ = producer.client.try_disconnect();
+            // Give the event loop a moment to send DISCONNECT, then stop it.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while !producer.task.is_finished() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+            producer.task.abort();
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input
+
+async fn build_input(cx: BuildContext) -> Result<Box<dyn InputBinding>, BindingError> {
+    let cfg = Config::from_properties(&cx.properties).map_err(config_error)?;
+    warn_qos(&cfg);
+    let mut opts = options(&cfg, format!("{}-consumer", cfg.consumer_id))?;
+    opts.set_manual_acks(true);
+    Ok(Box::new(MqttInput { cfg, opts }))
+}
+
+pub struct MqttInput {
+    cfg: Config,
+    opts: MqttOptions,
+}
+
+#[async_trait]
+impl InputBinding for MqttInput {
+    async fn run(self: Box<Self>, cx: InputContext) -> Result<(), BindingError> {
+        let MqttInput { cfg, opts } = *self;
+        let cfg = Arc::new(cfg);
+        let (client, mut eventloop) = AsyncClient::new(opts, 1024);
+        let mut handlers: JoinSet<()> = JoinSet::new();
+        let mut backoff = Backoff::new(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                biased;
+                _ = cx.shutdown().cancelled() => break,
+                Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
+                event = eventloop.poll() => match event {
+                    Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                        backoff.reset();
+                        tracing::info!(component = COMPONENT, binding = cx.name(), session_present = ack.session_present, "Connected to the MQTT broker; subscribing.");
+                        if let Err(e) = client.try_subscribe(cfg.topic.clone(), QoS::AtLeastOnce) {
+                            tracing::error!(component = COMPONENT, binding = cx.name(), error = %e, "Subscribing failed.");
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                        if ack.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) {
+                            tracing::error!(component = COMPONENT, binding = cx.name(), topic = %cfg.topic, "The broker refused the subscription.");
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(publish))) => {
+                        handlers.spawn(handle(cx.clone(), client.clone(), cfg.clone(), publish));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let delay = backoff.next_delay();
+                        tracing::warn!(component = COMPONENT, binding = cx.name(), cause = %e, "MQTT connection failed; reconnecting in {delay:?}.");
+                        tokio::select! {
+                            _ = cx.shutdown().cancelled() => break,
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                    }
+                }
+            }
+        }
+        // Let in-flight handlers finish while the event loop keeps running, so their acks go out.
+        let mut broken = false;
+        while !handlers.is_empty() {
+            tokio::select! {
+                _ = handlers.join_next() => {}
+                event = eventloop.poll(), if !broken => {
+                    if event.is_err() {
+                        broken = true;
+                    }
+                }
+            }
+        }
+        if !broken {
+            let _ = client.try_disconnect();
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                loop {
+                    match eventloop.poll().await {
+                        Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .await;
+        }
+        Ok(())
+    }
+}
+
+/// Hands one message to the app, retrying per `backOffMaxRetries`; acks only on success.
+async fn handle(cx: InputContext, client: AsyncClient, cfg: Arc<Config>, publish: Publish) {
+    let mut metadata = bindery_core::Metadata::new();
+    metadata.insert("topic".to_owned(), publish.topic.clone());
+    let event = InputEvent {
+        data: publish.payload.clone(),
+        metadata,
+    };
+    let mut retries = 0u64;
+    loop {
+        match cx.deliver(event.clone()).await {
+            Ok(_) => {
+                if let Err(e) = client.ack(&publish).await {
+                    tracing::warn!(component = COMPONENT, binding = cx.name(), error = %e, "Could not acknowledge the message.");
+                }
+                return;
+            }
+            Err(e) => {
+                if cfg.max_retries.is_some_and(|max| retries >= max) {
+                    tracing::warn!(component = COMPONENT, binding = cx.name(), topic = %publish.topic, error = %e,
+                        "The app refused the message; leaving it unacknowledged for redelivery by the broker.");
+                    return;
+                }
+                retries += 1;
+                tokio::select! {
+                    _ = cx.shutdown().cancelled() => return,
+                    _ = tokio::time::sleep(cfg.retry_interval) => {}
+                }
+            }
+        }
+    }
+}

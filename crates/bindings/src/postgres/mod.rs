@@ -1,0 +1,494 @@
+//! `bindings.postgres` (alias `bindings.postgresql`): runs SQL against PostgreSQL
+//! (components-contrib `bindings/postgres`).
+//!
+//! Operations `exec` (rows affected), `query` (rows as JSON arrays of values in column order)
+//! and `close`. A deadpool pool of tokio-postgres connections recovers by itself after a server
+//! restart: broken connections are dropped when they are returned or checked out, and new ones
+//! are opened on demand. `exec` without params uses the simple protocol (several statements are
+//! allowed), like pgx; everything else is prepared, with parameters sent as text so the server
+//! converts them to the statement's types. Connecting honours `sslmode` the way pgx does
+//! (`prefer`/`require` do not verify the certificate, `verify-ca` checks the chain,
+//! `verify-full` also the host name). `sslcert`/`sslkey` client certificates are not supported.
+
+mod config;
+mod tls;
+mod values;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bindery_core::descriptor::{BoxFuture, Operation};
+use bindery_core::duration::format_go_duration;
+use bindery_core::{
+    BindingDescriptor, BindingError, BuildContext, InvokeRequest, InvokeResponse, OutputBinding,
+    Properties,
+};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use serde_json::Value;
+use tokio_postgres::SimpleQueryMessage;
+use tokio_postgres::types::ToSql;
+
+pub use config::{ExecMode, PostgresConfig, SslMode, parse_connection_string};
+pub use values::rfc3339_nano;
+
+pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        name: "exec",
+        description: "Run a statement (DDL, INSERT, UPDATE, DELETE); answers rows-affected in the metadata.",
+    },
+    Operation {
+        name: "query",
+        description: "Run a SELECT; answers a JSON array with one array of column values per row.",
+    },
+    Operation {
+        name: "close",
+        description: "Close the connection pool; later exec and query calls fail.",
+    },
+];
+
+pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
+    type_name: "bindings.postgres",
+    aliases: &["bindings.postgresql"],
+    status: "stable",
+    summary: "Run SQL statements and queries against PostgreSQL.",
+    fields: config::FIELDS,
+    operations: OPERATIONS,
+    validate,
+    build_input: None,
+    build_output: Some(build_output),
+};
+
+fn validate(p: &Properties) -> Result<(), bindery_core::ConfigError> {
+    PostgresConfig::from_properties(p).map(|_| ())
+}
+
+fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
+    Box::pin(async move {
+        let config = PostgresConfig::from_properties(&cx.properties)
+            .map_err(|e| BindingError::invalid(e.to_string()))?;
+        let binding = PostgresBinding::connect(config).await?;
+        Ok(Box::new(binding) as Box<dyn OutputBinding>)
+    })
+}
+
+/// The output binding.
+pub struct PostgresBinding {
+    pool: Pool,
+    exec_mode: ExecMode,
+    closed: AtomicBool,
+    reaper: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl PostgresBinding {
+    /// Builds the pool and pings within `timeout`, as daprd's Init does.
+    pub async fn connect(config: PostgresConfig) -> Result<Self, BindingError> {
+        if let Some(what) = config.unsupported {
+            return Err(BindingError::invalid(format!(
+                "postgres binding: {what} is not supported by bindery"
+            )));
+        }
+        let driver = config
+            .driver_config()
+            .map_err(|e| BindingError::invalid(format!("unable to connect to the DB: {e}")))?;
+        let tls = tls::connector(&config)
+            .map_err(|e| BindingError::invalid(format!("unable to connect to the DB: {e}")))?;
+        let manager = Manager::from_config(
+            driver,
+            tls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.max_conns)
+            .wait_timeout(Some(config.timeout))
+            .create_timeout(Some(config.timeout))
+            .recycle_timeout(Some(config.timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| BindingError::invalid(format!("unable to connect to the DB: {e}")))?;
+
+        let ping = async {
+            let client = pool.get().await.map_err(pool_error_text)?;
+            client.simple_query("").await.map_err(|e| describe(&e))?;
+            Ok::<(), String>(())
+        };
+        match tokio::time::timeout(config.timeout, ping).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(BindingError::unavailable(format!(
+                    "failed to ping the DB: {e}"
+                )));
+            }
+            Err(_) => {
+                return Err(BindingError::unavailable(
+                    "failed to ping the DB: context deadline exceeded",
+                ));
+            }
+        }
+
+        let reaper = config.max_idle_time.map(|idle| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let period = (idle / 2).max(std::time::Duration::from_secs(1));
+                loop {
+                    tokio::time::sleep(period).await;
+                    if pool.is_closed() {
+                        return;
+                    }
+                    pool.retain(|_, metrics| metrics.last_used() < idle);
+                }
+            })
+        });
+
+        Ok(Self {
+            pool,
+            exec_mode: config.exec_mode,
+            closed: AtomicBool::new(false),
+            reaper,
+        })
+    }
+
+    fn shut(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.pool.close();
+            if let Some(r) = &self.reaper {
+                r.abort();
+            }
+        }
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, BindingError> {
+        self.pool.get().await.map_err(|e| match e {
+            PoolError::Closed => BindingError::closed("component is closed"),
+            PoolError::Backend(e) => {
+                classify(&e, format!("error executing query: {}", describe(&e)))
+            }
+            other => BindingError::unavailable(format!(
+                "error executing query: {}",
+                pool_error_text(other)
+            )),
+        })
+    }
+
+    async fn statement(
+        &self,
+        client: &deadpool_postgres::Object,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        if self.exec_mode.caches() {
+            client.prepare_cached(sql).await
+        } else {
+            client.prepare(sql).await
+        }
+    }
+
+    async fn exec(&self, sql: &str, params: &[Value]) -> Result<u64, BindingError> {
+        let client = self.client().await?;
+        let run = async {
+            if params.is_empty() {
+                let messages = client.simple_query(sql).await?;
+                let affected = messages
+                    .iter()
+                    .filter_map(|m| match m {
+                        SimpleQueryMessage::CommandComplete(n) => Some(*n),
+                        _ => None,
+                    })
+                    .next_back()
+                    .unwrap_or(0);
+                return Ok(affected);
+            }
+            let stmt = self.statement(&client, sql).await?;
+            let args = bind(&stmt, params);
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+            client.execute(&stmt, &refs).await
+        };
+        run.await.map_err(|e| query_error(&e))
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<u8>, BindingError> {
+        let client = self.client().await?;
+        let run = async {
+            let stmt = self.statement(&client, sql).await?;
+            let args = bind(&stmt, params);
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+            let rows = client.query(&stmt, &refs).await?;
+            let mut out = Vec::with_capacity(64 + rows.len() * 32);
+            out.push(b'[');
+            for (r, row) in rows.iter().enumerate() {
+                if r > 0 {
+                    out.push(b',');
+                }
+                out.push(b'[');
+                for (i, column) in row.columns().iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    let raw: values::Raw<'_> = row.try_get(i)?;
+                    values::write_value(&mut out, column.type_(), raw.0);
+                }
+                out.push(b']');
+            }
+            out.push(b']');
+            Ok::<_, tokio_postgres::Error>(out)
+        };
+        run.await.map_err(|e| query_error(&e))
+    }
+}
+
+impl Drop for PostgresBinding {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+/// Pairs each JSON parameter with the statement's parameter type. Extra or missing values are
+/// left to the driver, which reports the count mismatch.
+fn bind(stmt: &tokio_postgres::Statement, params: &[Value]) -> Vec<values::TextParam> {
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let ty = stmt
+                .params()
+                .get(i)
+                .cloned()
+                .unwrap_or(tokio_postgres::types::Type::TEXT);
+            values::param_text(v, &ty)
+        })
+        .collect()
+}
+
+/// pgx's `PgError.Error()`: `ERROR: message (SQLSTATE code)`; the driver's text otherwise.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        ),
+        None => e.to_string(),
+    }
+}
+
+fn pool_error_text(e: PoolError) -> String {
+    match e {
+        PoolError::Backend(e) => describe(&e),
+        PoolError::Timeout(_) => {
+            "timeout: context deadline exceeded while acquiring a connection".to_owned()
+        }
+        PoolError::Closed => "component is closed".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn query_error(e: &tokio_postgres::Error) -> BindingError {
+    classify(e, format!("error executing query: {}", describe(e)))
+}
+
+/// SQL errors (syntax, constraints, types) are the request's fault; lost connections and
+/// server shutdowns are retriable.
+fn classify(e: &tokio_postgres::Error, message: String) -> BindingError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        let transient = code.starts_with("08") || code.starts_with("57P") || code.starts_with("53");
+        return if transient {
+            BindingError::unavailable(message)
+        } else {
+            BindingError::invalid(message)
+        };
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut io = false;
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            io = true;
+            break;
+        }
+        source = s.source();
+    }
+    if e.is_closed()
+        || io
+        || e.to_string().contains("timeout")
+        || e.to_string().contains("connection")
+    {
+        BindingError::unavailable(message)
+    } else {
+        BindingError::invalid(message)
+    }
+}
+
+/// `params`: optional JSON array, with Go's error wording when it is something else.
+fn parse_params(metadata: &HashMap<String, String>) -> Result<Vec<Value>, BindingError> {
+    let Some(text) = metadata.get("params").filter(|p| !p.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let err = |detail: String| {
+        BindingError::invalid(format!(
+            "invalid metadata property params: failed to unserialize into an array: {detail}"
+        ))
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(items)) => Ok(items),
+        Ok(Value::Null) => Ok(Vec::new()),
+        Ok(other) => {
+            let kind = match other {
+                Value::Bool(_) => "bool",
+                Value::Number(_) => "number",
+                Value::String(_) => "string",
+                _ => "object",
+            };
+            Err(err(format!(
+                "json: cannot unmarshal {kind} into Go value of type []interface {{}}"
+            )))
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+#[async_trait]
+impl OutputBinding for PostgresBinding {
+    async fn invoke(&self, request: InvokeRequest) -> Result<Option<InvokeResponse>, BindingError> {
+        // `close` succeeds even when already closed.
+        if request.operation == "close" {
+            self.shut();
+            return Ok(None);
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BindingError::closed("component is closed"));
+        }
+        let sql = match request.metadata.get("sql") {
+            Some(s) if !s.is_empty() => s.clone(),
+            _ => return Err(BindingError::invalid("required metadata not set: sql")),
+        };
+        let params = parse_params(&request.metadata)?;
+
+        let start = chrono::Utc::now();
+        let clock = Instant::now();
+        let mut metadata = HashMap::from([
+            ("operation".to_owned(), request.operation.clone()),
+            ("sql".to_owned(), sql.clone()),
+            ("start-time".to_owned(), rfc3339_nano(&start)),
+        ]);
+        let data = match request.operation.as_str() {
+            "exec" => {
+                let affected = self.exec(&sql, &params).await?;
+                metadata.insert("rows-affected".to_owned(), affected.to_string());
+                Vec::new()
+            }
+            "query" => self.query(&sql, &params).await?,
+            other => {
+                return Err(BindingError::invalid(format!(
+                    "invalid operation type: {other}. Expected exec, query, or close"
+                )));
+            }
+        };
+        let elapsed = clock.elapsed();
+        let end = start + chrono::Duration::from_std(elapsed).unwrap_or_default();
+        metadata.insert("end-time".to_owned(), rfc3339_nano(&end));
+        metadata.insert("duration".to_owned(), format_go_duration(elapsed));
+        Ok(Some(InvokeResponse {
+            data: data.into(),
+            metadata,
+        }))
+    }
+
+    async fn close(&self) -> Result<(), BindingError> {
+        self.shut();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bindery_core::manifest::{Component, parse_documents};
+
+    const CORPUS: &str = "/work/shared/dapr-data/corpus/components-contrib/tests";
+
+    fn collect(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                collect(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn corpus_component_files_decode() {
+        let mut files = Vec::new();
+        for dir in [
+            "config/bindings/postgresql",
+            "certification/bindings/postgres/components",
+        ] {
+            collect(&std::path::Path::new(CORPUS).join(dir), &mut files);
+        }
+        if files.is_empty() {
+            eprintln!("SKIP: corpus not present at {CORPUS}");
+            return;
+        }
+        let mut decoded = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for doc in parse_documents(&file.to_string_lossy(), &text) {
+                let Ok(doc) = doc else { continue };
+                let Ok(Some(component)) = Component::from_document(&doc) else {
+                    continue;
+                };
+                if !DESCRIPTOR.matches(&component.spec_type.to_lowercase()) {
+                    continue;
+                }
+                let map: HashMap<String, String> = component
+                    .metadata
+                    .iter()
+                    .filter(|item| item.secret_key_ref.is_none() && item.env_ref.is_none())
+                    // The conformance runner substitutes `${{...}}` placeholders; so do we.
+                    .map(|item| {
+                        let value = if item.value.starts_with("${{") {
+                            "host=db.example.com user=app sslmode=require".to_owned()
+                        } else {
+                            item.value.clone()
+                        };
+                        (item.name.clone(), value)
+                    })
+                    .collect();
+                let props = Properties::new(map).unwrap();
+                let config = PostgresConfig::from_properties(&props)
+                    .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                config.driver_config().unwrap();
+                decoded += 1;
+            }
+        }
+        assert!(
+            decoded >= 3,
+            "only {decoded} postgres component files decoded"
+        );
+    }
+
+    #[test]
+    fn params_errors_use_go_wording() {
+        let md = |v: &str| HashMap::from([("params".to_owned(), v.to_owned())]);
+        assert_eq!(parse_params(&md("[1,\"a\",null]")).unwrap().len(), 3);
+        assert!(parse_params(&HashMap::new()).unwrap().is_empty());
+        let e = parse_params(&md("{\"a\":1}")).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "invalid metadata property params: failed to unserialize into an array: json: cannot unmarshal object into Go value of type []interface {}"
+        );
+        let e = parse_params(&md("[1,")).unwrap_err();
+        assert!(e.message().starts_with(
+            "invalid metadata property params: failed to unserialize into an array: "
+        ));
+    }
+}

@@ -1,0 +1,531 @@
+//! `bindings.rabbitmq`: publishes to a queue through the default exchange and consumes from it
+//! with manual acknowledgements (ack after the app accepted an event, nack with requeue when it
+//! did not, as daprd's component does).
+//!
+//! Input and output are separate instances with their own AMQP connection, like daprd. Both
+//! declare the queue with the configured arguments when they connect, and both reconnect by
+//! themselves: input every `reconnectWaitInSeconds`, output on the next `create` after the
+//! channel was lost.
+
+mod config;
+mod tls;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bindery_core::descriptor::Operation;
+use bindery_core::{
+    BindingDescriptor, BindingError, BuildContext, ConfigError, InputBinding, InputContext,
+    InputEvent, InvokeRequest, InvokeResponse, Metadata, OutputBinding, Properties,
+};
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::uri::{AMQPUri, SASLMechanism};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
+use tokio::sync::Mutex;
+
+pub use config::{Config, FIELDS};
+
+const COMPONENT: &str = "bindings.rabbitmq";
+
+pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
+    type_name: COMPONENT,
+    aliases: &[],
+    status: "stable",
+    summary: "Publish to and consume from a RabbitMQ queue (AMQP 0-9-1).",
+    fields: FIELDS,
+    operations: &[Operation {
+        name: "create",
+        description: "Publish the data to the queue. Request metadata: ttl/ttlInSeconds (message expiration), priority (0-255), contentType, messageID, correlationID, type; every entry is also sent as an AMQP header.",
+    }],
+    validate,
+    build_input: Some(|cx| Box::pin(build_input(cx))),
+    build_output: Some(|cx| Box::pin(build_output(cx))),
+};
+
+fn validate(p: &Properties) -> Result<(), ConfigError> {
+    Config::from_properties(p).map(|_| ())
+}
+
+/// What can go wrong talking to RabbitMQ.
+#[derive(Debug, thiserror::Error)]
+pub enum RabbitError {
+    #[error("invalid host address: {0}")]
+    Uri(String),
+    #[error("rabbitMQ binding error: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("channel/connection is not open")]
+    NotOpen,
+    #[error("{0}")]
+    InvalidRequest(String),
+}
+
+impl From<RabbitError> for BindingError {
+    fn from(e: RabbitError) -> Self {
+        match e {
+            RabbitError::Uri(_) | RabbitError::InvalidRequest(_) => {
+                BindingError::invalid(e.to_string())
+            }
+            RabbitError::NotOpen => BindingError::unavailable(e.to_string()),
+            RabbitError::Amqp(ref inner) if inner.is_amqp_soft_error() => {
+                BindingError::other(e.to_string())
+            }
+            RabbitError::Amqp(_) => BindingError::unavailable(e.to_string()),
+        }
+    }
+}
+
+fn config_error(e: ConfigError) -> BindingError {
+    BindingError::invalid(e.message)
+}
+
+/// Opens a connection and a channel and declares the queue.
+async fn connect(cfg: &Config) -> Result<(Connection, Channel), RabbitError> {
+    // The parse error can quote the URI, which may hold a password: keep it out.
+    let mut uri: AMQPUri = cfg
+        .host
+        .parse()
+        .map_err(|_| RabbitError::Uri("not a valid AMQP URI".to_owned()))?;
+    if cfg.external_sasl {
+        uri.query.auth_mechanism = Some(SASLMechanism::External);
+    }
+    if uri.query.connection_timeout.is_none() {
+        uri.query.connection_timeout = Some(10_000);
+    }
+    let runtime = lapin::runtime::default_runtime()?;
+    let connection = Connection::connect_uri_with_config(
+        uri,
+        ConnectionProperties::default(),
+        tls::owned_config(cfg.tls.as_ref()),
+        runtime,
+    )
+    .await?;
+    let channel = connection.create_channel().await?;
+    declare_queue(&channel, cfg).await?;
+    Ok((connection, channel))
+}
+
+async fn declare_queue(channel: &Channel, cfg: &Config) -> Result<(), RabbitError> {
+    let mut args = FieldTable::default();
+    if let Some(priority) = cfg.max_priority {
+        args.insert("x-max-priority".into(), AMQPValue::ShortShortUInt(priority));
+    }
+    if let Some(ttl) = cfg.queue_ttl {
+        args.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(ttl.as_millis().min(i64::MAX as u128) as i64),
+        );
+    }
+    channel
+        .queue_declare(
+            short(&cfg.queue_name)?,
+            QueueDeclareOptions {
+                durable: cfg.durable,
+                auto_delete: cfg.delete_when_unused,
+                exclusive: cfg.exclusive,
+                ..Default::default()
+            },
+            args,
+        )
+        .await?;
+    Ok(())
+}
+
+fn short(s: &str) -> Result<ShortString, RabbitError> {
+    ShortString::try_new(s).map_err(|e| RabbitError::InvalidRequest(e.to_string()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+async fn build_output(cx: BuildContext) -> Result<Box<dyn OutputBinding>, BindingError> {
+    let cfg = Config::from_properties(&cx.properties).map_err(config_error)?;
+    let (connection, channel) = connect(&cfg).await?;
+    Ok(Box::new(RabbitOutput {
+        cfg,
+        conn: Mutex::new(Some(Conn {
+            connection,
+            channel,
+        })),
+    }))
+}
+
+struct Conn {
+    connection: Connection,
+    channel: Channel,
+}
+
+pub struct RabbitOutput {
+    cfg: Config,
+    conn: Mutex<Option<Conn>>,
+}
+
+impl RabbitOutput {
+    /// The open channel, reconnecting first when the previous one was lost.
+    async fn channel(&self) -> Result<Channel, RabbitError> {
+        let mut guard = self.conn.lock().await;
+        if let Some(conn) = guard.as_ref()
+            && conn.channel.status().connected()
+            && conn.connection.status().connected()
+        {
+            return Ok(conn.channel.clone());
+        }
+        if let Some(old) = guard.take() {
+            let _ = old.connection.close(0, "reconnecting".into()).await;
+        }
+        match connect(&self.cfg).await {
+            Ok((connection, channel)) => {
+                tracing::info!(component = COMPONENT, queue = %self.cfg.queue_name, "Reconnected to RabbitMQ.");
+                *guard = Some(Conn {
+                    connection,
+                    channel: channel.clone(),
+                });
+                Ok(channel)
+            }
+            Err(e) => {
+                tracing::warn!(component = COMPONENT, error = %e, "Reconnecting to RabbitMQ failed.");
+                Err(RabbitError::NotOpen)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl OutputBinding for RabbitOutput {
+    async fn invoke(&self, req: InvokeRequest) -> Result<Option<InvokeResponse>, BindingError> {
+        let properties = publish_properties(&req.metadata)?;
+        let channel = self.channel().await?;
+        let published = async {
+            channel
+                .basic_publish(
+                    "".into(),
+                    short(&self.cfg.queue_name)?,
+                    BasicPublishOptions::default(),
+                    &req.data,
+                    properties,
+                )
+                .await?
+                .await?;
+            Ok::<(), RabbitError>(())
+        }
+        .await;
+        if let Err(e) = published {
+            if !channel.status().connected() {
+                tracing::warn!(component = COMPONENT, error = %e, "Publish failed; the channel is closed and will be reopened.");
+            }
+            return Err(e.into());
+        }
+        Ok(None)
+    }
+
+    async fn close(&self) -> Result<(), BindingError> {
+        if let Some(conn) = self.conn.lock().await.take() {
+            let _ = conn.channel.close(200, "closing".into()).await;
+            let _ = conn.connection.close(200, "closing".into()).await;
+        }
+        Ok(())
+    }
+}
+
+/// daprd's lookup for `contentType`, `messageID`, `correlationID` and `type`: exact key first,
+/// then any casing.
+fn lookup<'a>(metadata: &'a Metadata, key: &str) -> Option<&'a str> {
+    metadata.get(key).map(String::as_str).or_else(|| {
+        metadata
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    })
+}
+
+/// The AMQP properties of a published message, from the request metadata.
+pub fn publish_properties(metadata: &Metadata) -> Result<BasicProperties, RabbitError> {
+    let mut headers = FieldTable::default();
+    let mut keys: Vec<&String> = metadata.keys().collect();
+    keys.sort();
+    for key in keys {
+        let name = ShortString::try_new(key.as_str()).map_err(|_| {
+            RabbitError::InvalidRequest(format!(
+                "metadata key is longer than 255 bytes: {}",
+                key.chars().take(32).collect::<String>()
+            ))
+        })?;
+        headers.insert(
+            name,
+            AMQPValue::LongString(LongString::from(metadata[key].as_bytes())),
+        );
+    }
+    let content_type = lookup(metadata, "contentType").unwrap_or("text/plain");
+    let mut props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type(short(content_type)?)
+        .with_headers(headers);
+    if let Some(ttl) = message_ttl(metadata)? {
+        props = props.with_expiration(short(&ttl.as_millis().to_string())?);
+    }
+    if let Some(priority) = metadata.get("priority") {
+        let value: i64 = priority.trim().parse().map_err(|_| {
+            RabbitError::InvalidRequest(format!(
+                "rabbitMQ binding error: can't parse priority: {priority}"
+            ))
+        })?;
+        props = props.with_priority(value.clamp(0, 255) as u8);
+    }
+    if let Some(id) = lookup(metadata, "messageID") {
+        props = props.with_message_id(short(id)?);
+    }
+    if let Some(id) = lookup(metadata, "correlationID") {
+        props = props.with_correlation_id(short(id)?);
+    }
+    if let Some(kind) = lookup(metadata, "type") {
+        props = props.with_type(short(kind)?);
+    }
+    Ok(props)
+}
+
+/// dapr/kit `TryGetTTL`: `ttl`, then `ttlInSeconds`, any casing.
+fn message_ttl(metadata: &Metadata) -> Result<Option<Duration>, RabbitError> {
+    for key in ["ttl", "ttlInSeconds"] {
+        if let Some(v) = lookup(metadata, key) {
+            return config::parse_ttl(v)
+                .map_err(|e| RabbitError::InvalidRequest(format!("rabbitMQ binding error: {e}")));
+        }
+    }
+    Ok(None)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input
+
+async fn build_input(cx: BuildContext) -> Result<Box<dyn InputBinding>, BindingError> {
+    let cfg = Config::from_properties(&cx.properties).map_err(config_error)?;
+    // Fail Init when the broker or the declaration refuses us, as daprd does.
+    let (connection, channel) = connect(&cfg).await?;
+    Ok(Box::new(RabbitInput {
+        cfg,
+        first: Some(Conn {
+            connection,
+            channel,
+        }),
+    }))
+}
+
+pub struct RabbitInput {
+    cfg: Config,
+    first: Option<Conn>,
+}
+
+enum Ended {
+    Shutdown,
+    Lost(String),
+}
+
+#[async_trait]
+impl InputBinding for RabbitInput {
+    async fn run(mut self: Box<Self>, cx: InputContext) -> Result<(), BindingError> {
+        let mut next = self.first.take();
+        loop {
+            let conn = match next.take() {
+                Some(conn) => Ok(conn),
+                None => connect(&self.cfg).await.map(|(connection, channel)| Conn {
+                    connection,
+                    channel,
+                }),
+            };
+            match conn {
+                Ok(conn) => {
+                    let ended = match start_consumer(&conn.channel, &self.cfg).await {
+                        Ok(consumer) => consume(&cx, &conn.channel, consumer).await,
+                        Err(e) => Ended::Lost(e.to_string()),
+                    };
+                    let _ = conn.channel.close(200, "closing".into()).await;
+                    let _ = conn.connection.close(200, "closing".into()).await;
+                    match ended {
+                        Ended::Shutdown => return Ok(()),
+                        Ended::Lost(cause) => tracing::warn!(
+                            component = COMPONENT, binding = cx.name(), cause = %cause,
+                            "Lost the RabbitMQ consumer; reconnecting in {:?}.", self.cfg.reconnect_wait
+                        ),
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    component = COMPONENT, binding = cx.name(), cause = %e,
+                    "Connecting to RabbitMQ failed; retrying in {:?}.", self.cfg.reconnect_wait
+                ),
+            }
+            tokio::select! {
+                _ = cx.shutdown().cancelled() => return Ok(()),
+                _ = tokio::time::sleep(self.cfg.reconnect_wait) => {}
+            }
+        }
+    }
+}
+
+async fn start_consumer(channel: &Channel, cfg: &Config) -> Result<Consumer, RabbitError> {
+    channel
+        .basic_qos(cfg.prefetch_count, BasicQosOptions { global: true })
+        .await?;
+    let consumer = channel
+        .basic_consume(
+            short(&cfg.queue_name)?,
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(consumer)
+}
+
+/// Delivers one message at a time until shutdown or until the consumer is lost.
+async fn consume(cx: &InputContext, channel: &Channel, mut consumer: Consumer) -> Ended {
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = cx.shutdown().cancelled() => {
+                let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
+                return Ended::Shutdown;
+            }
+            next = consumer.next() => next,
+        };
+        let delivery = match next {
+            None => return Ended::Lost("consumer cancelled".to_owned()),
+            Some(Err(e)) => return Ended::Lost(e.to_string()),
+            Some(Ok(delivery)) => delivery,
+        };
+        let event = InputEvent {
+            data: delivery.data.clone().into(),
+            metadata: headers_metadata(delivery.properties.headers().as_ref()),
+        };
+        // The verdict is awaited even during shutdown: in-flight work finishes.
+        let settled = match cx.deliver(event).await {
+            Ok(_) => delivery.acker.ack(BasicAckOptions::default()).await,
+            Err(e) => {
+                tracing::debug!(component = COMPONENT, binding = cx.name(), error = %e, "App refused the message; requeueing it.");
+                delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        multiple: false,
+                        requeue: true,
+                    })
+                    .await
+            }
+        };
+        if let Err(e) = settled {
+            return Ended::Lost(e.to_string());
+        }
+    }
+}
+
+/// Only string-valued headers, keys URL-query-escaped, as daprd passes them.
+pub fn headers_metadata(headers: Option<&FieldTable>) -> Metadata {
+    let mut out = HashMap::new();
+    let Some(headers) = headers else {
+        return out;
+    };
+    for (key, value) in headers.inner() {
+        let text = match value {
+            AMQPValue::LongString(s) => match std::str::from_utf8(s.as_bytes()) {
+                Ok(s) => s.to_owned(),
+                Err(_) => continue,
+            },
+            AMQPValue::ShortString(s) => s.as_str().to_owned(),
+            _ => continue,
+        };
+        out.insert(query_escape(key.as_str()), text);
+    }
+    out
+}
+
+/// Go's `url.QueryEscape`.
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md(pairs: &[(&str, &str)]) -> Metadata {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn escapes_like_go() {
+        assert_eq!(query_escape("a b/c?d=é"), "a+b%2Fc%3Fd%3D%C3%A9");
+        assert_eq!(query_escape("Plain-_.~9"), "Plain-_.~9");
+    }
+
+    #[test]
+    fn properties_from_request_metadata() {
+        let p = publish_properties(&md(&[
+            ("ttlInSeconds", "3"),
+            ("priority", "300"),
+            ("ContentType", "application/json"),
+            ("messageId", "m1"),
+            ("correlationID", "c1"),
+            ("type", "t1"),
+            ("custom", "v"),
+        ]))
+        .unwrap();
+        assert_eq!(p.expiration().as_ref().map(|s| s.as_str()), Some("3000"));
+        assert_eq!(*p.priority(), Some(255));
+        assert_eq!(
+            p.content_type().as_ref().map(|s| s.as_str()),
+            Some("application/json")
+        );
+        assert_eq!(p.message_id().as_ref().map(|s| s.as_str()), Some("m1"));
+        assert_eq!(p.correlation_id().as_ref().map(|s| s.as_str()), Some("c1"));
+        assert_eq!(p.kind().as_ref().map(|s| s.as_str()), Some("t1"));
+        assert_eq!(*p.delivery_mode(), Some(2));
+        let headers = p.headers().as_ref().unwrap();
+        assert_eq!(headers.inner().len(), 7, "every entry becomes a header");
+        let back = headers_metadata(Some(headers));
+        assert_eq!(back.get("custom").map(String::as_str), Some("v"));
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let p = publish_properties(&md(&[])).unwrap();
+        assert_eq!(
+            p.content_type().as_ref().map(|s| s.as_str()),
+            Some("text/plain")
+        );
+        assert!(p.expiration().is_none() && p.priority().is_none());
+        let p = publish_properties(&md(&[("priority", "-4"), ("ttl", "1500ms")])).unwrap();
+        assert_eq!(*p.priority(), Some(0));
+        assert_eq!(p.expiration().as_ref().map(|s| s.as_str()), Some("1500"));
+        assert!(publish_properties(&md(&[("priority", "high")])).is_err());
+        assert!(publish_properties(&md(&[("ttlInSeconds", "0")])).is_err());
+        assert!(
+            publish_properties(&md(&[("Priority", "high")])).is_ok(),
+            "priority is exact-case"
+        );
+    }
+
+    #[test]
+    fn only_string_headers_pass() {
+        let mut t = FieldTable::default();
+        t.insert("a b".into(), AMQPValue::LongString("x".into()));
+        t.insert("n".into(), AMQPValue::LongInt(5));
+        let m = headers_metadata(Some(&t));
+        assert_eq!(m, md(&[("a+b", "x")]));
+    }
+}

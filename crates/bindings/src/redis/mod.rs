@@ -1,0 +1,464 @@
+//! `bindings.redis`: an output binding that stores, reads, deletes and increments one key per
+//! call (components-contrib `bindings/redis`).
+//!
+//! Single servers go through a [`ConnectionManager`], which reconnects by itself in the
+//! background; Redis Cluster goes through the crate's async cluster connection. Commands that
+//! fail because the connection broke are retried `redisMaxRetries` times with go-redis style
+//! backoff, as go-redis does. Data is stored exactly as given: over HTTP a JSON string keeps its
+//! quotes, like daprd.
+
+mod config;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use bindery_core::descriptor::{BoxFuture, Operation};
+use bindery_core::{
+    BindingDescriptor, BindingError, BuildContext, InvokeRequest, InvokeResponse, OutputBinding,
+    Properties,
+};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    ClientTlsConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, RedisError,
+    TlsCertificates,
+};
+
+pub use config::{RedisConfig, Toggle, Unsupported, request_ttl};
+
+/// What the key-based operations answer when `key` is missing.
+pub const MISSING_KEY: &str = "redis binding: missing key in request metadata";
+
+pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        name: "create",
+        description: "SET the key to the request data; EXPIRE it when ttl/ttlInSeconds is given.",
+    },
+    Operation {
+        name: "get",
+        description: "GET the key (GETDEL when `delete` is \"true\"); a missing key answers with empty data.",
+    },
+    Operation {
+        name: "delete",
+        description: "DEL the key.",
+    },
+    Operation {
+        name: "increment",
+        description: "INCR the key (EXPIRE it when a ttl is given); the new value is not returned.",
+    },
+];
+
+pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
+    type_name: "bindings.redis",
+    aliases: &[],
+    status: "stable",
+    summary: "Set, get, delete and increment Redis keys.",
+    fields: config::FIELDS,
+    operations: OPERATIONS,
+    validate,
+    build_input: None,
+    build_output: Some(build_output),
+};
+
+fn validate(p: &Properties) -> Result<(), bindery_core::ConfigError> {
+    RedisConfig::from_properties(p).map(|_| ())
+}
+
+fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
+    Box::pin(async move {
+        let config = RedisConfig::from_properties(&cx.properties)
+            .map_err(|e| BindingError::invalid(e.to_string()))?;
+        let binding = RedisBinding::connect(config).await?;
+        Ok(Box::new(binding) as Box<dyn OutputBinding>)
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedisBindingError {
+    #[error("redis binding: {0} is not supported by bindery")]
+    Unsupported(&'static str),
+    #[error("redis binding: error connecting to redis at {host}: {source}")]
+    Connect { host: String, source: RedisError },
+    #[error("redis binding: invalid TLS settings: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Request(String),
+    #[error("{0}")]
+    Command(RedisError),
+    #[error("redis binding: component is closed")]
+    Closed,
+}
+
+impl From<RedisBindingError> for BindingError {
+    fn from(e: RedisBindingError) -> Self {
+        let message = e.to_string();
+        match e {
+            RedisBindingError::Unsupported(_)
+            | RedisBindingError::Tls(_)
+            | RedisBindingError::Request(_) => BindingError::invalid(message),
+            RedisBindingError::Connect { source, .. } => {
+                BindingError::unavailable(message).with_source(source)
+            }
+            RedisBindingError::Command(source) => {
+                if is_connection_error(&source) {
+                    BindingError::unavailable(message).with_source(source)
+                } else {
+                    BindingError::invalid(message).with_source(source)
+                }
+            }
+            RedisBindingError::Closed => BindingError::closed(message),
+        }
+    }
+}
+
+fn is_connection_error(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+}
+
+#[derive(Clone)]
+enum Connection {
+    Node(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, RedisError> {
+        match self {
+            Connection::Node(c) => cmd.query_async(&mut c.clone()).await,
+            Connection::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+        }
+    }
+}
+
+/// The output binding.
+pub struct RedisBinding {
+    config: RedisConfig,
+    connection: Connection,
+    closed: AtomicBool,
+}
+
+impl RedisBinding {
+    /// Connects and PINGs, as daprd's Init does.
+    pub async fn connect(config: RedisConfig) -> Result<Self, RedisBindingError> {
+        match config.unsupported {
+            Some(Unsupported::Failover) => {
+                return Err(RedisBindingError::Unsupported("failover (Redis Sentinel)"));
+            }
+            Some(Unsupported::EntraId) => {
+                return Err(RedisBindingError::Unsupported(
+                    "useEntraID (Azure AD authentication)",
+                ));
+            }
+            Some(Unsupported::Oidc) => {
+                return Err(RedisBindingError::Unsupported(
+                    "useOIDC (OIDC authentication)",
+                ));
+            }
+            None => {}
+        }
+        if config.tls {
+            // rustls needs a process-wide provider; ignore "already installed".
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let connect_err = |source: RedisError| RedisBindingError::Connect {
+            host: config.host_text.clone(),
+            source,
+        };
+        let certs = tls_certificates(&config)?;
+        let connection = if config.cluster {
+            let nodes: Vec<redis::ConnectionInfo> = config
+                .hosts
+                .iter()
+                .map(|(h, p)| ConnectionAddr::Tcp(h.clone(), *p).into_connection_info())
+                .collect::<Result<_, _>>()
+                .map_err(connect_err)?;
+            let mut builder = ClusterClientBuilder::new(nodes)
+                .retries(config.max_retries as u32)
+                .connection_timeout(config.dial_timeout);
+            if let Some(t) = config.response_timeout {
+                builder = builder.response_timeout(t);
+            }
+            if let (Toggle::On(min), Toggle::On(max)) =
+                (config.min_retry_interval, config.max_retry_interval)
+            {
+                builder = builder
+                    .min_retry_wait(min.as_millis() as u64)
+                    .max_retry_wait(max.as_millis() as u64);
+            }
+            if let Some(u) = &config.username {
+                builder = builder.username(u);
+            }
+            if let Some(pw) = &config.password {
+                builder = builder.password(pw);
+            }
+            if config.tls {
+                builder = builder.tls(if config.insecure_skip_verify {
+                    redis::TlsMode::Insecure
+                } else {
+                    redis::TlsMode::Secure
+                });
+                if let Some(certs) = certs {
+                    builder = builder.certs(certs);
+                }
+            }
+            let client = builder.build().map_err(connect_err)?;
+            let conn = tokio::time::timeout(config.dial_timeout, client.get_async_connection())
+                .await
+                .map_err(|_| connect_err(timeout_error()))?
+                .map_err(connect_err)?;
+            Connection::Cluster(conn)
+        } else {
+            let (host, port) = config.hosts[0].clone();
+            let addr = if config.tls {
+                ConnectionAddr::TcpTls {
+                    host,
+                    port,
+                    insecure: config.insecure_skip_verify,
+                    tls_params: None,
+                }
+            } else {
+                ConnectionAddr::Tcp(host, port)
+            };
+            let mut settings = RedisConnectionInfo::default().set_db(config.db);
+            if let Some(u) = &config.username {
+                settings = settings.set_username(u);
+            }
+            if let Some(pw) = &config.password {
+                settings = settings.set_password(pw);
+            }
+            let info = addr
+                .into_connection_info()
+                .map_err(connect_err)?
+                .set_redis_settings(settings);
+            let client = match certs {
+                Some(certs) => redis::Client::build_with_tls(info, certs),
+                None => redis::Client::open(info),
+            }
+            .map_err(connect_err)?;
+            let mut manager = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.dial_timeout))
+                .set_response_timeout(config.response_timeout)
+                .set_number_of_retries(config.max_retries.max(1));
+            if let (Toggle::On(min), Toggle::On(max)) =
+                (config.min_retry_interval, config.max_retry_interval)
+            {
+                manager = manager.set_min_delay(min).set_max_delay(max.max(min));
+            }
+            let conn = tokio::time::timeout(
+                config.dial_timeout.saturating_mul(2),
+                ConnectionManager::new_with_config(client, manager),
+            )
+            .await
+            .map_err(|_| connect_err(timeout_error()))?
+            .map_err(connect_err)?;
+            Connection::Node(conn)
+        };
+        let binding = Self {
+            config,
+            connection,
+            closed: AtomicBool::new(false),
+        };
+        binding.ping().await?;
+        Ok(binding)
+    }
+
+    /// PING, with daprd's error text.
+    pub async fn ping(&self) -> Result<(), RedisBindingError> {
+        self.connection
+            .query::<String>(&redis::cmd("PING"))
+            .await
+            .map(|_| ())
+            .map_err(|source| RedisBindingError::Connect {
+                host: self.config.host_text.clone(),
+                source,
+            })
+    }
+
+    /// Runs one command, retrying connection failures like go-redis (`redisMaxRetries`).
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, RedisBindingError> {
+        let mut attempt: u32 = 0;
+        loop {
+            if self.closed.load(Ordering::Acquire) {
+                return Err(RedisBindingError::Closed);
+            }
+            match self.connection.query(cmd).await {
+                Ok(value) => return Ok(value),
+                Err(e)
+                    if is_connection_error(&e) && (attempt as usize) < self.config.max_retries =>
+                {
+                    tracing::debug!(component = "bindings.redis", error = %e, attempt, "Redis command failed; retrying.");
+                    tokio::time::sleep(self.config.retry_delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(RedisBindingError::Command(e)),
+            }
+        }
+    }
+
+    async fn expire(&self, key: &str, request: &InvokeRequest) -> Result<(), RedisBindingError> {
+        if let Some(ttl) = request_ttl(&request.metadata).map_err(RedisBindingError::Request)? {
+            // daprd sends int(ttl.Seconds()): sub-second TTLs truncate to 0.
+            self.run::<redis::Value>(redis::cmd("EXPIRE").arg(key).arg(ttl.as_secs()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        request: InvokeRequest,
+    ) -> Result<Option<InvokeResponse>, RedisBindingError> {
+        let key = match request.metadata.get("key") {
+            Some(k) if !k.is_empty() => k.clone(),
+            _ => return Err(RedisBindingError::Request(MISSING_KEY.to_owned())),
+        };
+        match request.operation.as_str() {
+            "create" => {
+                self.run::<redis::Value>(redis::cmd("SET").arg(&key).arg(&request.data[..]))
+                    .await?;
+                self.expire(&key, &request).await?;
+                Ok(None)
+            }
+            "get" => {
+                let name = if request.metadata.get("delete").map(String::as_str) == Some("true") {
+                    "GETDEL"
+                } else {
+                    "GET"
+                };
+                let value: Option<Vec<u8>> = self.run(redis::cmd(name).arg(&key)).await?;
+                Ok(Some(InvokeResponse {
+                    data: value.unwrap_or_default().into(),
+                    metadata: Default::default(),
+                }))
+            }
+            "delete" => {
+                self.run::<redis::Value>(redis::cmd("DEL").arg(&key))
+                    .await?;
+                Ok(None)
+            }
+            "increment" => {
+                self.run::<redis::Value>(redis::cmd("INCR").arg(&key))
+                    .await?;
+                self.expire(&key, &request).await?;
+                Ok(None)
+            }
+            other => Err(RedisBindingError::Request(format!(
+                "invalid operation type: {other}"
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl OutputBinding for RedisBinding {
+    async fn invoke(&self, request: InvokeRequest) -> Result<Option<InvokeResponse>, BindingError> {
+        self.handle(request).await.map_err(Into::into)
+    }
+
+    async fn close(&self) -> Result<(), BindingError> {
+        // Connections close when the binding is dropped; refuse further work now.
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+fn timeout_error() -> RedisError {
+    RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "i/o timeout",
+    ))
+}
+
+fn tls_certificates(config: &RedisConfig) -> Result<Option<TlsCertificates>, RedisBindingError> {
+    if !config.tls {
+        return Ok(None);
+    }
+    match (&config.client_cert, &config.client_key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsCertificates {
+            client_tls: Some(ClientTlsConfig {
+                client_cert: cert.clone().into_bytes(),
+                client_key: key.clone().into_bytes(),
+            }),
+            root_cert: None,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(RedisBindingError::Tls(
+            "clientCert and clientKey must be given together".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bindery_core::manifest::{Component, parse_documents};
+    use std::collections::HashMap;
+
+    const CORPUS: &str = "/work/shared/dapr-data/corpus/components-contrib/tests";
+
+    fn corpus_files() -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for dir in [
+            "config/bindings/redis",
+            "certification/bindings/redis/components",
+        ] {
+            collect(&std::path::Path::new(CORPUS).join(dir), &mut out);
+        }
+        out
+    }
+
+    fn collect(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                collect(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn corpus_component_files_decode() {
+        let files = corpus_files();
+        if files.is_empty() {
+            eprintln!("SKIP: corpus not present at {CORPUS}");
+            return;
+        }
+        let mut decoded = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for doc in parse_documents(&file.to_string_lossy(), &text) {
+                let Ok(doc) = doc else { continue };
+                let Ok(Some(component)) = Component::from_document(&doc) else {
+                    continue;
+                };
+                if !DESCRIPTOR.matches(&component.spec_type.to_lowercase()) {
+                    continue;
+                }
+                let map: HashMap<String, String> = component
+                    .metadata
+                    .iter()
+                    .filter(|item| item.secret_key_ref.is_none() && item.env_ref.is_none())
+                    .map(|item| (item.name.clone(), item.value.clone()))
+                    .collect();
+                let props = Properties::new(map).unwrap();
+                RedisConfig::from_properties(&props)
+                    .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                decoded += 1;
+            }
+        }
+        assert!(decoded >= 6, "only {decoded} redis component files decoded");
+    }
+}
