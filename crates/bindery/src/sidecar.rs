@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bindery_api::app_grpc::GrpcAppChannel;
 use bindery_api::app_http::HttpAppChannel;
+use bindery_api::grpc::serve_grpc;
 use bindery_api::http::{ApiState, router};
 use bindery_api::serve::serve_http;
 use bindery_core::configuration::Configuration;
@@ -185,6 +187,20 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
     };
     let servers_stop = CancellationToken::new();
     let mut servers = Vec::new();
+    // gRPC API first, then HTTP, as daprd opens them.
+    let grpc_port = args.dapr_grpc_port.unwrap_or(50001);
+    for address in listen_addresses(&args, grpc_port) {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| format!("cannot listen for the gRPC API on {address}: {e}"))?;
+        tracing::info!(address = %address, "gRPC API listening.");
+        let serve = serve_grpc(listener, state.clone(), servers_stop.clone(), graceful);
+        servers.push(tokio::spawn(async move {
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "The gRPC API stopped.");
+            }
+        }));
+    }
     let http_port = args.dapr_http_port.unwrap_or(3500);
     for listener in bind_all(&args, http_port, "HTTP API").await? {
         if let Ok(address) = listener.local_addr() {
@@ -208,7 +224,12 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
         runtime.readiness().set_ready();
         tracing::info!("bindery is ready.");
         if let Some(port) = runtime.config().app_port {
-            let channel = app_channel(runtime.config(), port, &args.app_health_check_path)?;
+            let channel = app_channel(
+                runtime.config(),
+                port,
+                &args.app_health_check_path,
+                max_body_size,
+            )?;
             runtime.start_inputs(channel);
         }
     }
@@ -229,6 +250,7 @@ fn app_channel(
     config: &RuntimeConfig,
     port: u16,
     health_path: &str,
+    max_message_size: usize,
 ) -> Result<Arc<dyn AppChannel>, String> {
     let app_token = std::env::var("APP_API_TOKEN")
         .ok()
@@ -248,9 +270,13 @@ fn app_channel(
             app_token,
             health_path,
         )?)),
-        AppProtocol::Grpc | AppProtocol::Grpcs => {
-            Err("--app-protocol grpc is not available in this build yet".to_owned())
-        }
+        AppProtocol::Grpc | AppProtocol::Grpcs => Ok(Arc::new(GrpcAppChannel::new(
+            &config.app_channel_address,
+            port,
+            config.app_protocol == AppProtocol::Grpcs,
+            app_token,
+            max_message_size,
+        )?)),
     }
 }
 

@@ -20,6 +20,7 @@ pub use decode::decode_output_request;
 
 use crate::error::ApiError;
 use crate::headers::insert_metadata_headers;
+use crate::metadata::MetadataView;
 
 /// The version bindery reports as its runtime version.
 pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -150,9 +151,8 @@ async fn healthz_outbound(State(state): State<ApiState>) -> Response {
 
 /// The metadata document, shaped like daprd's (empty fields left out, as Go's `omitempty`).
 pub fn metadata_json(state: &ApiState) -> Value {
-    let snapshot = state.runtime.metadata();
-    let config = state.runtime.config();
-    let components: Vec<Value> = snapshot
+    let view = MetadataView::new(state);
+    let components: Vec<Value> = view
         .components
         .iter()
         .map(|c| {
@@ -160,48 +160,37 @@ pub fn metadata_json(state: &ApiState) -> Value {
             if !c.version.is_empty() {
                 entry["version"] = json!(c.version);
             }
-            let mut capabilities = Vec::new();
-            if c.input {
-                capabilities.push("INPUT_BINDING");
-            }
-            if c.output {
-                capabilities.push("OUTPUT_BINDING");
-            }
-            if !capabilities.is_empty() {
-                entry["capabilities"] = json!(capabilities);
+            if !c.capabilities.is_empty() {
+                entry["capabilities"] = json!(c.capabilities);
             }
             entry
         })
         .collect();
-    let mut extended = serde_json::Map::new();
-    extended.insert("daprRuntimeVersion".into(), json!(RUNTIME_VERSION));
-    for (k, v) in &snapshot.extended {
-        extended.insert(k.clone(), json!(v));
-    }
+    let app_connection = &view.app_connection;
     let mut app = json!({
-        "protocol": config.app_protocol.as_str(),
-        "channelAddress": config.app_channel_address,
+        "protocol": app_connection.protocol,
+        "channelAddress": app_connection.channel_address,
     });
-    if let Some(port) = config.app_port {
+    if let Some(port) = app_connection.port {
         app["port"] = json!(port);
     }
-    if let Some(max) = config.app_max_concurrency {
+    if let Some(max) = app_connection.max_concurrency {
         app["maxConcurrency"] = json!(max);
     }
-    if let Some(health) = &config.app_health {
+    if let Some(health) = &app_connection.health {
         app["health"] = json!({
             "healthCheckPath": health.path,
-            "healthProbeInterval": bindery_core::duration::format_go_duration(health.interval),
-            "healthProbeTimeout": bindery_core::duration::format_go_duration(health.timeout),
+            "healthProbeInterval": health.interval,
+            "healthProbeTimeout": health.timeout,
             "healthThreshold": health.threshold,
         });
     }
     json!({
-        "id": snapshot.app_id,
-        "runtimeVersion": RUNTIME_VERSION,
-        "enabledFeatures": state.enabled_features,
+        "id": view.id,
+        "runtimeVersion": view.runtime_version,
+        "enabledFeatures": view.enabled_features,
         "components": components,
-        "extended": extended,
+        "extended": view.extended,
         "appConnectionProperties": app,
         "actorRuntime": {"runtimeStatus": "DISABLED", "hostReady": false},
     })
