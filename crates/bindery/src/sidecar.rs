@@ -189,11 +189,10 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
     let mut servers = Vec::new();
     // gRPC API first, then HTTP, as daprd opens them.
     let grpc_port = args.dapr_grpc_port.unwrap_or(50001);
-    for address in listen_addresses(&args, grpc_port) {
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|e| format!("cannot listen for the gRPC API on {address}: {e}"))?;
-        tracing::info!(address = %address, "gRPC API listening.");
+    for listener in bind_all(&args, grpc_port, "gRPC API").await? {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(address = %address, "gRPC API listening.");
+        }
         let serve = serve_grpc(listener, state.clone(), servers_stop.clone(), graceful);
         servers.push(tokio::spawn(async move {
             if let Err(e) = serve.await {
