@@ -23,6 +23,8 @@ pub mod postgres;
 pub mod rabbitmq;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod sql;
 
 /// The binding types compiled into this build.
 #[allow(clippy::vec_init_then_push)]
