@@ -240,7 +240,7 @@ async fn an_invalid_resiliency_stops_start_up_and_validate_points_at_the_line() 
 // RabbitMQ: what happens to a message the app never accepts.
 
 fn rabbit_url() -> String {
-    std::env::var("RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/".into())
+    std::env::var("RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 fn rabbit_reachable() -> bool {
