@@ -240,6 +240,10 @@ mod tests {
         let err = Resiliency::from_document(&doc).unwrap_err();
         let err = locate(err, text);
         assert_eq!(err.line, Some(10), "{err}");
-        assert!(err.to_string().starts_with("r.yaml:10: field spec.policies.retries.fast.duration"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("r.yaml:10: field spec.policies.retries.fast.duration"),
+            "{err}"
+        );
     }
 }

@@ -48,7 +48,10 @@ async fn outbound_retries_recover_from_503_but_never_retry_a_404() {
     let base = format!("http://127.0.0.1:{}", upstream.port);
     let dir = resources(&[
         ("a.yaml", &http_binding("flaky", &format!("{base}/flaky"))),
-        ("b.yaml", &http_binding("missing", &format!("{base}/missing"))),
+        (
+            "b.yaml",
+            &http_binding("missing", &format!("{base}/missing")),
+        ),
         (
             "resiliency.yaml",
             &resiliency(
@@ -99,7 +102,10 @@ async fn outbound_timeout_answers_500_with_the_deadline_message() {
         .invoke("slow", json!({"operation": "post", "data": "x"}))
         .await;
     assert_eq!(r.status(), 500);
-    assert!(started.elapsed() < Duration::from_secs(3), "the timeout cut the call short");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the timeout cut the call short"
+    );
     let v = body(r).await;
     assert_eq!(v["errorCode"], "ERR_INVOKE_OUTPUT_BINDING");
     assert_eq!(
@@ -150,7 +156,9 @@ async fn circuit_breaker_opens_fails_fast_then_half_opens() {
     assert_eq!(call().await.status(), 200, "and closes the breaker");
     assert_eq!(upstream.requests_to(&Method::POST, "/down").len(), 4);
     assert!(
-        sidecar.output().contains("changed state from closed to open"),
+        sidecar
+            .output()
+            .contains("changed state from closed to open"),
         "{}",
         sidecar.output()
     );
@@ -190,7 +198,12 @@ async fn inbound_retries_follow_the_policy_matching_and_delivery_attempts() {
     // The first tick fires after 5 s and the next after 10 s: every POST seen before then
     // belongs to the first tick's event.
     let retried = posts_within(&app, "/retried", 4, Duration::from_secs(8)).await;
-    assert_eq!(retried.len(), 4, "three failures, then accepted\n{}", sidecar.output());
+    assert_eq!(
+        retried.len(),
+        4,
+        "three failures, then accepted\n{}",
+        sidecar.output()
+    );
     let attempts = posts_within(&app, "/attempts", 3, Duration::from_secs(2)).await;
     assert_eq!(attempts.len(), 3, "deliveryAttempts: 3");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -200,6 +213,36 @@ async fn inbound_retries_follow_the_policy_matching_and_delivery_attempts() {
         app.requests_to(&Method::POST, "/notmatched").len(),
         1,
         "a 404 is outside matching.httpStatusCodes"
+    );
+}
+
+#[tokio::test]
+async fn max_concurrent_deliveries_bounds_one_binding() {
+    async fn run(limit: &str) -> (usize, Sidecar) {
+        let app = TestApp::start().await;
+        app.set_delay(Duration::from_millis(2500));
+        let dir = resources(&[("a.yaml", &cron("tick", "@every 1s", limit))]);
+        let sidecar = Sidecar::builder(BIN)
+            .resources(dir.path())
+            .app_port(app.port)
+            .spawn()
+            .await;
+        let mut most = 0;
+        for _ in 0..120 {
+            most = most.max(app.in_flight());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (most, sidecar)
+    }
+    let ((limited, a), (unlimited, b)) = tokio::join!(
+        run("  - name: maxConcurrentDeliveries\n    value: \"1\"\n"),
+        run("")
+    );
+    assert_eq!(limited, 1, "{}", a.output());
+    assert!(
+        unlimited >= 2,
+        "cron overlaps ticks without the limit\n{}",
+        b.output()
     );
 }
 
@@ -282,7 +325,13 @@ impl Drop for Queues {
 /// `(ready, unacknowledged)` messages of a queue, from the broker itself.
 fn queue_depth(queue: &str) -> Option<(u64, u64)> {
     let out = Command::new("rabbitmqctl")
-        .args(["-q", "list_queues", "name", "messages_ready", "messages_unacknowledged"])
+        .args([
+            "-q",
+            "list_queues",
+            "name",
+            "messages_ready",
+            "messages_unacknowledged",
+        ])
         .output()
         .ok()?;
     String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
@@ -339,14 +388,23 @@ async fn rabbitmq_dead_letter_drop_and_default_nack() {
         .spawn()
         .await;
     sidecar.wait_ready().await;
-    for (binding, data) in [("src", "poison"), ("dropper", "dropped"), ("plain", "retry me")] {
+    for (binding, data) in [
+        ("src", "poison"),
+        ("dropper", "dropped"),
+        ("plain", "retry me"),
+    ] {
         let r = sidecar
             .invoke(
                 binding,
                 json!({"operation": "create", "data": data, "metadata": {"origin": "test"}}),
             )
             .await;
-        assert_eq!(r.status(), 204, "publish to {binding}: {}", sidecar.output());
+        assert_eq!(
+            r.status(),
+            204,
+            "publish to {binding}: {}",
+            sidecar.output()
+        );
     }
 
     // Dead letter: two attempts, then the event lands on the dlq queue, read back by its input.
@@ -361,7 +419,11 @@ async fn rabbitmq_dead_letter_drop_and_default_nack() {
         "{:?}",
         dead[0].headers
     );
-    assert_eq!(dead[0].header("origin"), Some("test"), "the event's metadata travels along");
+    assert_eq!(
+        dead[0].header("origin"),
+        Some("test"),
+        "the event's metadata travels along"
+    );
     assert_eq!(app.requests_to(&Method::POST, "/src").len(), 2);
 
     // Drop: one attempt, acknowledged, logged.
@@ -369,7 +431,10 @@ async fn rabbitmq_dead_letter_drop_and_default_nack() {
     assert_eq!(dropped.len(), 1);
     assert!(
         eventually(Duration::from_secs(5), || async {
-            sidecar.output().contains("Dropping an event the app did not accept").then_some(())
+            sidecar
+                .output()
+                .contains("Dropping an event the app did not accept")
+                .then_some(())
         })
         .await
         .is_some(),
@@ -383,8 +448,16 @@ async fn rabbitmq_dead_letter_drop_and_default_nack() {
     assert!(plain.iter().all(|p| p.body == "\"retry me\""));
 
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(app.requests_to(&Method::POST, "/src").len(), 2, "acked: no redelivery");
-    assert_eq!(app.requests_to(&Method::POST, "/dropper").len(), 1, "acked: no redelivery");
+    assert_eq!(
+        app.requests_to(&Method::POST, "/src").len(),
+        2,
+        "acked: no redelivery"
+    );
+    assert_eq!(
+        app.requests_to(&Method::POST, "/dropper").len(),
+        1,
+        "acked: no redelivery"
+    );
     assert_eq!(app.requests_to(&Method::POST, "/plain").len(), 4);
     for queue in [q("src"), q("drop"), q("nack"), q("dlq")] {
         assert_eq!(
