@@ -5,10 +5,14 @@
 use bindery_core::BindingDescriptor;
 
 pub mod common;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 
 /// The binding types compiled into this build.
 pub fn registry() -> Vec<BindingDescriptor> {
     #[allow(unused_mut)]
     let mut all: Vec<BindingDescriptor> = Vec::new();
+    #[cfg(feature = "kafka")]
+    all.push(kafka::DESCRIPTOR);
     all
 }
