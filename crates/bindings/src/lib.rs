@@ -9,6 +9,7 @@ pub mod common;
 pub mod kafka;
 
 /// The binding types compiled into this build.
+#[allow(clippy::vec_init_then_push)]
 pub fn registry() -> Vec<BindingDescriptor> {
     #[allow(unused_mut)]
     let mut all: Vec<BindingDescriptor> = Vec::new();

@@ -21,27 +21,29 @@ fn cache_dir() -> PathBuf {
 }
 
 fn port() -> String {
-    brokers()
-        .rsplit(':')
-        .next()
-        .unwrap_or("9092")
-        .to_owned()
+    brokers().rsplit(':').next().unwrap_or("9092").to_owned()
 }
 
 /// The pid of the broker listening on our port: the start script's pid file, else `ss`.
 fn broker_pid() -> Option<u32> {
     let port = port();
-    if let Ok(text) = std::fs::read_to_string(cache_dir().join(format!("broker-{port}.pid"))) {
-        if let Ok(pid) = text.trim().parse::<u32>() {
-            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                return Some(pid);
-            }
-        }
+    if let Ok(text) = std::fs::read_to_string(cache_dir().join(format!("broker-{port}.pid")))
+        && let Ok(pid) = text.trim().parse::<u32>()
+        && std::path::Path::new(&format!("/proc/{pid}")).exists()
+    {
+        return Some(pid);
     }
-    let out = std::process::Command::new("ss").args(["-ltnpH", &format!("sport = :{port}")]).output().ok()?;
+    let out = std::process::Command::new("ss")
+        .args(["-ltnpH", &format!("sport = :{port}")])
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let start = text.find("pid=")? + 4;
-    text[start..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    text[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn start_broker() {
@@ -81,8 +83,14 @@ async fn producer_and_consumer_recover_after_broker_restart() {
         return;
     }
     if std::env::var("KAFKA_BROKERS").is_ok() && broker_pid().is_none() {
-        assert!(std::env::var_os("CI").is_none(), "cannot restart an external broker under CI");
-        eprintln!("SKIP: kafka at {} is not a local broker this test can restart", brokers());
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cannot restart an external broker under CI"
+        );
+        eprintln!(
+            "SKIP: kafka at {} is not a local broker this test can restart",
+            brokers()
+        );
         return;
     }
     let topic = unique("restart");
@@ -117,20 +125,36 @@ async fn producer_and_consumer_recover_after_broker_restart() {
         publish(out.as_ref(), p, &[]).await;
     }
     assert!(
-        wait_until(Duration::from_secs(60), || before.iter().all(|p| sink.accepted_payloads().contains(p))).await,
+        wait_until(Duration::from_secs(60), || before
+            .iter()
+            .all(|p| sink.accepted_payloads().contains(p)))
+        .await,
         "delivered before restart"
     );
-    eprintln!("before restart: sent {}, delivered {}, lost 0", before.len(), before.len());
+    eprintln!(
+        "before restart: sent {}, delivered {}, lost 0",
+        before.len(),
+        before.len()
+    );
 
     // Kill the broker (memory storage: everything is gone) and bring it back.
     let _restore = RestoreBroker;
     let pid = broker_pid().expect("broker pid");
-    let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
-    assert!(wait_until(Duration::from_secs(10), || !reachable(&brokers())).await, "broker is down");
+    assert!(
+        wait_until(Duration::from_secs(10), || !reachable(&brokers())).await,
+        "broker is down"
+    );
     // While it is down, publishing fails (and must not hang past writeTimeout).
     let started = Instant::now();
-    assert!(!try_publish(out.as_ref(), "while-down").await, "publish fails while the broker is down");
+    assert!(
+        !try_publish(out.as_ref(), "while-down").await,
+        "publish fails while the broker is down"
+    );
     eprintln!("publish while down failed after {:?}", started.elapsed());
     tokio::time::sleep(Duration::from_secs(2)).await;
     start_broker();
@@ -141,10 +165,16 @@ async fn producer_and_consumer_recover_after_broker_restart() {
     let mut attempts = 0;
     while !try_publish(out.as_ref(), "after-probe").await {
         attempts += 1;
-        assert!(restarted.elapsed() < Duration::from_secs(90), "publish never recovered ({attempts} attempts)");
+        assert!(
+            restarted.elapsed() < Duration::from_secs(90),
+            "publish never recovered ({attempts} attempts)"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    eprintln!("publish recovered {:?} after restart ({attempts} failed attempts)", restarted.elapsed());
+    eprintln!(
+        "publish recovered {:?} after restart ({attempts} failed attempts)",
+        restarted.elapsed()
+    );
     let after: Vec<String> = (0..20).map(|i| format!("after-{i}")).collect();
     for p in &after {
         publish(out.as_ref(), p, &[]).await;
@@ -163,7 +193,10 @@ async fn producer_and_consumer_recover_after_broker_restart() {
         after.len() - delivered,
         restarted.elapsed()
     );
-    assert!(recovered, "consumer did not recover after the broker restart");
+    assert!(
+        recovered,
+        "consumer did not recover after the broker restart"
+    );
 
     input.stop().await;
     out.close().await.unwrap();

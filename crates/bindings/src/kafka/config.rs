@@ -346,13 +346,22 @@ pub const CONSUMER_FETCH_DEFAULT: Field = Field::new(
 .exact_case()
 .input_only()
 .default_value("1048576");
-pub const OIDC_TOKEN_ENDPOINT: Field =
-    Field::new("oidcTokenEndpoint", FieldType::String, "authType oidc (not supported by bindery).");
-pub const OIDC_CLIENT_ID: Field =
-    Field::new("oidcClientID", FieldType::String, "authType oidc (not supported by bindery).");
-pub const OIDC_CLIENT_SECRET: Field =
-    Field::new("oidcClientSecret", FieldType::String, "authType oidc (not supported by bindery).")
-        .sensitive();
+pub const OIDC_TOKEN_ENDPOINT: Field = Field::new(
+    "oidcTokenEndpoint",
+    FieldType::String,
+    "authType oidc (not supported by bindery).",
+);
+pub const OIDC_CLIENT_ID: Field = Field::new(
+    "oidcClientID",
+    FieldType::String,
+    "authType oidc (not supported by bindery).",
+);
+pub const OIDC_CLIENT_SECRET: Field = Field::new(
+    "oidcClientSecret",
+    FieldType::String,
+    "authType oidc (not supported by bindery).",
+)
+.sensitive();
 pub const OIDC_SCOPES: Field = Field::new(
     "oidcScopes",
     FieldType::String,
@@ -375,64 +384,107 @@ pub const OIDC_CLIENT_ASSERTION_KEY: Field = Field::new(
     "authType oidc_private_key_jwt (not supported by bindery).",
 )
 .sensitive();
-pub const OIDC_RESOURCE: Field =
-    Field::new("oidcResource", FieldType::String, "authType oidc_private_key_jwt (not supported).");
-pub const OIDC_AUDIENCE: Field =
-    Field::new("oidcAudience", FieldType::String, "authType oidc_private_key_jwt (not supported).");
-pub const OIDC_KID: Field =
-    Field::new("oidcKid", FieldType::String, "authType oidc_private_key_jwt (not supported).");
+pub const OIDC_RESOURCE: Field = Field::new(
+    "oidcResource",
+    FieldType::String,
+    "authType oidc_private_key_jwt (not supported).",
+);
+pub const OIDC_AUDIENCE: Field = Field::new(
+    "oidcAudience",
+    FieldType::String,
+    "authType oidc_private_key_jwt (not supported).",
+);
+pub const OIDC_KID: Field = Field::new(
+    "oidcKid",
+    FieldType::String,
+    "authType oidc_private_key_jwt (not supported).",
+);
 pub const REGION: Field = Field::new(
     "region",
     FieldType::String,
     "authType awsiam (not supported by bindery); exact-case, falls back to awsRegion.",
 )
 .exact_case();
-pub const AWS_REGION: Field =
-    Field::new("awsRegion", FieldType::String, "Deprecated spelling of region.").exact_case();
-pub const ACCESS_KEY: Field =
-    Field::new("accessKey", FieldType::String, "authType awsiam (not supported).").exact_case();
-pub const AWS_ACCESS_KEY: Field =
-    Field::new("awsAccessKey", FieldType::String, "Deprecated spelling of accessKey.").exact_case();
+pub const AWS_REGION: Field = Field::new(
+    "awsRegion",
+    FieldType::String,
+    "Deprecated spelling of region.",
+)
+.exact_case();
+pub const ACCESS_KEY: Field = Field::new(
+    "accessKey",
+    FieldType::String,
+    "authType awsiam (not supported).",
+)
+.exact_case();
+pub const AWS_ACCESS_KEY: Field = Field::new(
+    "awsAccessKey",
+    FieldType::String,
+    "Deprecated spelling of accessKey.",
+)
+.exact_case();
 pub const SECRET_KEY: Field = Field::new("secretKey", FieldType::String, "authType awsiam.")
     .exact_case()
     .sensitive();
-pub const AWS_SECRET_KEY: Field =
-    Field::new("awsSecretKey", FieldType::String, "Deprecated spelling of secretKey.")
-        .exact_case()
-        .sensitive();
+pub const AWS_SECRET_KEY: Field = Field::new(
+    "awsSecretKey",
+    FieldType::String,
+    "Deprecated spelling of secretKey.",
+)
+.exact_case()
+.sensitive();
 pub const SESSION_TOKEN: Field = Field::new("sessionToken", FieldType::String, "authType awsiam.")
     .exact_case()
     .sensitive();
-pub const AWS_SESSION_TOKEN: Field =
-    Field::new("awsSessionToken", FieldType::String, "Deprecated spelling of sessionToken.")
-        .exact_case()
-        .sensitive();
+pub const AWS_SESSION_TOKEN: Field = Field::new(
+    "awsSessionToken",
+    FieldType::String,
+    "Deprecated spelling of sessionToken.",
+)
+.exact_case()
+.sensitive();
 pub const ASSUME_ROLE_ARN: Field =
     Field::new("assumeRoleArn", FieldType::String, "authType awsiam.").exact_case();
-pub const AWS_IAM_ROLE_ARN: Field =
-    Field::new("awsIamRoleArn", FieldType::String, "Deprecated spelling of assumeRoleArn.")
-        .exact_case();
+pub const AWS_IAM_ROLE_ARN: Field = Field::new(
+    "awsIamRoleArn",
+    FieldType::String,
+    "Deprecated spelling of assumeRoleArn.",
+)
+.exact_case();
 pub const SESSION_NAME: Field = Field::new("sessionName", FieldType::String, "authType awsiam.")
     .exact_case()
     .default_value("DaprDefaultSession");
-pub const AWS_STS_SESSION_NAME: Field =
-    Field::new("awsStsSessionName", FieldType::String, "Deprecated spelling of sessionName.")
-        .exact_case();
+pub const AWS_STS_SESSION_NAME: Field = Field::new(
+    "awsStsSessionName",
+    FieldType::String,
+    "Deprecated spelling of sessionName.",
+)
+.exact_case();
 pub const SCHEMA_REGISTRY_URL: Field = Field::new(
     "schemaRegistryURL",
     FieldType::String,
     "Accepted; Avro schema registry support is not implemented (requests asking for \
      valueSchemaType Avro are refused).",
 );
-pub const SCHEMA_REGISTRY_API_KEY: Field =
-    Field::new("schemaRegistryAPIKey", FieldType::String, "Accepted, unused.");
-pub const SCHEMA_REGISTRY_API_SECRET: Field =
-    Field::new("schemaRegistryAPISecret", FieldType::String, "Accepted, unused.").sensitive();
+pub const SCHEMA_REGISTRY_API_KEY: Field = Field::new(
+    "schemaRegistryAPIKey",
+    FieldType::String,
+    "Accepted, unused.",
+);
+pub const SCHEMA_REGISTRY_API_SECRET: Field = Field::new(
+    "schemaRegistryAPISecret",
+    FieldType::String,
+    "Accepted, unused.",
+)
+.sensitive();
 pub const SCHEMA_CACHING_ENABLED: Field =
     Field::new("schemaCachingEnabled", FieldType::Bool, "Accepted, unused.").default_value("true");
-pub const SCHEMA_LATEST_VERSION_CACHE_TTL: Field =
-    Field::new("schemaLatestVersionCacheTTL", FieldType::Duration, "Accepted, unused.")
-        .default_value("5m");
+pub const SCHEMA_LATEST_VERSION_CACHE_TTL: Field = Field::new(
+    "schemaLatestVersionCacheTTL",
+    FieldType::Duration,
+    "Accepted, unused.",
+)
+.default_value("5m");
 pub const USE_AVRO_JSON: Field =
     Field::new("useAvroJSON", FieldType::Bool, "Accepted, unused.").default_value("false");
 
@@ -542,7 +594,10 @@ impl AuthType {
 
     /// Whether bindery can connect with this authentication type.
     pub fn is_supported(self) -> bool {
-        !matches!(self, AuthType::Oidc | AuthType::OidcPrivateKeyJwt | AuthType::AwsIam)
+        !matches!(
+            self,
+            AuthType::Oidc | AuthType::OidcPrivateKeyJwt | AuthType::AwsIam
+        )
     }
 }
 
@@ -699,7 +754,8 @@ impl BackOff {
             BackOffPolicy::Constant => Some(self.config.duration),
             BackOffPolicy::Exponential => {
                 let elapsed = self.started.elapsed();
-                if !self.config.max_elapsed_time.is_zero() && elapsed > self.config.max_elapsed_time {
+                if !self.config.max_elapsed_time.is_zero() && elapsed > self.config.max_elapsed_time
+                {
                     return None;
                 }
                 let rf = self.config.randomization_factor.clamp(0.0, 1.0);
@@ -707,7 +763,8 @@ impl BackOff {
                 let delta = rf * base;
                 let random = (uuid::Uuid::new_v4().as_u128() % 10_000) as f64 / 10_000.0;
                 let delay = (base - delta) + random * (2.0 * delta);
-                let next = (base * self.config.multiplier.max(1.0)).min(self.config.max_interval.as_secs_f64());
+                let next = (base * self.config.multiplier.max(1.0))
+                    .min(self.config.max_interval.as_secs_f64());
                 self.current = Duration::from_secs_f64(next.max(0.0));
                 let delay = Duration::from_secs_f64(delay.max(0.0));
                 if !self.config.max_elapsed_time.is_zero()
@@ -864,16 +921,25 @@ fn decode_backoff(p: &Properties) -> Result<BackOffConfig, ConfigError> {
             }
         };
     }
-    let duration = |field: &Field, suffix: &str, target: &mut Duration| -> Result<(), ConfigError> {
-        if let Some(v) = backoff_raw(p, suffix) {
-            *target = kit_config_duration(field, v)?;
-        }
-        Ok(())
-    };
+    let duration =
+        |field: &Field, suffix: &str, target: &mut Duration| -> Result<(), ConfigError> {
+            if let Some(v) = backoff_raw(p, suffix) {
+                *target = kit_config_duration(field, v)?;
+            }
+            Ok(())
+        };
     duration(&BACKOFF_DURATION, "duration", &mut c.duration)?;
-    duration(&BACKOFF_INITIAL_INTERVAL, "initialInterval", &mut c.initial_interval)?;
+    duration(
+        &BACKOFF_INITIAL_INTERVAL,
+        "initialInterval",
+        &mut c.initial_interval,
+    )?;
     duration(&BACKOFF_MAX_INTERVAL, "maxInterval", &mut c.max_interval)?;
-    duration(&BACKOFF_MAX_ELAPSED_TIME, "maxElapsedTime", &mut c.max_elapsed_time)?;
+    duration(
+        &BACKOFF_MAX_ELAPSED_TIME,
+        "maxElapsedTime",
+        &mut c.max_elapsed_time,
+    )?;
     let float = |field: &Field, suffix: &str, target: &mut f64| -> Result<(), ConfigError> {
         if let Some(v) = backoff_raw(p, suffix) {
             *target = v
@@ -884,7 +950,11 @@ fn decode_backoff(p: &Properties) -> Result<BackOffConfig, ConfigError> {
         Ok(())
     };
     float(&BACKOFF_MULTIPLIER, "multiplier", &mut c.multiplier)?;
-    float(&BACKOFF_RANDOMIZATION_FACTOR, "randomizationFactor", &mut c.randomization_factor)?;
+    float(
+        &BACKOFF_RANDOMIZATION_FACTOR,
+        "randomizationFactor",
+        &mut c.randomization_factor,
+    )?;
     if let Some(v) = backoff_raw(p, "maxRetries") {
         c.max_retries = v
             .parse::<i64>()
@@ -904,8 +974,10 @@ impl KafkaConfig {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         // upgradeMetadata: the legacy authRequired flag decides authType when that is empty.
         let mut auth_type_raw = p.get(AUTH_TYPE.name).unwrap_or("").to_owned();
-        if auth_type_raw.is_empty() {
-            if let Some(required) = p.get(AUTH_REQUIRED.name).filter(|v| !v.is_empty()) {
+        if auth_type_raw.is_empty()
+            && let Some(required) = p.get(AUTH_REQUIRED.name).filter(|v| !v.is_empty())
+        {
+            {
                 tracing::warn!("kafka: authRequired is deprecated, use authType instead");
                 auth_type_raw = match go_parse_bool(required) {
                     Some(true) if p.get(SASL_PASSWORD.name).is_some_and(|v| !v.is_empty()) => {
@@ -964,11 +1036,17 @@ impl KafkaConfig {
 
         let brokers_raw = p.get(BROKERS.name).unwrap_or("");
         if brokers_raw.is_empty() {
-            return Err(err(BROKERS.name, "kafka error: missing 'brokers' attribute"));
+            return Err(err(
+                BROKERS.name,
+                "kafka error: missing 'brokers' attribute",
+            ));
         }
         let brokers: Vec<String> = brokers_raw.split(',').map(str::to_owned).collect();
 
-        let mut ca_cert = p.get(CA_CERT.name).filter(|v| !v.is_empty()).map(str::to_owned);
+        let mut ca_cert = p
+            .get(CA_CERT.name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
         if let Some(v) = p.exact(CA_CERT.name).filter(|v| !v.is_empty()) {
             if !looks_like_pem(v) {
                 return Err(err(CA_CERT.name, "kafka error: invalid ca certificate"));
@@ -984,8 +1062,14 @@ impl KafkaConfig {
         }
         let sasl_username = p.get(SASL_USERNAME.name).unwrap_or("").to_owned();
         let sasl_password = p.get(SASL_PASSWORD.name).unwrap_or("").to_owned();
-        let client_cert = p.get(CLIENT_CERT.name).filter(|v| !v.is_empty()).map(str::to_owned);
-        let client_key = p.get(CLIENT_KEY.name).filter(|v| !v.is_empty()).map(str::to_owned);
+        let client_cert = p
+            .get(CLIENT_CERT.name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
+        let client_key = p
+            .get(CLIENT_KEY.name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
         let lower = auth_type_raw.to_ascii_lowercase();
         let auth_type = match lower.as_str() {
             "password" => {
@@ -1004,7 +1088,11 @@ impl KafkaConfig {
                 AuthType::Password
             }
             "oidc" | "oidc_private_key_jwt" => {
-                let at = if lower == "oidc" { AuthType::Oidc } else { AuthType::OidcPrivateKeyJwt };
+                let at = if lower == "oidc" {
+                    AuthType::Oidc
+                } else {
+                    AuthType::OidcPrivateKeyJwt
+                };
                 let name = at.as_str();
                 let missing = |f: &Field, what: &str| -> Result<(), ConfigError> {
                     if p.get(f.name).unwrap_or("").is_empty() {
@@ -1029,7 +1117,9 @@ impl KafkaConfig {
                     if !ok {
                         return Err(err(
                             OIDC_EXTENSIONS.name,
-                            format!("kafka error: improper OIDC Extensions format for authType '{name}'"),
+                            format!(
+                                "kafka error: improper OIDC Extensions format for authType '{name}'"
+                            ),
                         ));
                     }
                 }
@@ -1037,7 +1127,10 @@ impl KafkaConfig {
             }
             "mtls" => {
                 if client_cert.as_deref().is_some_and(|c| !looks_like_pem(c)) {
-                    return Err(err(CLIENT_CERT.name, "kafka error: invalid client certificate"));
+                    return Err(err(
+                        CLIENT_CERT.name,
+                        "kafka error: invalid client certificate",
+                    ));
                 }
                 if client_key.as_deref().is_some_and(|c| !looks_like_pem(c)) {
                     return Err(err(CLIENT_KEY.name, "kafka error: invalid client key"));
@@ -1072,12 +1165,18 @@ impl KafkaConfig {
             tracing::info!("kafka: TLS connectivity to broker disabled");
         }
         if skip_verify {
-            tracing::info!("kafka: you are using 'skipVerify' to skip server config verify which is unsafe!");
+            tracing::info!(
+                "kafka: you are using 'skipVerify' to skip server config verify which is unsafe!"
+            );
         }
 
         // A bare number under the exact key means milliseconds here (daprd re-parses it).
-        if let Some(v) = p.exact(CONSUME_RETRY_INTERVAL.name).filter(|v| !v.is_empty()) {
-            if v.parse::<i64>().is_ok() {
+        if let Some(v) = p
+            .exact(CONSUME_RETRY_INTERVAL.name)
+            .filter(|v| !v.is_empty())
+            && v.parse::<i64>().is_ok()
+        {
+            {
                 let ms = v.parse::<u32>().map_err(|_| {
                     err(
                         CONSUME_RETRY_INTERVAL.name,
@@ -1116,7 +1215,10 @@ impl KafkaConfig {
             go_atoi::<i64>(v, "Atoi").map_err(|e| err(CHANNEL_BUFFER_SIZE.name, e))?;
         }
         let mut consumer_fetch_default = 1024 * 1024;
-        if let Some(v) = p.exact(CONSUMER_FETCH_DEFAULT.name).filter(|v| !v.is_empty()) {
+        if let Some(v) = p
+            .exact(CONSUMER_FETCH_DEFAULT.name)
+            .filter(|v| !v.is_empty())
+        {
             consumer_fetch_default =
                 go_atoi::<i32>(v, "ParseInt").map_err(|e| err(CONSUMER_FETCH_DEFAULT.name, e))?;
         }
@@ -1210,7 +1312,9 @@ impl KafkaConfig {
             Some(v) => {
                 return Err(err(
                     ON_APP_FAILURE.name,
-                    format!("kafka error: invalid value for 'onAppFailure': {v:?} (must be \"skip\" or \"retry\")"),
+                    format!(
+                        "kafka error: invalid value for 'onAppFailure': {v:?} (must be \"skip\" or \"retry\")"
+                    ),
                 ));
             }
         };
@@ -1235,8 +1339,16 @@ impl KafkaConfig {
             enabled: tls_enabled,
             skip_verify,
             ca_cert,
-            client_cert: if auth_type == AuthType::Mtls { client_cert } else { None },
-            client_key: if auth_type == AuthType::Mtls { client_key } else { None },
+            client_cert: if auth_type == AuthType::Mtls {
+                client_cert
+            } else {
+                None
+            },
+            client_key: if auth_type == AuthType::Mtls {
+                client_key
+            } else {
+                None
+            },
         };
 
         let sasl_mechanism = match p.get(SASL_MECHANISM.name).unwrap_or("") {
@@ -1374,7 +1486,11 @@ mod tests {
             "kafka error: missing SASL Username for authType 'password'"
         );
         assert_eq!(
-            error_of(&props(&[("brokers", "a:1"), ("authType", "password"), ("saslUsername", "u")])),
+            error_of(&props(&[
+                ("brokers", "a:1"),
+                ("authType", "password"),
+                ("saslUsername", "u")
+            ])),
             "kafka error: missing SASL Password for authType 'password'"
         );
         assert_eq!(
@@ -1393,7 +1509,9 @@ mod tests {
 
     #[test]
     fn legacy_auth_required_upgrades_to_auth_type() {
-        let c = KafkaConfig::from_properties(&props(&[("brokers", "a:1"), ("authRequired", "false")])).unwrap();
+        let c =
+            KafkaConfig::from_properties(&props(&[("brokers", "a:1"), ("authRequired", "false")]))
+                .unwrap();
         assert_eq!(c.auth_type, AuthType::None);
         let c = KafkaConfig::from_properties(&props(&[
             ("brokers", "a:1"),
@@ -1409,7 +1527,8 @@ mod tests {
             "kafka error: invalid value for 'authRequired' attribute"
         );
         // authRequired true without a password means mTLS.
-        let c = KafkaConfig::from_properties(&props(&[("brokers", "a:1"), ("authRequired", "1")])).unwrap();
+        let c = KafkaConfig::from_properties(&props(&[("brokers", "a:1"), ("authRequired", "1")]))
+            .unwrap();
         assert_eq!(c.auth_type, AuthType::Mtls);
         // An explicit authType wins.
         let c = KafkaConfig::from_properties(&props(&[
@@ -1451,9 +1570,13 @@ mod tests {
     fn consumer_group_falls_back_to_consumer_id() {
         let c = KafkaConfig::from_properties(&with(&[("CONSUMERID", "cid")])).unwrap();
         assert_eq!(c.consumer_group, "cid");
-        let c = KafkaConfig::from_properties(&with(&[("consumerGroup", ""), ("consumerID", "cid")])).unwrap();
+        let c =
+            KafkaConfig::from_properties(&with(&[("consumerGroup", ""), ("consumerID", "cid")]))
+                .unwrap();
         assert_eq!(c.consumer_group, "cid");
-        let c = KafkaConfig::from_properties(&with(&[("consumergroup", "g"), ("consumerID", "cid")])).unwrap();
+        let c =
+            KafkaConfig::from_properties(&with(&[("consumergroup", "g"), ("consumerID", "cid")]))
+                .unwrap();
         assert_eq!(c.consumer_group, "g");
     }
 
@@ -1461,7 +1584,11 @@ mod tests {
     fn retry_settings() {
         let c = KafkaConfig::from_properties(&with(&[("consumeRetryEnabled", "true")])).unwrap();
         assert_eq!(c.on_app_failure, OnAppFailure::Retry);
-        let c = KafkaConfig::from_properties(&with(&[("consumeRetryEnabled", "true"), ("onAppFailure", "skip")])).unwrap();
+        let c = KafkaConfig::from_properties(&with(&[
+            ("consumeRetryEnabled", "true"),
+            ("onAppFailure", "skip"),
+        ]))
+        .unwrap();
         assert_eq!(c.on_app_failure, OnAppFailure::Skip);
         let c = KafkaConfig::from_properties(&with(&[("onappfailure", "Retry")])).unwrap();
         assert_eq!(c.on_app_failure, OnAppFailure::Retry);
@@ -1485,18 +1612,30 @@ mod tests {
         assert_eq!(c.backoff.max_retries, 3);
         assert_eq!(c.backoff.policy, BackOffPolicy::Exponential);
         assert_eq!(c.backoff.multiplier, 1.5, "wrong-case prefix is ignored");
-        assert!(error_of(&with(&[("backOffPolicy", "linear")])).contains("unexpected back off policy type: linear"));
+        assert!(
+            error_of(&with(&[("backOffPolicy", "linear")]))
+                .contains("unexpected back off policy type: linear")
+        );
     }
 
     #[test]
     fn backoff_sequences() {
-        let mut b = BackOffConfig { max_retries: 2, duration: Duration::from_millis(7), ..Default::default() }.start();
+        let mut b = BackOffConfig {
+            max_retries: 2,
+            duration: Duration::from_millis(7),
+            ..Default::default()
+        }
+        .start();
         assert_eq!(b.next_delay(), Some(Duration::from_millis(7)));
         assert_eq!(b.next_delay(), Some(Duration::from_millis(7)));
         assert_eq!(b.next_delay(), None);
         let mut b = BackOffConfig::default().start();
         for _ in 0..100 {
-            assert_eq!(b.next_delay(), Some(Duration::from_secs(5)), "default retries forever");
+            assert_eq!(
+                b.next_delay(),
+                Some(Duration::from_secs(5)),
+                "default retries forever"
+            );
         }
         let mut b = BackOffConfig {
             policy: BackOffPolicy::Exponential,
@@ -1507,16 +1646,24 @@ mod tests {
             ..Default::default()
         }
         .start();
-        let delays: Vec<_> = (0..4).map(|_| b.next_delay().unwrap().as_millis()).collect();
+        let delays: Vec<_> = (0..4)
+            .map(|_| b.next_delay().unwrap().as_millis())
+            .collect();
         assert_eq!(delays, vec![100, 200, 300, 300]);
     }
 
     #[test]
     fn other_validations() {
-        assert_eq!(error_of(&with(&[("version", "2.0.0.0")])), "kafka error: invalid kafka version");
+        assert_eq!(
+            error_of(&with(&[("version", "2.0.0.0")])),
+            "kafka error: invalid kafka version"
+        );
         assert!(KafkaConfig::from_properties(&with(&[("version", "0.10.2.0")])).is_ok());
         assert!(KafkaConfig::from_properties(&with(&[("version", "3.6.0")])).is_ok());
-        assert_eq!(error_of(&with(&[("compression", "brotli")])), "kafka error: invalid compression: brotli");
+        assert_eq!(
+            error_of(&with(&[("compression", "brotli")])),
+            "kafka error: invalid compression: brotli"
+        );
         assert_eq!(
             error_of(&with(&[("producerRequiredAcks", "some")])),
             r#"kafka error: invalid value for 'producerRequiredAcks': "some" (must be "all", "local", or "none")"#
@@ -1529,12 +1676,20 @@ mod tests {
             error_of(&with(&[("consumerFetchMin", "x")])),
             r#"strconv.ParseInt: parsing "x": invalid syntax"#
         );
-        assert_eq!(error_of(&with(&[("caCert", "not a pem")])), "kafka error: invalid ca certificate");
+        assert_eq!(
+            error_of(&with(&[("caCert", "not a pem")])),
+            "kafka error: invalid ca certificate"
+        );
         assert!(error_of(&with(&[("maxMessageBytes", "big")])).contains("big"));
-        assert!(error_of(&with(&[("excludeHeaderMetaRegex", "(")])).contains("excludeHeaderMetaRegex"));
-        let c = KafkaConfig::from_properties(&with(&[("consumerGroupRebalanceStrategy", "Sticky")])).unwrap();
+        assert!(
+            error_of(&with(&[("excludeHeaderMetaRegex", "(")])).contains("excludeHeaderMetaRegex")
+        );
+        let c =
+            KafkaConfig::from_properties(&with(&[("consumerGroupRebalanceStrategy", "Sticky")]))
+                .unwrap();
         assert_eq!(c.rebalance_strategy, RebalanceStrategy::Sticky);
-        let c = KafkaConfig::from_properties(&with(&[("consumerGroupRebalanceStrategy", "x")])).unwrap();
+        let c = KafkaConfig::from_properties(&with(&[("consumerGroupRebalanceStrategy", "x")]))
+            .unwrap();
         assert_eq!(c.rebalance_strategy, RebalanceStrategy::Range);
         assert_eq!(c.unknown_rebalance_strategy.as_deref(), Some("x"));
     }
@@ -1565,15 +1720,28 @@ mod tests {
         assert!(c.tls.enabled && c.tls.skip_verify);
         assert!(c.tls.client_cert.is_some() && c.tls.ca_cert.is_some());
         assert_eq!(
-            error_of(&props(&[("brokers", "a:1"), ("authType", "mtls"), ("clientCert", pem)])),
+            error_of(&props(&[
+                ("brokers", "a:1"),
+                ("authType", "mtls"),
+                ("clientCert", pem)
+            ])),
             "kafka error: clientKey or clientCert is missing"
         );
         assert_eq!(
-            error_of(&props(&[("brokers", "a:1"), ("authType", "mtls"), ("disableTls", "true")])),
+            error_of(&props(&[
+                ("brokers", "a:1"),
+                ("authType", "mtls"),
+                ("disableTls", "true")
+            ])),
             "kafka: cannot configure mTLS authentication when TLSDisable is 'true'"
         );
         assert_eq!(
-            error_of(&props(&[("brokers", "a:1"), ("authType", "mtls"), ("clientCert", "x"), ("clientKey", pem)])),
+            error_of(&props(&[
+                ("brokers", "a:1"),
+                ("authType", "mtls"),
+                ("clientCert", "x"),
+                ("clientKey", pem)
+            ])),
             "kafka error: invalid client certificate"
         );
     }
@@ -1589,10 +1757,23 @@ mod tests {
         ]))
         .unwrap();
         let e = c.ensure_supported().unwrap_err();
-        assert!(e.message.contains("authType 'oidc' is not supported"), "{e}");
-        let c = KafkaConfig::from_properties(&props(&[("brokers", "a:1"), ("authType", "awsiam"), ("region", "us-east-1")])).unwrap();
+        assert!(
+            e.message.contains("authType 'oidc' is not supported"),
+            "{e}"
+        );
+        let c = KafkaConfig::from_properties(&props(&[
+            ("brokers", "a:1"),
+            ("authType", "awsiam"),
+            ("region", "us-east-1"),
+        ]))
+        .unwrap();
         assert!(c.ensure_supported().is_err());
-        assert!(KafkaConfig::from_properties(&with(&[])).unwrap().ensure_supported().is_ok());
+        assert!(
+            KafkaConfig::from_properties(&with(&[]))
+                .unwrap()
+                .ensure_supported()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -1627,7 +1808,9 @@ mod tests {
         for dir in ["config/bindings/kafka", "certification/bindings/kafka"] {
             let mut stack = vec![root.join(dir)];
             while let Some(path) = stack.pop() {
-                let Ok(entries) = std::fs::read_dir(&path) else { continue };
+                let Ok(entries) = std::fs::read_dir(&path) else {
+                    continue;
+                };
                 for entry in entries.flatten() {
                     let p = entry.path();
                     if p.is_dir() {
@@ -1640,7 +1823,9 @@ mod tests {
                     let text = std::fs::read_to_string(&p).unwrap();
                     for doc in parse_documents(&p.display().to_string(), &text) {
                         let Ok(doc) = doc else { continue };
-                        let Ok(Some(component)) = Component::from_document(&doc) else { continue };
+                        let Ok(Some(component)) = Component::from_document(&doc) else {
+                            continue;
+                        };
                         if !component.spec_type.eq_ignore_ascii_case("bindings.kafka") {
                             continue;
                         }
@@ -1657,6 +1842,9 @@ mod tests {
                 }
             }
         }
-        assert!(decoded >= 5, "expected the kafka corpus files, decoded {decoded}");
+        assert!(
+            decoded >= 5,
+            "expected the kafka corpus files, decoded {decoded}"
+        );
     }
 }

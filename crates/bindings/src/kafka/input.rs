@@ -11,7 +11,9 @@ use bindery_core::{BindingError, InputBinding, InputContext, InputEvent};
 use bytes::Bytes;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::{KafkaError as RdKafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::topic_partition_list::TopicPartitionList;
@@ -73,10 +75,18 @@ impl ConsumerContext for GroupContext {
                 // Offsets are stored only for events the app accepted: committing them now
                 // hands the partitions over without losing or replaying processed work.
                 commit_stored(consumer, name, "revoke");
-                tracing::info!(component = name, "kafka partitions revoked: {}", describe(partitions));
+                tracing::info!(
+                    component = name,
+                    "kafka partitions revoked: {}",
+                    describe(partitions)
+                );
             }
             Rebalance::Assign(partitions) => {
-                tracing::info!(component = name, "kafka partitions assigned: {}", describe(partitions));
+                tracing::info!(
+                    component = name,
+                    "kafka partitions assigned: {}",
+                    describe(partitions)
+                );
             }
             Rebalance::Error(e) => tracing::warn!(component = name, "kafka rebalance error: {e}"),
         }
@@ -117,7 +127,10 @@ fn to_event(message: &BorrowedMessage<'_>, config: &KafkaConfig, name: &str) -> 
     }
     metadata.insert(OFFSET.to_owned(), message.offset().to_string());
     metadata.insert(TOPIC.to_owned(), message.topic().to_owned());
-    let millis = message.timestamp().to_millis().unwrap_or(GO_ZERO_TIME_MILLIS);
+    let millis = message
+        .timestamp()
+        .to_millis()
+        .unwrap_or(GO_ZERO_TIME_MILLIS);
     metadata.insert(TIMESTAMP.to_owned(), millis.to_string());
     metadata.insert(PARTITION.to_owned(), message.partition().to_string());
     if let Some(headers) = message.headers() {
@@ -127,10 +140,17 @@ fn to_event(message: &BorrowedMessage<'_>, config: &KafkaConfig, name: &str) -> 
                 .as_ref()
                 .is_some_and(|re| re.is_match(header.key))
             {
-                tracing::debug!(component = name, "skipping header {} excluded from metadata", header.key);
+                tracing::debug!(
+                    component = name,
+                    "skipping header {} excluded from metadata",
+                    header.key
+                );
                 continue;
             }
-            metadata.insert(header.key.to_owned(), escape(header.value.unwrap_or_default()));
+            metadata.insert(
+                header.key.to_owned(),
+                escape(header.value.unwrap_or_default()),
+            );
         }
     }
     InputEvent {
@@ -153,15 +173,14 @@ enum Outcome {
     Interrupted,
 }
 
-async fn handle(
-    message: &BorrowedMessage<'_>,
-    config: &KafkaConfig,
-    cx: &InputContext,
-) -> Outcome {
+async fn handle(message: &BorrowedMessage<'_>, config: &KafkaConfig, cx: &InputContext) -> Outcome {
     let name = cx.name();
     let event = to_event(message, config, name);
     let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-    tracing::debug!(component = name, "Processing Kafka message: {topic}/{partition}/{offset}");
+    tracing::debug!(
+        component = name,
+        "Processing Kafka message: {topic}/{partition}/{offset}"
+    );
     match config.on_app_failure {
         OnAppFailure::Skip => match cx.deliver(event).await {
             Ok(_) => Outcome::Accepted,
@@ -246,9 +265,9 @@ impl InputBinding for KafkaInput {
             .create_with_context(context)
             .map_err(KafkaBindingError::Client)?;
         let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
-        consumer
-            .subscribe(&topics)
-            .map_err(|e| BindingError::unavailable(format!("kafka error: cannot subscribe to {topics:?}: {e}")))?;
+        consumer.subscribe(&topics).map_err(|e| {
+            BindingError::unavailable(format!("kafka error: cannot subscribe to {topics:?}: {e}"))
+        })?;
         tracing::info!(
             component = name.as_str(),
             "kafka input subscribed to {topics:?} in group {}",
@@ -268,7 +287,10 @@ impl InputBinding for KafkaInput {
                     Outcome::Interrupted => break,
                 },
                 Err(e) => {
-                    tracing::warn!(component = name.as_str(), "Error consuming {topics:?}. Retrying...: {e}");
+                    tracing::warn!(
+                        component = name.as_str(),
+                        "Error consuming {topics:?}. Retrying...: {e}"
+                    );
                     tokio::select! {
                         _ = cx.shutdown().cancelled() => break,
                         _ = tokio::time::sleep(self.config.consume_retry_interval.max(Duration::from_millis(10))) => {}

@@ -17,12 +17,12 @@ mod output;
 
 use std::time::Duration;
 
+use bindery_core::descriptor::BoxFuture;
 use bindery_core::descriptor::Operation;
 use bindery_core::{
     BindingDescriptor, BindingError, BuildContext, ConfigError, InputBinding, OutputBinding,
     Properties,
 };
-use bindery_core::descriptor::BoxFuture;
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -68,8 +68,14 @@ pub enum KafkaBindingError {
     #[error("{0}")]
     BadRequest(String),
     #[error("kafka: Failed to produce message to topic {topic}: {message}")]
-    Produce { topic: String, message: String, retriable: bool },
-    #[error("kafka error: consumerGroup is not set; the input binding needs consumerGroup (or consumerID)")]
+    Produce {
+        topic: String,
+        message: String,
+        retriable: bool,
+    },
+    #[error(
+        "kafka error: consumerGroup is not set; the input binding needs consumerGroup (or consumerID)"
+    )]
     NoConsumerGroup,
     #[error("component is closed")]
     Closed,
@@ -84,7 +90,9 @@ impl From<KafkaBindingError> for BindingError {
             | KafkaBindingError::BadRequest(_)
             | KafkaBindingError::NoConsumerGroup
             | KafkaBindingError::Client(_) => BindingError::invalid(message),
-            KafkaBindingError::Produce { retriable: false, .. } => BindingError::invalid(message),
+            KafkaBindingError::Produce {
+                retriable: false, ..
+            } => BindingError::invalid(message),
             KafkaBindingError::Connect(_) | KafkaBindingError::Produce { .. } => {
                 BindingError::unavailable(message)
             }
@@ -124,8 +132,14 @@ fn base_client_config(c: &KafkaConfig) -> ClientConfig {
     cc.set("bootstrap.servers", c.brokers.join(","))
         .set("client.id", &c.client_id)
         .set("socket.connection.setup.timeout.ms", millis(c.dial_timeout))
-        .set("socket.timeout.ms", millis(c.read_timeout.max(c.write_timeout)))
-        .set("topic.metadata.refresh.interval.ms", millis(c.metadata_refresh_interval))
+        .set(
+            "socket.timeout.ms",
+            millis(c.read_timeout.max(c.write_timeout)),
+        )
+        .set(
+            "topic.metadata.refresh.interval.ms",
+            millis(c.metadata_refresh_interval),
+        )
         .set("reconnect.backoff.ms", "100")
         .set("reconnect.backoff.max.ms", "2000")
         .set("log_level", "6");
@@ -189,9 +203,15 @@ fn consumer_client_config(c: &KafkaConfig) -> ClientConfig {
         )
         .set("heartbeat.interval.ms", millis(c.heartbeat_interval))
         .set("session.timeout.ms", millis(c.session_timeout))
-        .set("partition.assignment.strategy", c.rebalance_strategy.librdkafka_name())
+        .set(
+            "partition.assignment.strategy",
+            c.rebalance_strategy.librdkafka_name(),
+        )
         .set("fetch.min.bytes", c.consumer_fetch_min.max(1).to_string())
-        .set("max.partition.fetch.bytes", c.consumer_fetch_default.max(1).to_string());
+        .set(
+            "max.partition.fetch.bytes",
+            c.consumer_fetch_default.max(1).to_string(),
+        );
     cc
 }
 
@@ -208,17 +228,26 @@ impl ClientContext for LogContext {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
             | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => tracing::error!(component = name, "librdkafka {fac}: {message}"),
-            RDKafkaLogLevel::Warning => tracing::warn!(component = name, "librdkafka {fac}: {message}"),
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(component = name, "librdkafka {fac}: {message}")
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(component = name, "librdkafka {fac}: {message}")
+            }
             RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
                 tracing::info!(component = name, "librdkafka {fac}: {message}")
             }
-            RDKafkaLogLevel::Debug => tracing::debug!(component = name, "librdkafka {fac}: {message}"),
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(component = name, "librdkafka {fac}: {message}")
+            }
         }
     }
 
     fn error(&self, error: RdKafkaError, reason: &str) {
-        tracing::warn!(component = self.name.as_str(), "kafka client error: {error}: {reason}");
+        tracing::warn!(
+            component = self.name.as_str(),
+            "kafka client error: {error}: {reason}"
+        );
     }
 }
 
@@ -227,7 +256,9 @@ pub(crate) fn query_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -273,7 +304,8 @@ mod tests {
         assert!(DESCRIPTOR.supports_operation("create"));
         assert!(DESCRIPTOR.has_input() && DESCRIPTOR.has_output());
         assert!(DESCRIPTOR.example_yaml().contains("brokers"));
-        let p = Properties::from_pairs([("brokers", "a:1"), ("authType", "awsiam"), ("region", "x")]);
+        let p =
+            Properties::from_pairs([("brokers", "a:1"), ("authType", "awsiam"), ("region", "x")]);
         assert!((DESCRIPTOR.validate)(&p).is_err());
         let p = Properties::from_pairs([("brokers", "a:1"), ("authType", "none")]);
         assert!((DESCRIPTOR.validate)(&p).is_ok());

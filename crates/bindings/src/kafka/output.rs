@@ -64,10 +64,10 @@ impl KafkaOutput {
     /// The topic's partition count, cached for the metadata refresh interval.
     async fn partition_count(&self, topic: &str) -> Option<i32> {
         let mut cache = self.partitions.lock().await;
-        if let Some((count, at)) = cache.get(topic) {
-            if at.elapsed() < self.config.metadata_refresh_interval {
-                return Some(*count);
-            }
+        if let Some((count, at)) = cache.get(topic)
+            && at.elapsed() < self.config.metadata_refresh_interval
+        {
+            return Some(*count);
         }
         let producer = Arc::clone(&self.producer);
         let owned = topic.to_owned();
@@ -143,7 +143,10 @@ impl KafkaOutput {
                 .as_ref()
                 .is_some_and(|re| re.is_match(name))
             {
-                tracing::debug!(component = self.name.as_str(), "skipping metadata {name} excluded from headers");
+                tracing::debug!(
+                    component = self.name.as_str(),
+                    "skipping metadata {name} excluded from headers"
+                );
                 continue;
             }
             header_bytes += name.len() + value.len();
@@ -169,12 +172,12 @@ impl KafkaOutput {
 
         let partition = match (partition_number, key) {
             (Some(n), _) => {
-                if let Some(count) = self.partition_count(topic).await {
-                    if n >= count {
-                        return Err(KafkaBindingError::BadRequest(format!(
-                            "partition number {n} is out of range, topic has {count} partitions"
-                        )));
-                    }
+                if let Some(count) = self.partition_count(topic).await
+                    && n >= count
+                {
+                    return Err(KafkaBindingError::BadRequest(format!(
+                        "partition number {n} is out of range, topic has {count} partitions"
+                    )));
                 }
                 Some(n)
             }
@@ -212,7 +215,8 @@ impl KafkaOutput {
                 if matches!(
                     e,
                     RdKafkaError::MessageProduction(
-                        RDKafkaErrorCode::UnknownPartition | RDKafkaErrorCode::UnknownTopicOrPartition
+                        RDKafkaErrorCode::UnknownPartition
+                            | RDKafkaErrorCode::UnknownTopicOrPartition
                     )
                 ) {
                     self.forget_partitions(topic).await;
@@ -220,7 +224,8 @@ impl KafkaOutput {
                 let retriable = !matches!(
                     e,
                     RdKafkaError::MessageProduction(
-                        RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize
+                        RDKafkaErrorCode::MessageSizeTooLarge
+                            | RDKafkaErrorCode::InvalidMessageSize
                     )
                 );
                 Err(KafkaBindingError::Produce {
@@ -267,8 +272,11 @@ impl OutputBinding for KafkaOutput {
         let timeout = self.config.write_timeout;
         let flushed = tokio::task::spawn_blocking(move || producer.flush(timeout))
             .await
-            .map_err(|e| BindingError::other(format!("kafka error: failed to close producer: {e}")))?;
-        flushed.map_err(|e| BindingError::other(format!("kafka error: failed to close producer: {e}")))
+            .map_err(|e| {
+                BindingError::other(format!("kafka error: failed to close producer: {e}"))
+            })?;
+        flushed
+            .map_err(|e| BindingError::other(format!("kafka error: failed to close producer: {e}")))
     }
 }
 

@@ -83,7 +83,10 @@ pub async fn create_topic(name: &str, partitions: i32) {
             Ok(results) if results.iter().all(|r| r.is_ok()) => return,
             Ok(results) => {
                 if results.iter().any(|r| {
-                    matches!(r, Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)))
+                    matches!(
+                        r,
+                        Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))
+                    )
                 }) {
                     return;
                 }
@@ -244,7 +247,10 @@ pub async fn publish(out: &dyn OutputBinding, data: &str, metadata: &[(&str, &st
         .invoke(request)
         .await
         .unwrap_or_else(|e| panic!("create {data}: {e}"));
-    assert!(response.is_none(), "kafka create answers nothing (HTTP 204)");
+    assert!(
+        response.is_none(),
+        "kafka create answers nothing (HTTP 204)"
+    );
 }
 
 /// Captures log lines (for checking what daprd would have logged).
