@@ -79,6 +79,7 @@ async fn try_publish(out: &dyn OutputBinding, data: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn producer_and_consumer_recover_after_broker_restart() {
+    let logs = LogCapture::install();
     if !ensure_broker() {
         return;
     }
@@ -160,6 +161,13 @@ async fn producer_and_consumer_recover_after_broker_restart() {
     start_broker();
     let restarted = Instant::now();
     create_topic(&topic, 2).await;
+    let assigned = |logs: &LogCapture| logs.text().matches("kafka partitions assigned").count();
+    assert!(
+        wait_until(Duration::from_secs(90), || assigned(&logs) >= 2).await,
+        "consumer re-joins the group on the restarted broker"
+    );
+    eprintln!("consumer re-joined {:?} after restart", restarted.elapsed());
+    tokio::time::sleep(Duration::from_secs(3)).await;
 
     // The same output binding publishes again by itself.
     let mut attempts = 0;
@@ -175,12 +183,52 @@ async fn producer_and_consumer_recover_after_broker_restart() {
         "publish recovered {:?} after restart ({attempts} failed attempts)",
         restarted.elapsed()
     );
+    // The consumer's offsets from before the crash are re-committed to the new broker by
+    // librdkafka (its pending auto-commit), but the recreated log starts again at offset 0 and
+    // Tansu does not answer OFFSET_OUT_OF_RANGE for positions past its end. So each partition
+    // first has to grow past the remembered position: fill it until the consumer sees a record
+    // from it. (A broker that keeps its log, like Kafka, has no such gap.)
+    let mut fillers_sent = 0;
+    for partition in 0..2 {
+        let prefix = format!("filler-{partition}-");
+        let mut n = 0;
+        while !sink
+            .accepted_payloads()
+            .iter()
+            .any(|p| p.starts_with(&prefix))
+        {
+            assert!(
+                restarted.elapsed() < Duration::from_secs(180),
+                "consumer never resumed on partition {partition} after {n} fillers"
+            );
+            publish(
+                out.as_ref(),
+                &format!("{prefix}{n}"),
+                &[("partitionNumber", &partition.to_string())],
+            )
+            .await;
+            n += 1;
+            fillers_sent += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let fillers_delivered = sink
+        .accepted_payloads()
+        .iter()
+        .filter(|p| p.starts_with("filler-"))
+        .count();
+    eprintln!(
+        "consumer resumed {:?} after restart; fillers sent {fillers_sent}, delivered {fillers_delivered} \
+         (the rest sit below offsets committed before the crash)",
+        restarted.elapsed()
+    );
+
+    // From here on nothing may be lost.
     let after: Vec<String> = (0..20).map(|i| format!("after-{i}")).collect();
     for p in &after {
         publish(out.as_ref(), p, &[]).await;
     }
-    // The same input binding consumes again by itself.
-    let recovered = wait_until(Duration::from_secs(120), || {
+    let recovered = wait_until(Duration::from_secs(60), || {
         let got = sink.accepted_payloads();
         after.iter().all(|p| got.contains(p))
     })
@@ -188,14 +236,13 @@ async fn producer_and_consumer_recover_after_broker_restart() {
     let got = sink.accepted_payloads();
     let delivered = after.iter().filter(|p| got.contains(p)).count();
     eprintln!(
-        "after restart: sent {}, delivered {delivered}, lost {} (consumer recovered {:?} after restart)",
+        "after restart: sent {}, delivered {delivered}, lost {}",
         after.len(),
-        after.len() - delivered,
-        restarted.elapsed()
+        after.len() - delivered
     );
     assert!(
         recovered,
-        "consumer did not recover after the broker restart"
+        "consumer did not deliver everything sent after it resumed"
     );
 
     input.stop().await;
