@@ -15,6 +15,10 @@ port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null
 }
 
+mkdir -p "$CACHE"
+# One starter at a time (tests running in parallel may all call this script).
+exec 9>"$CACHE/start-$PORT.lock"
+flock 9
 if port_open; then
     echo "kafka (tansu) already listening on 127.0.0.1:$PORT"
     exit 0
@@ -22,14 +26,13 @@ fi
 if [[ ! -x "$BIN" ]]; then
     "$ROOT/scripts/install-tansu.sh"
 fi
-mkdir -p "$CACHE"
 LOG="$CACHE/broker-$PORT.log"
 URL="tcp://127.0.0.1:$PORT"
 nohup "$BIN" broker \
     --listener-url "$URL" \
     --advertised-listener-url "$URL" \
     --storage-engine memory://tansu/ \
-    >"$LOG" 2>&1 </dev/null &
+    >"$LOG" 2>&1 </dev/null 9>&- &
 PID=$!
 echo "$PID" >"$CACHE/broker-$PORT.pid"
 for _ in $(seq 1 60); do
