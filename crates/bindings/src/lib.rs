@@ -9,6 +9,8 @@ pub mod common;
 pub mod cron;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "localstorage")]
 pub mod localstorage;
 #[cfg(feature = "mqtt3")]
@@ -49,5 +51,7 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(mqtt3::DESCRIPTOR);
     #[cfg(feature = "nats")]
     all.push(nats::DESCRIPTOR);
+    #[cfg(feature = "kafka")]
+    all.push(kafka::DESCRIPTOR);
     all
 }
