@@ -2,7 +2,7 @@
 # Installs Tansu (a Kafka-protocol broker written in Rust) from crates.io into a cache folder.
 # Idempotent: does nothing when the binary is already there. Prints the binary's path.
 #   BINDERY_CACHE   cache root (default: <repo>/.cache)
-#   TANSU_VERSION   optional exact version to install (default: newest)
+#   TANSU_VERSION   exact version to install (default: 0.6.0, the one the tests were checked with)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="${BINDERY_CACHE:-$ROOT/.cache}/tansu"
@@ -14,7 +14,7 @@ fi
 mkdir -p "$DEST"
 echo "installing tansu into $DEST (takes several minutes) ..." >&2
 VERSION_ARGS=()
-if [[ -n "${TANSU_VERSION:-}" ]]; then VERSION_ARGS=(--version "$TANSU_VERSION"); fi
+VERSION_ARGS=(--version "${TANSU_VERSION:-0.6.0}")
 # A private target dir so this build never locks (or pollutes) a project target dir.
 CARGO_TARGET_DIR="$DEST/build" cargo install tansu --locked --features dynostore \
     "${VERSION_ARGS[@]}" --root "$DEST"
