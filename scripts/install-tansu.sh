@@ -13,7 +13,6 @@ if [[ -x "$BIN" ]]; then
 fi
 mkdir -p "$DEST"
 echo "installing tansu into $DEST (takes several minutes) ..." >&2
-VERSION_ARGS=()
 VERSION_ARGS=(--version "${TANSU_VERSION:-0.6.0}")
 # A private target dir so this build never locks (or pollutes) a project target dir.
 CARGO_TARGET_DIR="$DEST/build" cargo install tansu --locked --features dynostore \
