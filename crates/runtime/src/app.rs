@@ -11,6 +11,8 @@ use bytes::Bytes;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::telemetry::Telemetry;
+
 /// One input binding as the app sees it.
 #[derive(Debug, Clone)]
 pub struct InputTarget {
@@ -91,6 +93,7 @@ pub(crate) struct AppSink {
     pub forwarder: Arc<dyn Forwarder>,
     /// Deliveries wait while the app is unhealthy, which holds the source back.
     pub healthy: watch::Receiver<bool>,
+    pub telemetry: Arc<Telemetry>,
 }
 
 /// Waits until the app is healthy; `false` when `stopping` fires first.
@@ -122,17 +125,17 @@ impl EventSink for AppSink {
             ),
             None => None,
         };
-        match self.channel.deliver(&self.target, event).await {
+        let delivery = self.telemetry.delivery(&self.target.name);
+        let result = self.channel.deliver(&self.target, event).await;
+        delivery.finish(result.as_ref().err().map(|e| e as &dyn std::fmt::Display));
+        match result {
             Ok(reply) => {
                 if !reply.forward_to.is_empty() {
                     self.forwarder.forward(&reply).await;
                 }
                 Ok(reply.body)
             }
-            Err(e) => {
-                tracing::warn!(binding = %self.target.name, error = %e, "The app did not accept an event.");
-                Err(DeliveryError::new(e.message))
-            }
+            Err(e) => Err(DeliveryError::new(e.message)),
         }
     }
 }

@@ -12,8 +12,10 @@ pub mod registry;
 pub mod reload;
 mod runtime;
 pub mod secrets;
+pub mod telemetry;
 pub mod templates;
 
 pub use config::{AppProtocol, RuntimeConfig};
 pub use registry::Registry;
 pub use runtime::{ComponentInfo, InvokeError, MetadataSnapshot, Readiness, Runtime, StartupError};
+pub use telemetry::Telemetry;

@@ -16,6 +16,7 @@ use notify::{RecursiveMode, Watcher};
 use crate::loader::load_resources;
 use crate::runtime::{OutputEntry, Runtime};
 use crate::secrets;
+use crate::telemetry::Reloaded;
 
 /// What one reload did, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -60,6 +61,7 @@ impl Runtime {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "Reload refused: the resources cannot be loaded; the running components stay.");
+                self.telemetry.emit(Reloaded { summary: None });
                 return summary;
             }
         };
@@ -146,6 +148,9 @@ impl Runtime {
             tracing::info!(added = ?summary.added, updated = ?summary.updated, removed = ?summary.removed,
                 rejected = ?summary.rejected, "Reload applied.");
         }
+        self.telemetry.emit(Reloaded {
+            summary: Some(&summary),
+        });
         summary
     }
 
