@@ -1,6 +1,8 @@
 //! Dapr's HTTP API for bindings: `/v1.0/bindings`, health, metadata and shutdown.
 
 mod decode;
+#[cfg(test)]
+mod health_tests;
 
 use std::sync::Arc;
 
