@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bindery_core::InputEvent;
-use bindery_runtime::app::{AppChannel, AppError, AppReply, InputTarget};
+use bindery_runtime::app::{AppChannel, AppError, AppReply, AppStatus, InputTarget};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
 use crate::headers::event_headers;
@@ -169,7 +169,8 @@ impl HttpAppChannel {
                 "fails to send binding event to http app channel, status code: {} body: {}",
                 status.as_u16(),
                 String::from_utf8_lossy(&body)
-            )))
+            ))
+            .with_status(AppStatus::Http(status.as_u16())))
         }
     }
 }

@@ -572,3 +572,40 @@ async fn every_log_line_is_json_with_log_as_json() {
     assert!(lines > 5, "{output}");
     assert!(warned, "{output}");
 }
+
+#[tokio::test]
+async fn retries_and_dead_letters_are_counted() {
+    let app = TestApp::start().await;
+    app.respond(Method::POST, "/tick", &[500]);
+    let root = tempfile::tempdir().unwrap();
+    let tick = component(
+        "tick",
+        "bindings.cron",
+        &[
+            ("schedule", "@every 1s"),
+            ("deliveryAttempts", "2"),
+            ("deadLetterBinding", "files"),
+        ],
+        "",
+    );
+    let dir = resources(&[("c.yaml", &tick), ("f.yaml", &localstorage(root.path()))]);
+    let sidecar = Sidecar::builder(BIN)
+        .resources(dir.path())
+        .app_port(app.port)
+        .spawn()
+        .await;
+    let dead = "bindery_component_dead_letters_total{app_id=\"testapp\",component=\"tick\",namespace=\"\"}";
+    let text = eventually(Duration::from_secs(15), || async {
+        let text = sidecar.scrape_metrics().await;
+        sample(&text, dead)
+            .is_some_and(|v| v >= 1.0)
+            .then_some(text)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no dead letter counted:\n{}", sidecar.output()));
+    let retries = "bindery_component_retries_total{app_id=\"testapp\",component=\"tick\",direction=\"input\",namespace=\"\"}";
+    assert!(sample(&text, retries).is_some_and(|v| v >= 1.0), "{text}");
+    // The dead-letter write is an output call of `files`.
+    let out = "dapr_component_output_binding_count{app_id=\"testapp\",component=\"files\",namespace=\"\",operation=\"create\",success=\"true\"}";
+    assert!(sample(&text, out).is_some_and(|v| v >= 1.0), "{text}");
+}
