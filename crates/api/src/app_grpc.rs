@@ -26,6 +26,7 @@ use crate::proto::runtime::app_callback_client::AppCallbackClient;
 use crate::proto::runtime::app_callback_health_check_client::AppCallbackHealthCheckClient;
 use crate::proto::runtime::binding_event_response::BindingEventConcurrency;
 use crate::proto::runtime::{BindingEventRequest, BindingEventResponse};
+use crate::trace::{SpanKind, TRACEPARENT, TRACESTATE, TraceContext, Tracer};
 
 pub struct GrpcAppChannel {
     channel: Channel,
@@ -33,6 +34,7 @@ pub struct GrpcAppChannel {
     max_message_size: usize,
     /// The app's `ListInputBindings` answer, once it gave one.
     subscriptions: Mutex<Option<Arc<Vec<String>>>>,
+    tracer: Tracer,
 }
 
 impl GrpcAppChannel {
@@ -71,7 +73,14 @@ impl GrpcAppChannel {
             app_token,
             max_message_size,
             subscriptions: Mutex::new(None),
+            tracer: Tracer::default(),
         })
+    }
+
+    /// Deliveries run in `bindings/<name>` spans from this tracer.
+    pub fn with_tracer(mut self, tracer: Tracer) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
@@ -124,17 +133,43 @@ impl AppChannel for GrpcAppChannel {
     }
 
     async fn deliver(&self, target: &InputTarget, event: InputEvent) -> Result<AppReply, AppError> {
-        let request = self.request(BindingEventRequest {
+        let parent = TraceContext::from_metadata(&event.metadata);
+        let span = self
+            .tracer
+            .start(
+                format!("bindings/{}", target.name),
+                SpanKind::Client,
+                parent,
+            )
+            .map(|s| {
+                s.attribute("db.system", "bindings")
+                    .attribute("db.name", &target.name)
+            });
+        let mut request = self.request(BindingEventRequest {
             name: target.name.clone(),
             data: event.data.to_vec(),
             metadata: event.metadata,
         });
-        let response = self
+        if let Some(span) = &span {
+            let context = span.context();
+            let headers = request.metadata_mut();
+            if let Ok(value) = AsciiMetadataValue::try_from(context.traceparent()) {
+                headers.insert(TRACEPARENT, value);
+            }
+            if let Some(Ok(value)) = context.state.as_deref().map(AsciiMetadataValue::try_from) {
+                headers.insert(TRACESTATE, value);
+            }
+        }
+        let result = self
             .callback()
             .on_binding_event(request)
             .await
-            .map_err(|status| app_error("OnBindingEvent", &status))?;
-        Ok(reply(response.into_inner()))
+            .map_err(|status| app_error("OnBindingEvent", &status))
+            .map(|response| reply(response.into_inner()));
+        if let Some(span) = span {
+            span.end(result.as_ref().err().map(|e| e.message.clone()));
+        }
+        result
     }
 
     async fn check_health(&self, timeout: Duration) -> Result<(), AppError> {

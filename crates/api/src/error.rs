@@ -19,7 +19,7 @@ pub enum ApiError {
     #[error("failed getting app id either from the URL path or the header dapr-app-id")]
     DirectInvoke,
     #[error("dapr is not ready: [{0}]")]
-    HealthNotReady(&'static str),
+    HealthNotReady(String),
     #[error("dapr outbound is not ready")]
     OutboundNotReady,
     #[error("dapr app-id does not match")]

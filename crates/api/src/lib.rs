@@ -11,7 +11,10 @@ pub mod grpc;
 pub mod headers;
 pub mod http;
 pub mod metadata;
+pub mod metrics;
+pub mod otlp;
 pub mod proto;
 pub mod serve;
+pub mod trace;
 
 pub use error::ApiError;

@@ -16,6 +16,11 @@ pub struct ComponentView {
     pub version: String,
     /// `INPUT_BINDING`, `OUTPUT_BINDING`.
     pub capabilities: Vec<&'static str>,
+    /// bindery's addition: `running`, or `failed` with the cause in `error`.
+    pub state: &'static str,
+    pub error: Option<String>,
+    /// Whether the component is loaded at all (one that failed to initialise is not).
+    pub loaded: bool,
 }
 
 /// How the sidecar reaches the app.
@@ -55,10 +60,12 @@ impl MetadataView {
     pub fn new(state: &ApiState) -> Self {
         let snapshot = state.runtime.metadata();
         let config = state.runtime.config();
-        let components = snapshot
+        let mut failures = state.runtime.telemetry().failures();
+        let mut components: Vec<ComponentView> = snapshot
             .components
             .into_iter()
             .map(|c| {
+                let failure = failures.remove(&c.name);
                 let mut capabilities = Vec::new();
                 if c.input {
                     capabilities.push("INPUT_BINDING");
@@ -71,9 +78,26 @@ impl MetadataView {
                     spec_type: c.spec_type,
                     version: c.version,
                     capabilities,
+                    state: if failure.is_some() {
+                        "failed"
+                    } else {
+                        "running"
+                    },
+                    error: failure.map(|f| f.error),
+                    loaded: true,
                 }
             })
             .collect();
+        // Components that failed to initialise under `ignoreErrors` are not loaded.
+        components.extend(failures.into_iter().map(|(name, f)| ComponentView {
+            name,
+            spec_type: f.spec_type,
+            version: f.version,
+            capabilities: Vec::new(),
+            state: "failed",
+            error: Some(f.error),
+            loaded: false,
+        }));
         let mut extended = BTreeMap::new();
         extended.insert("daprRuntimeVersion".to_owned(), RUNTIME_VERSION.to_owned());
         extended.extend(snapshot.extended);

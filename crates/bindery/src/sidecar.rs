@@ -10,7 +10,9 @@ use bindery_api::app_grpc::GrpcAppChannel;
 use bindery_api::app_http::HttpAppChannel;
 use bindery_api::grpc::serve_grpc;
 use bindery_api::http::{ApiState, router};
+use bindery_api::otlp::{OtlpProtocol, OtlpSettings};
 use bindery_api::serve::serve_http;
+use bindery_api::trace::{TraceSettings, Tracer};
 use bindery_core::configuration::Configuration;
 use bindery_core::duration::parse_duration_or_seconds;
 use bindery_core::properties::parse_quantity;
@@ -108,8 +110,22 @@ fn runtime_config(args: &SidecarArgs) -> Result<RuntimeConfig, String> {
 /// The configured addresses, or every interface: `[::]` (which also takes IPv4 on Linux, so
 /// `localhost` works whichever way it resolves), else `0.0.0.0`.
 async fn bind_all(args: &SidecarArgs, port: u16, what: &str) -> Result<Vec<TcpListener>, String> {
-    let hosts: Vec<&str> = args
-        .dapr_listen_addresses
+    bind_on(
+        &args.dapr_listen_addresses,
+        port,
+        what,
+        "--dapr-listen-addresses",
+    )
+    .await
+}
+
+async fn bind_on(
+    addresses: &str,
+    port: u16,
+    what: &str,
+    flag: &str,
+) -> Result<Vec<TcpListener>, String> {
+    let hosts: Vec<&str> = addresses
         .split(',')
         .map(str::trim)
         .filter(|h| !h.is_empty())
@@ -132,7 +148,7 @@ async fn bind_all(args: &SidecarArgs, port: u16, what: &str) -> Result<Vec<TcpLi
             std::net::Ipv4Addr::LOCALHOST.into()
         } else {
             host.parse()
-                .map_err(|_| format!("--dapr-listen-addresses: invalid address {host:?}"))?
+                .map_err(|_| format!("{flag}: invalid address {host:?}"))?
         };
         let address = SocketAddr::new(ip, port);
         listeners.push(
@@ -179,14 +195,37 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
     let api_token = std::env::var("DAPR_API_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
+    let tracer = tracer(&configuration, &runtime.config().app_id);
     let state = ApiState {
         runtime: runtime.clone(),
         api_token,
         max_body_size,
         enabled_features: configuration.enabled_features(),
+        tracer: tracer.clone(),
     };
     let servers_stop = CancellationToken::new();
     let mut servers = Vec::new();
+    if args.enable_metrics {
+        let port = args.metrics_port.unwrap_or(9090);
+        let listeners = bind_on(
+            &args.metrics_listen_address,
+            port,
+            "metrics",
+            "--metrics-listen-address",
+        )
+        .await?;
+        for listener in listeners {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(address = %address, "Metrics listening.");
+            }
+            servers.push(tokio::spawn(serve_http(
+                listener,
+                bindery_api::metrics::router(runtime.telemetry().clone()),
+                servers_stop.clone(),
+                graceful,
+            )));
+        }
+    }
     // gRPC API first, then HTTP, as daprd opens them.
     let grpc_port = args.dapr_grpc_port.unwrap_or(50001);
     for listener in bind_all(&args, grpc_port, "gRPC API").await? {
@@ -228,6 +267,7 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
                 port,
                 &args.app_health_check_path,
                 max_body_size,
+                &tracer,
             )?;
             runtime.start_inputs(channel);
         }
@@ -241,6 +281,7 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
         let _ = server.await;
     }
     runtime.close_outputs().await;
+    tracer.shutdown(graceful).await;
     tracing::info!("bindery stopped.");
     Ok(())
 }
@@ -250,32 +291,84 @@ fn app_channel(
     port: u16,
     health_path: &str,
     max_message_size: usize,
+    tracer: &Tracer,
 ) -> Result<Arc<dyn AppChannel>, String> {
     let app_token = std::env::var("APP_API_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
     match config.app_protocol {
-        AppProtocol::Http | AppProtocol::H2c => Ok(Arc::new(HttpAppChannel::new(
-            &config.app_channel_address,
-            port,
-            false,
-            app_token,
-            health_path,
-        )?)),
-        AppProtocol::Https => Ok(Arc::new(HttpAppChannel::new(
-            &config.app_channel_address,
-            port,
-            true,
-            app_token,
-            health_path,
-        )?)),
-        AppProtocol::Grpc | AppProtocol::Grpcs => Ok(Arc::new(GrpcAppChannel::new(
-            &config.app_channel_address,
-            port,
-            config.app_protocol == AppProtocol::Grpcs,
-            app_token,
-            max_message_size,
-        )?)),
+        AppProtocol::Http | AppProtocol::H2c => Ok(Arc::new(
+            HttpAppChannel::new(
+                &config.app_channel_address,
+                port,
+                false,
+                app_token,
+                health_path,
+            )?
+            .with_tracer(tracer.clone()),
+        )),
+        AppProtocol::Https => Ok(Arc::new(
+            HttpAppChannel::new(
+                &config.app_channel_address,
+                port,
+                true,
+                app_token,
+                health_path,
+            )?
+            .with_tracer(tracer.clone()),
+        )),
+        AppProtocol::Grpc | AppProtocol::Grpcs => Ok(Arc::new(
+            GrpcAppChannel::new(
+                &config.app_channel_address,
+                port,
+                config.app_protocol == AppProtocol::Grpcs,
+                app_token,
+                max_message_size,
+            )?
+            .with_tracer(tracer.clone()),
+        )),
+    }
+}
+
+/// Spans from `spec.tracing`: sampled at `samplingRate` (none when absent) and exported over
+/// OTLP when `otel.endpointAddress` is set (`protocol: grpc`, otherwise OTLP/HTTP).
+fn tracer(configuration: &Configuration, app_id: &str) -> Tracer {
+    let otlp = configuration
+        .otel_endpoint
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|endpoint| OtlpSettings {
+            endpoint: endpoint.to_owned(),
+            secure: configuration.otel_secure,
+            protocol: match configuration.otel_protocol.as_deref() {
+                Some(p) if p.eq_ignore_ascii_case("grpc") => OtlpProtocol::Grpc,
+                _ => OtlpProtocol::Http,
+            },
+        });
+    let sampling_rate = configuration.sampling_rate.unwrap_or(0.0);
+    let settings = TraceSettings {
+        sampling_rate,
+        otlp: otlp.clone(),
+        service_name: app_id.to_owned(),
+    };
+    match Tracer::new(settings) {
+        Ok(tracer) => {
+            if sampling_rate > 0.0 || otlp.is_some() {
+                tracing::info!(sampling_rate, otlp_endpoint = ?otlp.as_ref().map(|o| &o.endpoint),
+                    otlp_protocol = ?otlp.as_ref().map(|o| o.protocol), "Tracing is on.");
+            }
+            tracer
+        }
+        Err(e) => {
+            tracing::warn!(cause = %e, "Spans cannot be exported; trace context is still propagated.");
+            Tracer::new(TraceSettings {
+                sampling_rate,
+                otlp: None,
+                service_name: app_id.to_owned(),
+            })
+            .unwrap_or_default()
+        }
     }
 }
 

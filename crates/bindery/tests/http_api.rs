@@ -133,7 +133,7 @@ async fn metadata_lists_components_and_extended_values() {
     assert_eq!(v["id"], "testapp");
     assert_eq!(
         v["components"],
-        json!([{"name": "envs", "type": "secretstores.local.env", "version": "v1"}])
+        json!([{"name": "envs", "type": "secretstores.local.env", "version": "v1", "state": "running"}])
     );
     assert_eq!(v["appConnectionProperties"]["protocol"], "http");
     assert_eq!(v["appConnectionProperties"]["channelAddress"], "127.0.0.1");

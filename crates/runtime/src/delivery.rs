@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{AppChannel, AppError, Forwarder, InputTarget, wait_until_healthy};
 use crate::resiliency::{Failure, PolicyError, SharedResiliency};
+use crate::telemetry::{Direction, Telemetry};
 
 /// Metadata keys added to an event sent to a dead-letter binding.
 pub const FAILURE_REASON_KEY: &str = "bindery.failure.reason";
@@ -35,6 +36,7 @@ pub(crate) struct AppSink {
     pub healthy: watch::Receiver<bool>,
     pub options: DeliveryOptions,
     pub resiliency: SharedResiliency,
+    pub telemetry: Arc<Telemetry>,
 }
 
 /// Waits for a permit, or `None` once the binding is stopping.
@@ -91,6 +93,7 @@ impl AppSink {
                 };
                 match self.forwarder.dead_letter(dead_letter, request).await {
                     Ok(()) => {
+                        self.telemetry.dead_letter(name);
                         tracing::warn!(binding = %name, dead_letter = %dead_letter, reason = %reason,
                             "Sent an event the app did not accept to the dead-letter binding; it is acknowledged to its source.");
                         Ok(Bytes::new())
@@ -128,11 +131,18 @@ impl EventSink for AppSink {
             }
             policy = policy.or_retry(RetryPolicy::attempts(self.options.attempts));
         }
+        let delivery = self.telemetry.delivery(&self.target.name);
+        let mut attempts = 0u32;
         let result = policy
             .run(Some(&self.stopping), classify_app_error, || {
+                attempts += 1;
+                if attempts > 1 {
+                    self.telemetry.retry(&self.target.name, Direction::Input);
+                }
                 self.attempt(&event)
             })
             .await;
+        delivery.finish(result.as_ref().err().map(|e| e as &dyn std::fmt::Display));
         match result {
             Ok(reply) => {
                 if !reply.forward_to.is_empty() {
@@ -149,7 +159,6 @@ impl EventSink for AppSink {
                     // Never drop or dead-letter because of a shutdown: the source keeps it.
                     return Err(DeliveryError::new(reason));
                 }
-                tracing::warn!(binding = %self.target.name, error = %reason, "The app did not accept an event.");
                 self.on_failure(event, reason).await
             }
         }

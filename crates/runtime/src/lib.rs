@@ -14,9 +14,11 @@ pub mod reload;
 pub mod resiliency;
 mod runtime;
 pub mod secrets;
+pub mod telemetry;
 pub mod templates;
 
 pub use config::{AppProtocol, RuntimeConfig};
 pub use delivery::{FAILURE_BINDING_KEY, FAILURE_REASON_KEY};
 pub use registry::Registry;
 pub use runtime::{ComponentInfo, InvokeError, MetadataSnapshot, Readiness, Runtime, StartupError};
+pub use telemetry::Telemetry;

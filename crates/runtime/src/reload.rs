@@ -17,6 +17,7 @@ use crate::loader::load_resources;
 use crate::resiliency::Resiliency;
 use crate::runtime::{OutputEntry, Runtime, resiliency_documents};
 use crate::secrets;
+use crate::telemetry::Reloaded;
 
 /// What one reload did, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -61,6 +62,7 @@ impl Runtime {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "Reload refused: the resources cannot be loaded; the running components stay.");
+                self.telemetry.emit(Reloaded { summary: None });
                 return summary;
             }
         };
@@ -148,6 +150,9 @@ impl Runtime {
             tracing::info!(added = ?summary.added, updated = ?summary.updated, removed = ?summary.removed,
                 rejected = ?summary.rejected, "Reload applied.");
         }
+        self.telemetry.emit(Reloaded {
+            summary: Some(&summary),
+        });
         summary
     }
 

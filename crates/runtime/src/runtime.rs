@@ -24,6 +24,7 @@ use crate::loader::{load_resources, resolve_metadata};
 use crate::registry::Registry;
 use crate::resiliency::{Resiliency, SharedResiliency, invoke_output};
 use crate::secrets::{self, SecretStore};
+use crate::telemetry::{self, InitFailedIgnored, InputStopped, Telemetry};
 
 /// Why the sidecar cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +155,7 @@ pub struct Runtime {
     readiness: Readiness,
     shutdown: CancellationToken,
     app_healthy: watch::Sender<bool>,
+    pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) resiliency: SharedResiliency,
     /// The Resiliency documents the policies were built from, for reload diffs.
     pub(crate) resiliency_source: Mutex<Vec<serde_json::Value>>,
@@ -167,6 +169,7 @@ impl Runtime {
         registry: &Registry,
     ) -> Result<Arc<Self>, StartupError> {
         let resources = load_resources(&config)?;
+        let telemetry = Arc::new(Telemetry::new(&config.app_id, &config.namespace));
         let resiliency = Arc::new(RwLock::new(Arc::new(Resiliency::from_documents(
             &resources.documents,
             &config.app_id,
@@ -184,6 +187,7 @@ impl Runtime {
             readiness: Readiness::default(),
             shutdown: CancellationToken::new(),
             app_healthy: watch::Sender::new(false),
+            telemetry,
             resiliency,
             resiliency_source: Mutex::new(resiliency_documents(&resources.documents)),
         });
@@ -244,8 +248,12 @@ impl Runtime {
 
     fn init_failed(&self, component: &Component, error: LoadError) -> Result<(), StartupError> {
         if component.ignore_errors {
-            tracing::warn!(component = %component.name, error = %error,
-                "Component failed to initialise; continuing because ignoreErrors is set.");
+            self.telemetry.emit(InitFailedIgnored {
+                component: &component.name,
+                spec_type: &component.spec_type,
+                version: &component.version,
+                error: &error,
+            });
             Ok(())
         } else {
             tracing::error!(component = %component.name, error = %error, "Component failed to initialise.");
@@ -266,6 +274,7 @@ impl Runtime {
 
     pub(crate) fn install_secret_store(&self, component: &Component, store: Arc<dyn SecretStore>) {
         self.stores.write().insert(component.name.clone(), store);
+        self.telemetry.component_running(&component.name);
         self.set_info(ComponentInfo {
             name: component.name.clone(),
             spec_type: component.spec_type.clone(),
@@ -413,6 +422,7 @@ impl Runtime {
         built: Built,
     ) -> Option<Arc<OutputEntry>> {
         self.set_info(built.info);
+        self.telemetry.component_running(&component.name);
         self.specs
             .lock()
             .insert(component.name.clone(), component.clone());
@@ -431,6 +441,11 @@ impl Runtime {
 
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    /// Metrics and component health.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
     }
 
     pub fn readiness(&self) -> &Readiness {
@@ -477,12 +492,13 @@ impl Runtime {
             .resiliency
             .read()
             .policy(name, PolicyDirection::Outbound);
-        invoke_output(&policy, &*entry.binding, request)
-            .await
-            .map_err(|e| {
-                tracing::debug!(binding = name, error = %e, "Output binding call failed.");
-                InvokeError::Component(e)
-            })
+        let call = self
+            .telemetry
+            .output_call(name, &entry.descriptor, &request.operation);
+        let telemetry = &self.telemetry;
+        let retried = || telemetry.retry(name, telemetry::Direction::Output);
+        call.finish(invoke_output(&policy, &*entry.binding, request, retried).await)
+            .map_err(InvokeError::Component)
     }
 
     pub fn metadata(&self) -> MetadataSnapshot {
@@ -608,9 +624,11 @@ impl Runtime {
             stopping: entry.stop.clone(),
             forwarder: state.forwarder.clone(),
             healthy: self.app_healthy.subscribe(),
+            telemetry: self.telemetry.clone(),
             options: entry.delivery.clone(),
             resiliency: self.resiliency.clone(),
         });
+        let telemetry = self.telemetry.clone();
         let healthy = self.app_healthy.subscribe();
         let target = entry.target.clone();
         let skip_probe = entry.skip_probe;
@@ -627,8 +645,11 @@ impl Runtime {
             }
             tracing::info!(binding = %target.name, route = %target.route, "Reading from input binding.");
             let cx = InputContext::new(target.name.clone(), sink, stop);
-            if let Err(e) = binding.run(cx).await {
-                tracing::error!(binding = %target.name, error = %e, "Input binding stopped with an error.");
+            if let Err(error) = binding.run(cx).await {
+                telemetry.emit(InputStopped {
+                    component: &target.name,
+                    error: &error,
+                });
             }
         }));
     }

@@ -197,6 +197,18 @@ impl Sidecar {
             .expect("invoke binding")
     }
 
+    /// The Prometheus text from the metrics port.
+    pub async fn scrape_metrics(&self) -> String {
+        self.client
+            .get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .send()
+            .await
+            .expect("scrape metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     fn try_exit_status(&self) -> Option<std::process::ExitStatus> {
         self.child
             .lock()

@@ -21,6 +21,7 @@ use crate::proto::runtime::{
     GetMetadataResponse, InvokeBindingRequest, InvokeBindingResponse, RegisteredComponents,
     SetMetadataRequest, ShutdownRequest, actor_runtime::ActorRuntimeStatus,
 };
+use crate::trace::TraceContext;
 
 pub use incoming::merge_headers;
 pub use layer::{ApiLayer, Authority};
@@ -57,7 +58,19 @@ impl Dapr for DaprApi {
             data: call.data.into(),
             metadata,
         };
-        match self.state.runtime.invoke(&call.name, invoke).await {
+        let parent = TraceContext::from_metadata(&invoke.metadata);
+        let called = self
+            .state
+            .tracer
+            .invoke_output(
+                &self.state.runtime,
+                &call.name,
+                invoke,
+                parent,
+                "/dapr.proto.runtime.v1.Dapr/InvokeBinding",
+            )
+            .await;
+        match called {
             Ok(answer) => {
                 let (data, metadata) = answer
                     .map(|r| (r.data.to_vec(), r.metadata))
@@ -110,6 +123,7 @@ fn metadata_response(view: MetadataView) -> GetMetadataResponse {
         registered_components: view
             .components
             .into_iter()
+            .filter(|c| c.loaded)
             .map(|c| RegisteredComponents {
                 name: c.name,
                 r#type: c.spec_type,

@@ -1,6 +1,8 @@
 //! Dapr's HTTP API for bindings: `/v1.0/bindings`, health, metadata and shutdown.
 
 mod decode;
+#[cfg(test)]
+mod health_tests;
 
 use std::sync::Arc;
 
@@ -21,6 +23,7 @@ pub use decode::decode_output_request;
 use crate::error::ApiError;
 use crate::headers::insert_metadata_headers;
 use crate::metadata::MetadataView;
+use crate::trace::{TRACEPARENT, TRACESTATE, TraceContext, Tracer};
 
 /// The version bindery reports as its runtime version.
 pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -32,6 +35,8 @@ pub struct ApiState {
     pub api_token: Option<String>,
     pub max_body_size: usize,
     pub enabled_features: Vec<String>,
+    /// Spans for output calls; `Tracer::default()` only propagates.
+    pub tracer: Tracer,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -93,6 +98,7 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, String> {
 async fn invoke_binding(
     State(state): State<ApiState>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
     let bytes = match read_body(body, state.max_body_size).await {
@@ -103,7 +109,19 @@ async fn invoke_binding(
         Ok(r) => r,
         Err(e) => return ApiError::MalformedRequest(e).into_response(),
     };
-    match state.runtime.invoke(&name, request).await {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let parent = header(TRACEPARENT).and_then(|tp| TraceContext::parse(tp, header(TRACESTATE)));
+    let called = state
+        .tracer
+        .invoke_output(
+            &state.runtime,
+            &name,
+            request,
+            parent,
+            "POST /v1.0/bindings",
+        )
+        .await;
+    match called {
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
         Ok(Some(response)) => {
             let mut headers = HeaderMap::new();
@@ -131,7 +149,10 @@ async fn healthz(State(state): State<ApiState>, Query(query): Query<HealthQuery>
         } else {
             "runtime"
         };
-        return ApiError::HealthNotReady(pending).into_response();
+        return ApiError::HealthNotReady(pending.to_owned()).into_response();
+    }
+    if let Some((name, _)) = state.runtime.telemetry().unready_component() {
+        return ApiError::HealthNotReady(format!("component {name}")).into_response();
     }
     if let Some(app_id) = query.appid.filter(|a| !a.is_empty())
         && app_id != state.runtime.config().app_id
@@ -162,6 +183,10 @@ pub fn metadata_json(state: &ApiState) -> Value {
             }
             if !c.capabilities.is_empty() {
                 entry["capabilities"] = json!(c.capabilities);
+            }
+            entry["state"] = json!(c.state);
+            if let Some(error) = &c.error {
+                entry["error"] = json!(error);
             }
             entry
         })

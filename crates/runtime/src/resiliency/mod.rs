@@ -273,9 +273,15 @@ pub async fn invoke_output(
     policy: &Policy,
     binding: &dyn OutputBinding,
     request: InvokeRequest,
+    on_retry: impl Fn(),
 ) -> Result<Option<InvokeResponse>, BindingError> {
+    let mut attempts = 0u32;
     policy
         .run(None, classify_binding_error, || {
+            attempts += 1;
+            if attempts > 1 {
+                on_retry();
+            }
             binding.invoke(request.clone())
         })
         .await
