@@ -152,21 +152,46 @@ fn quickstart_http_variant_inserts_three_orders_per_tick() {
 
 #[test]
 fn quickstart_sdk_variant_inserts_three_orders_over_grpc() {
-    let Some(sdk) = support::sdk("python") else { return };
+    let Some(sdk) = support::sdk("python") else {
+        return;
+    };
     let Some(db) = Database::create() else { return };
-    psql(&db.0, &std::fs::read_to_string(repo().join("examples/quickstart/db/orders.sql")).unwrap()).unwrap();
+    psql(
+        &db.0,
+        &std::fs::read_to_string(repo().join("examples/quickstart/db/orders.sql")).unwrap(),
+    )
+    .unwrap();
     let dir = components(&db.0);
-    let app_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(BIN)
         .current_dir(repo())
-        .args(["run", "--app-id", "batch-sdk", "--app-port", &app_port.to_string(), "--app-protocol", "grpc"])
+        .args([
+            "run",
+            "--app-id",
+            "batch-sdk",
+            "--app-port",
+            &app_port.to_string(),
+            "--app-protocol",
+            "grpc",
+        ])
         .args(["--resources-path", &dir.path().display().to_string()])
-        .args(["--", &sdk.join("bin/python").display().to_string(), "examples/quickstart/sdk/app.py"])
+        .args([
+            "--",
+            &sdk.join("bin/python").display().to_string(),
+            "examples/quickstart/sdk/app.py",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut running = Running(child);
     let rows = wait_for_orders(&db.0, &mut running.0);
-    assert_eq!(rows, "1|John Smith|100.32\n2|Jane Bond|15.4\n3|Tony James|35.56");
+    assert_eq!(
+        rows,
+        "1|John Smith|100.32\n2|Jane Bond|15.4\n3|Tony James|35.56"
+    );
 }
