@@ -655,3 +655,309 @@ pub fn mqtt_forget_session(client_id: &str) {
         .stderr(Stdio::null())
         .status();
 }
+
+/// What happened to a stream of output calls across a server outage.
+#[derive(Debug, Clone)]
+pub struct Outage {
+    /// Ids whose call answered 2xx.
+    pub accepted: Vec<String>,
+    /// Calls that failed (allowed while the server is down).
+    pub failed: usize,
+    /// Calls that failed after the server was back (before the first success).
+    pub failed_after_up: usize,
+    /// From the server accepting connections again to the first 2xx call.
+    pub recovered_after: Option<Duration>,
+    /// How long the server was down.
+    pub down_for: Duration,
+}
+
+/// Calls output binding `binding` once every `every` with `body(id)` while `server` is stopped
+/// after `before` and started again after `down`; keeps calling for `after` once a call
+/// succeeded again (at most 30 s). Blocking server commands run off the async workers.
+pub async fn output_through_outage(
+    sidecar: &crate::Sidecar,
+    server: Server,
+    binding: &str,
+    prefix: &str,
+    body: impl Fn(&str) -> serde_json::Value,
+    every: Duration,
+    before: Duration,
+    down: Duration,
+    after: Duration,
+) -> Outage {
+    use std::sync::Arc;
+    let url = sidecar.url(&format!("/v1.0/bindings/{binding}"));
+    let up_at: Arc<parking_lot::Mutex<Option<Instant>>> = Arc::default();
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let chaos = {
+        let up_at = up_at.clone();
+        let stopped = stopped.clone();
+        async move {
+            tokio::time::sleep(before).await;
+            let guard = tokio::task::spawn_blocking(move || server.stop())
+                .await
+                .expect("stop server");
+            stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+            let stopped_at = Instant::now();
+            tokio::time::sleep(down).await;
+            let up = tokio::task::spawn_blocking(move || guard.start())
+                .await
+                .expect("start server");
+            assert!(server.up(), "{} did not come back", server.name());
+            *up_at.lock() = Some(up);
+            up - stopped_at
+        }
+    };
+    let writer = async {
+        let mut accepted = Vec::new();
+        let mut failed = 0;
+        let mut failed_after_up = 0;
+        let mut recovered_after = None;
+        let mut i = 0usize;
+        let mut ok_since_up: Option<Instant> = None;
+        let hard_stop = Instant::now() + before + down + Duration::from_secs(90);
+        loop {
+            let id = format!("{prefix}-{i:06}");
+            i += 1;
+            let sent = sidecar
+                .client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body(&id).to_string())
+                .timeout(Duration::from_secs(15))
+                .send()
+                .await;
+            let ok = sent.is_ok_and(|r| r.status().is_success());
+            let up = *up_at.lock();
+            if ok {
+                accepted.push(id);
+                if let Some(up) = up {
+                    if recovered_after.is_none() {
+                        recovered_after = Some(up.elapsed());
+                    }
+                    let since = *ok_since_up.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= after {
+                        break;
+                    }
+                }
+            } else {
+                failed += 1;
+                if up.is_some() && recovered_after.is_none() {
+                    failed_after_up += 1;
+                }
+            }
+            if up.is_some_and(|u| u.elapsed() > Duration::from_secs(30))
+                || Instant::now() > hard_stop
+            {
+                break;
+            }
+            tokio::time::sleep(every).await;
+        }
+        (accepted, failed, failed_after_up, recovered_after)
+    };
+    let (down_for, (accepted, failed, failed_after_up, recovered_after)) =
+        tokio::join!(chaos, writer);
+    assert!(stopped.load(std::sync::atomic::Ordering::SeqCst));
+    Outage {
+        accepted,
+        failed,
+        failed_after_up,
+        recovered_after,
+        down_for,
+    }
+}
+
+/// One output call through the sidecar; the parsed JSON answer (or text as a JSON string) on 2xx.
+pub async fn invoke_json(
+    sidecar: &crate::Sidecar,
+    binding: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let response = sidecar
+        .client
+        .post(sidecar.url(&format!("/v1.0/bindings/{binding}")))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{status}: {text}"));
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// Every JSON string inside a value (rows of a query answer, a `get` answer).
+pub fn strings_in(value: &serde_json::Value) -> Vec<String> {
+    match value {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(items) => items.iter().flat_map(strings_in).collect(),
+        serde_json::Value::Object(map) => map.values().flat_map(strings_in).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The broker-restart scenario for a source that is both output and input binding `binding`:
+/// messages are published through the sidecar while `server` is stopped and started again;
+/// every accepted publish must reach the app (`lost=0`) and output must succeed again soon.
+pub struct BrokerRestart<'a> {
+    pub scenario: &'a str,
+    pub binary: &'a str,
+    pub app_script: &'a str,
+    pub server: Server,
+    pub binding: &'a str,
+    pub files: Vec<(String, String)>,
+    pub down: Duration,
+}
+
+/// What [`BrokerRestart::run`] measured.
+pub struct BrokerRestartResult {
+    pub counts: Counts,
+    pub outage: Outage,
+    /// From the server being up again to every accepted message having reached the app.
+    pub drained_after: Option<Duration>,
+    pub missing: Vec<String>,
+    pub log: String,
+}
+
+impl BrokerRestart<'_> {
+    pub async fn run(self) -> BrokerRestartResult {
+        let files: Vec<(&str, &str)> = self
+            .files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let dir = crate::resources(&files);
+        let app = KillableApp::start(self.app_script, 0.0, 0);
+        let sidecar = crate::Sidecar::builder(self.binary)
+            .resources(dir.path())
+            .app_port(app.port)
+            .spawn()
+            .await;
+        sidecar.wait_ready().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let prefix = self.scenario.replace(' ', "-");
+        let outage = output_through_outage(
+            &sidecar,
+            self.server,
+            self.binding,
+            &prefix,
+            |id| serde_json::json!({"operation": "create", "data": id}),
+            Duration::from_millis(5),
+            Duration::from_secs(2),
+            self.down,
+            Duration::from_secs(3),
+        )
+        .await;
+        let received = |app: &KillableApp| -> Vec<String> {
+            app.accepted().iter().map(|b| unquote(b)).collect()
+        };
+        let back = Instant::now();
+        let deadline = back + Duration::from_secs(30);
+        let mut drained_after = None;
+        loop {
+            if Counts::of(&outage.accepted, &received(&app)).lost == 0 {
+                drained_after = Some(back.elapsed());
+                break;
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let got = received(&app);
+        let counts = Counts::of(&outage.accepted, &got);
+        report(
+            self.scenario,
+            &counts,
+            &format!(
+                "failed_calls={} down={:.1}s output_recovered_after={}",
+                outage.failed,
+                outage.down_for.as_secs_f64(),
+                outage
+                    .recovered_after
+                    .map_or("never".to_owned(), |d| format!("{:.1}s", d.as_secs_f64())),
+            ),
+        );
+        let missing = Counts::missing(&outage.accepted, &got)
+            .into_iter()
+            .take(20)
+            .map(str::to_owned)
+            .collect();
+        assert!(sidecar.is_running(), "the sidecar kept running");
+        BrokerRestartResult {
+            counts,
+            outage,
+            drained_after,
+            missing,
+            log: tail(&sidecar.output(), 60),
+        }
+    }
+}
+
+/// The database-restart scenario: writes through output binding `binding` while `server` is
+/// stopped and started again. Returns the outage; the caller reads back what was accepted.
+pub async fn database_restart(
+    sidecar: &crate::Sidecar,
+    server: Server,
+    binding: &str,
+    prefix: &str,
+    body: impl Fn(&str) -> serde_json::Value,
+) -> Outage {
+    output_through_outage(
+        sidecar,
+        server,
+        binding,
+        prefix,
+        body,
+        Duration::from_millis(10),
+        Duration::from_secs(2),
+        Duration::from_secs(2),
+        Duration::from_secs(2),
+    )
+    .await
+}
+
+/// Reports and checks a database-restart run: output recovered within `within`, and every
+/// accepted write is among `readable` (what reading back returned, duplicates included).
+pub fn check_database_restart(
+    scenario: &str,
+    outage: &Outage,
+    readable: &[String],
+    within: Duration,
+    log: &str,
+) {
+    let counts = Counts::of(&outage.accepted, readable);
+    report(
+        scenario,
+        &counts,
+        &format!(
+            "failed_calls={} failed_after_up={} down={:.1}s output_recovered_after={}",
+            outage.failed,
+            outage.failed_after_up,
+            outage.down_for.as_secs_f64(),
+            outage
+                .recovered_after
+                .map_or("never".to_owned(), |d| format!("{:.1}s", d.as_secs_f64())),
+        ),
+    );
+    let recovered = outage
+        .recovered_after
+        .expect("no write succeeded after the restart");
+    assert!(
+        recovered < within,
+        "output took {recovered:?} to recover\n{log}"
+    );
+    let missing = Counts::missing(&outage.accepted, readable);
+    assert_eq!(
+        counts.lost,
+        0,
+        "accepted writes not readable (first 20): {:?}\n{log}",
+        &missing[..missing.len().min(20)]
+    );
+    assert_eq!(counts.duplicated, 0, "writes applied twice");
+}
