@@ -79,7 +79,7 @@ async fn memory_stays_flat_under_steady_load() {
             while Instant::now() < end {
                 tick.tick().await;
                 i += 1;
-                let (url, body) = if i % (OUTPUT_RATE / RABBIT_RATE) == 0 {
+                let (url, body) = if i.is_multiple_of(OUTPUT_RATE / RABBIT_RATE) {
                     let id = format!("soak-{i:08}");
                     published.push(id.clone());
                     (
@@ -162,7 +162,9 @@ async fn memory_stays_flat_under_steady_load() {
             (calls + errors) as f64 / elapsed
         ),
     );
-    println!("RSS series (KiB, every 2 s): {series:?}");
+    faults::note(&format!(
+        "FAULTS soak RSS series (KiB, every 2 s): {series:?}"
+    ));
     assert!(series.len() >= 2, "too few samples");
     assert_eq!(
         errors,

@@ -90,6 +90,19 @@ pub fn report(scenario: &str, counts: &Counts, extra: &str) {
     }
 }
 
+/// Prints a free-form result line (`FAULTS …`) and appends it to `$BINDERY_FAULTS_REPORT`.
+pub fn note(line: &str) {
+    println!("{line}");
+    if let Some(path) = std::env::var_os("BINDERY_FAULTS_REPORT")
+        && let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    {
+        let _ = writeln!(file, "{line}");
+    }
+}
+
 /// True when running under CI (`CI` set), where a missing server is a failure, not a skip.
 pub fn under_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
@@ -671,21 +684,34 @@ pub struct Outage {
     pub down_for: Duration,
 }
 
-/// Calls output binding `binding` once every `every` with `body(id)` while `server` is stopped
-/// after `before` and started again after `down`; keeps calling for `after` once a call
-/// succeeded again (at most 30 s). Blocking server commands run off the async workers.
+/// When an outage happens: a call every `every`; the server is stopped after `before` and
+/// started again after `down`; calls go on for `after` once one succeeded again.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub every: Duration,
+    pub before: Duration,
+    pub down: Duration,
+    pub after: Duration,
+}
+
+/// Calls output binding `binding` with `body(id)` while `server` is stopped and started again
+/// per `schedule` (calls stop at most 30 s after the restart). Blocking server commands run off
+/// the async workers.
 pub async fn output_through_outage(
     sidecar: &crate::Sidecar,
     server: Server,
     binding: &str,
     prefix: &str,
     body: impl Fn(&str) -> serde_json::Value,
-    every: Duration,
-    before: Duration,
-    down: Duration,
-    after: Duration,
+    schedule: Schedule,
 ) -> Outage {
     use std::sync::Arc;
+    let Schedule {
+        every,
+        before,
+        down,
+        after,
+    } = schedule;
     let url = sidecar.url(&format!("/v1.0/bindings/{binding}"));
     let up_at: Arc<parking_lot::Mutex<Option<Instant>>> = Arc::default();
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -846,10 +872,12 @@ impl BrokerRestart<'_> {
             self.binding,
             &prefix,
             |id| serde_json::json!({"operation": "create", "data": id}),
-            Duration::from_millis(5),
-            Duration::from_secs(2),
-            self.down,
-            Duration::from_secs(3),
+            Schedule {
+                every: Duration::from_millis(5),
+                before: Duration::from_secs(2),
+                down: self.down,
+                after: Duration::from_secs(3),
+            },
         )
         .await;
         let received = |app: &KillableApp| -> Vec<String> {
@@ -914,10 +942,12 @@ pub async fn database_restart(
         binding,
         prefix,
         body,
-        Duration::from_millis(10),
-        Duration::from_secs(2),
-        Duration::from_secs(2),
-        Duration::from_secs(2),
+        Schedule {
+            every: Duration::from_millis(10),
+            before: Duration::from_secs(2),
+            down: Duration::from_secs(2),
+            after: Duration::from_secs(2),
+        },
     )
     .await
 }
