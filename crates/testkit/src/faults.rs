@@ -674,6 +674,9 @@ pub fn mqtt_forget_session(client_id: &str) {
 pub struct Outage {
     /// Ids whose call answered 2xx.
     pub accepted: Vec<String>,
+    /// Ids of every call made, failed ones included (a failed call may still have been applied:
+    /// its outcome is unknown to the caller).
+    pub attempted: Vec<String>,
     /// Calls that failed (allowed while the server is down).
     pub failed: usize,
     /// Calls that failed after the server was back (before the first success).
@@ -736,6 +739,7 @@ pub async fn output_through_outage(
     };
     let writer = async {
         let mut accepted = Vec::new();
+        let mut attempted = Vec::new();
         let mut failed = 0;
         let mut failed_after_up = 0;
         let mut recovered_after = None;
@@ -745,6 +749,7 @@ pub async fn output_through_outage(
         loop {
             let id = format!("{prefix}-{i:06}");
             i += 1;
+            attempted.push(id.clone());
             let sent = sidecar
                 .client
                 .post(&url)
@@ -779,13 +784,20 @@ pub async fn output_through_outage(
             }
             tokio::time::sleep(every).await;
         }
-        (accepted, failed, failed_after_up, recovered_after)
+        (
+            accepted,
+            attempted,
+            failed,
+            failed_after_up,
+            recovered_after,
+        )
     };
-    let (down_for, (accepted, failed, failed_after_up, recovered_after)) =
+    let (down_for, (accepted, attempted, failed, failed_after_up, recovered_after)) =
         tokio::join!(chaos, writer);
     assert!(stopped.load(std::sync::atomic::Ordering::SeqCst));
     Outage {
         accepted,
+        attempted,
         failed,
         failed_after_up,
         recovered_after,
@@ -898,13 +910,17 @@ impl BrokerRestart<'_> {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         let got = received(&app);
-        let counts = Counts::of(&outage.accepted, &got);
+        let mut counts = Counts::of(&outage.accepted, &got);
+        // Events whose publish failed but reached the broker anyway are not unexpected.
+        let applied_though_failed = counts.unexpected;
+        counts.unexpected = Counts::of(&outage.attempted, &got).unexpected;
         report(
             self.scenario,
             &counts,
             &format!(
-                "failed_calls={} down={:.1}s output_recovered_after={}",
+                "failed_calls={} failed_but_delivered={} down={:.1}s output_recovered_after={}",
                 outage.failed,
+                applied_though_failed - counts.unexpected,
                 outage.down_for.as_secs_f64(),
                 outage
                     .recovered_after
@@ -961,13 +977,17 @@ pub fn check_database_restart(
     within: Duration,
     log: &str,
 ) {
-    let counts = Counts::of(&outage.accepted, readable);
+    let mut counts = Counts::of(&outage.accepted, readable);
+    // A write whose call failed may still have been applied: not unexpected.
+    let applied_though_failed = counts.unexpected;
+    counts.unexpected = Counts::of(&outage.attempted, readable).unexpected;
     report(
         scenario,
         &counts,
         &format!(
-            "failed_calls={} failed_after_up={} down={:.1}s output_recovered_after={}",
+            "failed_calls={} failed_but_applied={} failed_after_up={} down={:.1}s output_recovered_after={}",
             outage.failed,
+            applied_though_failed - counts.unexpected,
             outage.failed_after_up,
             outage.down_for.as_secs_f64(),
             outage
@@ -990,4 +1010,5 @@ pub fn check_database_restart(
         &missing[..missing.len().min(20)]
     );
     assert_eq!(counts.duplicated, 0, "writes applied twice");
+    assert_eq!(counts.unexpected, 0, "rows nobody wrote");
 }
