@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bindery_core::InputEvent;
-use bindery_runtime::app::{AppChannel, AppError, AppReply, InputTarget};
+use bindery_runtime::app::{AppChannel, AppError, AppReply, AppStatus, InputTarget};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
 use crate::headers::event_headers;
@@ -127,7 +127,8 @@ impl AppChannel for HttpAppChannel {
                 "fails to send binding event to http app channel, status code: {} body: {}",
                 status.as_u16(),
                 String::from_utf8_lossy(&body)
-            )))
+            ))
+            .with_status(AppStatus::Http(status.as_u16())))
         }
     }
 }

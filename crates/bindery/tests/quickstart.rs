@@ -31,8 +31,8 @@ fn psql(db: &str, sql: &str) -> Result<String, String> {
 struct Database(String);
 
 impl Database {
-    fn create() -> Option<Self> {
-        let name = format!("qs_{}", std::process::id());
+    fn create(variant: &str) -> Option<Self> {
+        let name = format!("qs_{variant}_{}", std::process::id());
         match psql("postgres", &format!("CREATE DATABASE {name}")) {
             Ok(_) => Some(Self(name)),
             Err(e) => {
@@ -115,7 +115,9 @@ fn wait_for_orders(db: &str, child: &mut Child) -> String {
 
 #[test]
 fn quickstart_http_variant_inserts_three_orders_per_tick() {
-    let Some(db) = Database::create() else { return };
+    let Some(db) = Database::create("http") else {
+        return;
+    };
     psql(
         &db.0,
         &std::fs::read_to_string(repo().join("examples/quickstart/db/orders.sql")).unwrap(),
@@ -155,7 +157,9 @@ fn quickstart_sdk_variant_inserts_three_orders_over_grpc() {
     let Some(sdk) = support::sdk("python") else {
         return;
     };
-    let Some(db) = Database::create() else { return };
+    let Some(db) = Database::create("sdk") else {
+        return;
+    };
     psql(
         &db.0,
         &std::fs::read_to_string(repo().join("examples/quickstart/db/orders.sql")).unwrap(),

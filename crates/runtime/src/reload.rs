@@ -14,7 +14,8 @@ use bindery_core::manifest::Component;
 use notify::{RecursiveMode, Watcher};
 
 use crate::loader::load_resources;
-use crate::runtime::{OutputEntry, Runtime};
+use crate::resiliency::Resiliency;
+use crate::runtime::{OutputEntry, Runtime, resiliency_documents};
 use crate::secrets;
 
 /// What one reload did, for logs and tests.
@@ -63,6 +64,7 @@ impl Runtime {
                 return summary;
             }
         };
+        self.reload_resiliency(&resources.documents, &mut summary);
         let running: HashMap<String, Component> = self.specs.lock().clone();
         let wanted: HashMap<&str, &Component> = resources
             .components
@@ -147,6 +149,30 @@ impl Runtime {
                 rejected = ?summary.rejected, "Reload applied.");
         }
         summary
+    }
+
+    /// Swaps the resiliency policies when a Resiliency resource changed and still loads.
+    fn reload_resiliency(
+        &self,
+        documents: &[bindery_core::manifest::Document],
+        summary: &mut ReloadSummary,
+    ) {
+        let source = resiliency_documents(documents);
+        if *self.resiliency_source.lock() == source {
+            return;
+        }
+        match Resiliency::from_documents(documents, &self.config.app_id) {
+            Ok(policies) => {
+                *self.resiliency.write() = Arc::new(policies);
+                *self.resiliency_source.lock() = source;
+                tracing::info!("Resiliency policies reloaded.");
+                summary.updated.push("resiliency".to_owned());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Reload refused the Resiliency change; the running policies stay.");
+                summary.rejected.push("resiliency".to_owned());
+            }
+        }
     }
 
     /// Stops one input binding and waits for its in-flight events.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bindery_core::manifest::{Component, LoadError};
+use bindery_core::resiliency::{DEAD_LETTER_BINDING, DeliveryOptions, PolicyDirection};
 use bindery_core::{
     BindingDescriptor, BindingError, BuildContext, InputBinding, InputContext, InvokeRequest,
     InvokeResponse, OutputBinding, Properties,
@@ -16,10 +17,12 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppChannel, AppReply, AppSink, Forwarder, InputTarget, wait_until_healthy};
+use crate::app::{AppChannel, AppReply, Forwarder, InputTarget, wait_until_healthy};
 use crate::config::RuntimeConfig;
+use crate::delivery::AppSink;
 use crate::loader::{load_resources, resolve_metadata};
 use crate::registry::Registry;
+use crate::resiliency::{Resiliency, SharedResiliency, invoke_output};
 use crate::secrets::{self, SecretStore};
 
 /// Why the sidecar cannot start.
@@ -122,6 +125,10 @@ pub(crate) struct InputEntry {
     /// `direction` lists `input`: deliver without asking the app first.
     skip_probe: bool,
     binding: Option<Box<dyn InputBinding>>,
+    /// bindery-only delivery options (dead letter, attempts, concurrency).
+    delivery: DeliveryOptions,
+    /// Where `deadLetterBinding` was written, for the error if it names no output binding.
+    pub(crate) dead_letter_origin: LoadError,
     pub(crate) stop: CancellationToken,
     pub(crate) task: Option<JoinHandle<()>>,
 }
@@ -147,6 +154,9 @@ pub struct Runtime {
     readiness: Readiness,
     shutdown: CancellationToken,
     app_healthy: watch::Sender<bool>,
+    pub(crate) resiliency: SharedResiliency,
+    /// The Resiliency documents the policies were built from, for reload diffs.
+    pub(crate) resiliency_source: Mutex<Vec<serde_json::Value>>,
 }
 
 impl Runtime {
@@ -157,6 +167,10 @@ impl Runtime {
         registry: &Registry,
     ) -> Result<Arc<Self>, StartupError> {
         let resources = load_resources(&config)?;
+        let resiliency = Arc::new(RwLock::new(Arc::new(Resiliency::from_documents(
+            &resources.documents,
+            &config.app_id,
+        )?)));
         let runtime = Arc::new(Self {
             config,
             registry: registry.clone(),
@@ -170,6 +184,8 @@ impl Runtime {
             readiness: Readiness::default(),
             shutdown: CancellationToken::new(),
             app_healthy: watch::Sender::new(false),
+            resiliency,
+            resiliency_source: Mutex::new(resiliency_documents(&resources.documents)),
         });
 
         for component in resources
@@ -206,7 +222,24 @@ impl Runtime {
                 Err(e) => runtime.init_failed(component, e)?,
             }
         }
+        runtime.check_dead_letter_bindings()?;
         Ok(runtime)
+    }
+
+    /// Every `deadLetterBinding` must name a loaded output binding.
+    fn check_dead_letter_bindings(&self) -> Result<(), StartupError> {
+        let outputs = self.outputs.read();
+        for input in self.inputs.lock().iter() {
+            if let Some(name) = &input.delivery.dead_letter_binding
+                && !outputs.contains_key(name)
+            {
+                let mut error = input.dead_letter_origin.clone();
+                error.message =
+                    format!("dead-letter binding {name} is not a loaded output binding");
+                return Err(StartupError::Load(error));
+            }
+        }
+        Ok(())
     }
 
     fn init_failed(&self, component: &Component, error: LoadError) -> Result<(), StartupError> {
@@ -284,6 +317,11 @@ impl Runtime {
             .map_err(|e| component_error(component, Some("direction"), e))?;
         let want_input = descriptor.has_input() && direction.input;
         let want_output = descriptor.has_output() && direction.output;
+        let delivery = if want_input {
+            DeliveryOptions::from_properties(&properties).map_err(|e| config_error(component, e))?
+        } else {
+            DeliveryOptions::default()
+        };
         if !want_input && !want_output {
             tracing::warn!(component = %component.name,
                 "The component's direction leaves nothing this binding type can do; nothing was started.");
@@ -355,6 +393,12 @@ impl Runtime {
                 },
                 skip_probe: direction.explicit_input,
                 binding: Some(binding),
+                delivery,
+                dead_letter_origin: component_error(
+                    component,
+                    Some(&format!("spec.metadata.{}", DEAD_LETTER_BINDING.name)),
+                    "",
+                ),
                 stop: CancellationToken::new(),
                 task: None,
             }),
@@ -429,10 +473,16 @@ impl Runtime {
                     .collect(),
             });
         }
-        entry.binding.invoke(request).await.map_err(|e| {
-            tracing::debug!(binding = name, error = %e, "Output binding call failed.");
-            InvokeError::Component(e)
-        })
+        let policy = self
+            .resiliency
+            .read()
+            .policy(name, PolicyDirection::Outbound);
+        invoke_output(&policy, &*entry.binding, request)
+            .await
+            .map_err(|e| {
+                tracing::debug!(binding = name, error = %e, "Output binding call failed.");
+                InvokeError::Component(e)
+            })
     }
 
     pub fn metadata(&self) -> MetadataSnapshot {
@@ -551,9 +601,15 @@ impl Runtime {
             target: entry.target.clone(),
             channel: state.channel.clone(),
             concurrency: state.concurrency.clone(),
+            binding_concurrency: entry
+                .delivery
+                .max_concurrent
+                .map(|n| Arc::new(Semaphore::new(n))),
             stopping: entry.stop.clone(),
             forwarder: state.forwarder.clone(),
             healthy: self.app_healthy.subscribe(),
+            options: entry.delivery.clone(),
+            resiliency: self.resiliency.clone(),
         });
         let healthy = self.app_healthy.subscribe();
         let target = entry.target.clone();
@@ -609,6 +665,17 @@ impl Runtime {
             }
         }
     }
+}
+
+/// The Resiliency documents among the loaded ones, as written.
+pub(crate) fn resiliency_documents(
+    documents: &[bindery_core::manifest::Document],
+) -> Vec<serde_json::Value> {
+    documents
+        .iter()
+        .filter(|d| d.is_dapr_kind(bindery_core::resiliency::RESILIENCY_KIND))
+        .map(|d| d.value.clone())
+        .collect()
 }
 
 async fn close_quietly(output: Option<Box<dyn OutputBinding>>, name: &str) {
@@ -689,6 +756,17 @@ impl Forwarder for OutputForwarder {
                 }
             }
         }
+    }
+
+    async fn dead_letter(&self, binding: &str, request: InvokeRequest) -> Result<(), String> {
+        let Some(runtime) = self.0.upgrade() else {
+            return Err("the runtime has stopped".to_owned());
+        };
+        runtime
+            .invoke(binding, request)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
