@@ -254,3 +254,20 @@ impl Drop for Sidecar {
         }
     }
 }
+
+impl Sidecar {
+    /// Sends a signal (`TERM`, `INT`, `KILL`, …) without waiting for the exit.
+    pub fn send_signal(&self, sig: &str) -> bool {
+        crate::faults::signal(self.pid(), sig)
+    }
+
+    /// Still running (not exited, not reaped).
+    pub fn is_running(&self) -> bool {
+        self.child.lock().is_some() && self.try_exit_status().is_none()
+    }
+
+    /// Resident memory of the sidecar process, in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        crate::faults::rss_kib(self.pid())
+    }
+}
