@@ -25,7 +25,12 @@ pub async fn serve_http(
     // daprd strips a trailing slash when that matches a route.
     let service = NormalizePath::trim_trailing_slash(router);
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().title_case_headers(true);
+    // A client gets 10 s to send its request head (Go's servers bound this the same way).
+    builder
+        .http1()
+        .title_case_headers(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
     let graceful = GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {

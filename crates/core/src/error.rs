@@ -38,10 +38,11 @@ pub struct BindingError {
 }
 
 impl BindingError {
+    /// Passwords in URLs inside `message` are masked (see [`crate::redact`]).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
-            message: message.into(),
+            message: crate::redact::redact_credentials(&message.into()),
             response_metadata: HashMap::new(),
             source: None,
         }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod gojson;
 pub mod manifest;
 pub mod properties;
+pub mod redact;
 pub mod resiliency;
 
 pub use binding::{

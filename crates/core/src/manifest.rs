@@ -129,7 +129,7 @@ pub fn parse_documents(file: &str, text: &str) -> Vec<Result<Document, LoadError
                     line: u32::try_from(line).unwrap_or(u32::MAX),
                     value,
                 })
-                .map_err(|e| yaml_error(file, u32::try_from(line).unwrap_or(u32::MAX), body, &e))
+                .map_err(|e| yaml_error(file, u32::try_from(line).unwrap_or(u32::MAX), &e))
         })
         .collect()
 }
@@ -143,13 +143,13 @@ fn yaml_options() -> serde_saphyr::Options {
     options
 }
 
-fn yaml_error(file: &str, doc_line: u32, body: &str, error: &serde_saphyr::Error) -> LoadError {
+fn yaml_error(file: &str, doc_line: u32, error: &serde_saphyr::Error) -> LoadError {
     let (line, column) = match error.location() {
         Some(loc) => {
-            // A document that begins with the separator's newline starts one line later.
-            let leading = if body.starts_with('\n') { 0 } else { 1 };
+            // `doc_line` is the document's first line (for later documents, the `---` line,
+            // whose remainder is the body's first line), and `loc` counts from 1.
             (
-                Some(doc_line + loc.line() as u32 - leading),
+                Some((doc_line + loc.line() as u32).saturating_sub(1)),
                 Some(loc.column() as u32),
             )
         }
@@ -485,6 +485,18 @@ mod tests {
             .remove(0)
             .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("metadata.name"));
+    }
+
+    #[test]
+    fn malformed_yaml_lines_count_from_the_file_start() {
+        let e = parse_documents("f.yaml", "a: b\n---\nx: [\n")
+            .remove(1)
+            .unwrap_err();
+        assert_eq!(e.line, Some(3));
+        let e = parse_documents("f.yaml", "\nx: [\n").remove(0).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        let e = parse_documents("f.yaml", "x: [\n").remove(0).unwrap_err();
+        assert_eq!(e.line, Some(1));
     }
 
     #[test]

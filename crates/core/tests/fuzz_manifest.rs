@@ -48,9 +48,8 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
 
 /// Loads a text the way the runtime does; checks the shape of every failure.
 fn load(file: &str, text: &str) -> Vec<Result<Option<Component>, String>> {
-    // The end-of-input position is one line past the last newline. One more line of slack:
-    // errors in a document after a `---` are reported one line too far (see the faults report).
-    let lines = text.lines().count().max(1) as u32 + 2;
+    // The end-of-input position is one line past the last newline.
+    let lines = text.lines().count().max(1) as u32 + 1;
     parse_documents(file, text)
         .into_iter()
         .map(|doc| {

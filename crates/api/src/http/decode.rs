@@ -114,6 +114,12 @@ mod tests {
     }
 
     #[test]
+    fn floats_round_trip_exactly_as_in_go() {
+        let r = decode_output_request(br#"{"data":1.0734948802516081e+102}"#).unwrap();
+        assert_eq!(&r.data[..], b"1.0734948802516081e+102");
+    }
+
+    #[test]
     fn trailing_bytes_after_the_first_value_are_ignored() {
         let r = decode_output_request(br#"{"operation":"get"} trailing"#).unwrap();
         assert_eq!(r.operation, "get");

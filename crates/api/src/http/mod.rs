@@ -89,10 +89,21 @@ async fn check_api_token(
     next.run(request).await
 }
 
+/// How long a client may take to send a request body.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads a body of at most `limit` bytes. A declared length over the limit is refused before
+/// reading, and a client that stops sending is cut off after [`BODY_READ_TIMEOUT`].
 async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, String> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| "http: request body too large".to_owned())
+    use http_body::Body as _;
+    let too_large = || "http: request body too large".to_owned();
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Ok(result) => result.map_err(|_| too_large()),
+        Err(_) => Err("http: request body read timed out".to_owned()),
+    }
 }
 
 async fn invoke_binding(
