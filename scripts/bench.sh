@@ -26,7 +26,9 @@ out="${BENCH_OUT:-target/bench}"
 mkdir -p "$out"
 
 echo "== building release bindery and bindery-bench"
-cargo build --release -p bindery -p bindery-bench
+# Built one at a time so the bench crate's dependencies cannot change bindery's feature set.
+cargo build --release -p bindery
+cargo build --release -p bindery-bench
 
 redis_addr="${REDIS_ADDR:-127.0.0.1:6379}"
 rabbit_url="${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"

@@ -196,6 +196,8 @@ pub struct Machine {
     pub memory_gib: f64,
     pub kernel: String,
     pub rustc: String,
+    /// /proc/loadavg when the run started: other work on the machine skews every figure.
+    pub loadavg_at_start: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -306,9 +308,19 @@ fn log(message: &str) {
 
 /// Runs every scenario once and returns the figures.
 pub async fn run(opts: &Options) -> Result<Report, String> {
+    // On a worker thread, not on the thread that called `block_on`: a future polled there is
+    // woken across threads for every I/O event, which halves the direct consumer's rate.
+    let opts = opts.clone();
+    tokio::spawn(async move { run_all(&opts).await })
+        .await
+        .map_err(|e| format!("the benchmark task failed: {e}"))?
+}
+
+async fn run_all(opts: &Options) -> Result<Report, String> {
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(|e| format!("cannot create {}: {e}", opts.work_dir.display()))?;
     let id = run_id();
+    let machine = machine();
     let data = payload(opts.payload);
     let logs = &opts.work_dir;
 
@@ -519,7 +531,7 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
 
     Ok(Report {
         smoke: opts.smoke,
-        machine: machine(),
+        machine,
         settings: Settings {
             seconds: opts.seconds,
             warmup: opts.warmup,
@@ -697,5 +709,8 @@ fn machine() -> Machine {
         memory_gib: memory_kib / 1024.0 / 1024.0,
         kernel,
         rustc,
+        loadavg_at_start: std::fs::read_to_string("/proc/loadavg")
+            .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
     }
 }

@@ -103,9 +103,9 @@ pub fn markdown(r: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "Machine: {} ({} cores), {:.1} GiB, kernel {}, {}. Load generator, bindery, the trivial \
-         server, Redis and RabbitMQ all share this machine.\n",
-        m.cpu, m.cores, m.memory_gib, m.kernel, m.rustc
+        "Machine: {} ({} cores), {:.1} GiB, kernel {}, {}; load average at start {}. Load \
+         generator, bindery, the trivial server, Redis and RabbitMQ all share this machine.\n",
+        m.cpu, m.cores, m.memory_gib, m.kernel, m.rustc, m.loadavg_at_start
     );
     let _ = writeln!(
         out,
