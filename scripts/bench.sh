@@ -7,7 +7,8 @@
 # Environment: BENCH_SECONDS (measured window per fixed-rate run, default 20), BENCH_WARMUP (5),
 # BENCH_QPS (1000), BENCH_CONNECTIONS (16), BENCH_PAYLOAD (1024), BENCH_SAT_SECONDS (10),
 # BENCH_SAT_CONNECTIONS (64), BENCH_INPUT_MESSAGES (20000), BENCH_READY_RUNS (20),
-# BENCH_PERF_DIR (attach `perf record -g` to bindery and write the profiles there),
+# BENCH_PERF_DIR (attach `perf record` to bindery and write the profiles there),
+# BENCH_BINDERY_ENV (`K=V,K=V` environment for bindery only, for experiments),
 # REDIS_ADDR (127.0.0.1:6379), RABBITMQ_URL (amqp://guest:guest@127.0.0.1:5672/%2f),
 # BENCH_OUT (target/bench).
 set -euo pipefail

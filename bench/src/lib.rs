@@ -230,9 +230,8 @@ impl Report {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for pair in self.latency.iter().chain(std::iter::once(&self.saturation)) {
-            for (path, (samples, errors)) in ["direct", "bindery"]
-                .iter()
-                .zip(pair.samples_and_errors())
+            for (path, (samples, errors)) in
+                ["direct", "bindery"].iter().zip(pair.samples_and_errors())
             {
                 if samples == 0 {
                     problems.push(format!("{} {path}: no samples", pair.name));
@@ -657,7 +656,9 @@ async fn small_request(addr: SocketAddr, method: Method, path: &str) -> Result<S
 }
 
 async fn reset_counter(addr: SocketAddr) -> Result<(), String> {
-    small_request(addr, Method::POST, "/__reset").await.map(|_| ())
+    small_request(addr, Method::POST, "/__reset")
+        .await
+        .map(|_| ())
 }
 
 async fn read_counter(addr: SocketAddr) -> Result<(u64, u64), String> {

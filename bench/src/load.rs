@@ -131,10 +131,7 @@ impl Conn {
                 }
             }
             (Conn::Resp(stream, buf), Target::Resp { command, .. }) => {
-                stream
-                    .write_all(command)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                stream.write_all(command).await.map_err(|e| e.to_string())?;
                 // Simple replies (`+OK`, `-ERR ...`, `:1`) end at the first CRLF.
                 let mut filled = 0;
                 loop {
@@ -251,8 +248,10 @@ pub async fn run(
                     let period = Duration::from_secs_f64(connections as f64 / qps.max(1e-3));
                     // Spread the connections' first ticks over one period.
                     let offset = period.mul_f64(i as f64 / connections as f64);
-                    let mut interval =
-                        tokio::time::interval_at(tokio::time::Instant::from_std(start) + offset, period);
+                    let mut interval = tokio::time::interval_at(
+                        tokio::time::Instant::from_std(start) + offset,
+                        period,
+                    );
                     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
                     Some(interval)
                 }

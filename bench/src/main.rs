@@ -5,7 +5,8 @@
 //! Durations and counts come from the environment: `BENCH_SECONDS`, `BENCH_WARMUP`,
 //! `BENCH_QPS`, `BENCH_CONNECTIONS`, `BENCH_PAYLOAD`, `BENCH_SAT_SECONDS`,
 //! `BENCH_SAT_CONNECTIONS`, `BENCH_INPUT_MESSAGES`, `BENCH_READY_RUNS`, `BENCH_PERF_DIR`
-//! (attach `perf record -g` to bindery), `REDIS_ADDR`, `RABBITMQ_URL`.
+//! (attach `perf record` to bindery), `BENCH_BINDERY_ENV` (`K=V,K=V` set for bindery only),
+//! `REDIS_ADDR`, `RABBITMQ_URL`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -124,7 +125,10 @@ fn run(args: &[String]) -> ExitCode {
     let markdown = report::markdown(&report);
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     let name = if smoke { "smoke" } else { "results" };
-    for (file, text) in [(format!("{name}.json"), &json), (format!("{name}.md"), &markdown)] {
+    for (file, text) in [
+        (format!("{name}.json"), &json),
+        (format!("{name}.md"), &markdown),
+    ] {
         if let Err(e) = std::fs::write(out.join(&file), text) {
             eprintln!("cannot write {}: {e}", out.join(file).display());
             return ExitCode::FAILURE;

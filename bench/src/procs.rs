@@ -149,6 +149,15 @@ pub fn spawn_bindery(
     if let Some(port) = app_port {
         command.args(["--app-port", &port.to_string()]);
     }
+    // Experiments: `BENCH_BINDERY_ENV="TOKIO_WORKER_THREADS=1,MALLOC_ARENA_MAX=1"` reaches bindery
+    // only, not the load generator or the server.
+    if let Ok(extra) = std::env::var("BENCH_BINDERY_ENV") {
+        for pair in extra.split(',').filter(|p| !p.trim().is_empty()) {
+            if let Some((k, v)) = pair.split_once('=') {
+                command.env(k.trim(), v.trim());
+            }
+        }
+    }
     let http = SocketAddr::from(([127, 0, 0, 1], http_port));
     let started = Instant::now();
     let mut guard = spawn_logged(command, log)?;
@@ -195,7 +204,16 @@ impl Perf {
         let _ = std::fs::create_dir_all(dir);
         let mut command = Command::new("perf");
         command
-            .args(["record", "-F", "2999", "-g", "-p", &pid.to_string(), "-o"])
+            .args([
+                "record",
+                "-F",
+                "499",
+                "--call-graph",
+                "dwarf,8192",
+                "-p",
+                &pid.to_string(),
+                "-o",
+            ])
             .arg(dir.join(format!("{name}.perf.data")));
         match spawn_logged(command, &dir.join(format!("{name}.perf.log"))) {
             Ok(guard) => Perf(Some(guard)),

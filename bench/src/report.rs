@@ -42,7 +42,16 @@ fn latency_table(out: &mut String, pair: &Pair) {
         let _ = writeln!(
             out,
             "| {label} | {} | {:.0} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            l.samples, run.achieved_rps, run.errors, l.p50, l.p75, l.p90, l.p99, l.p999, l.max, l.mean
+            l.samples,
+            run.achieved_rps,
+            run.errors,
+            l.p50,
+            l.p75,
+            l.p90,
+            l.p99,
+            l.p999,
+            l.max,
+            l.mean
         );
     }
     let _ = writeln!(
@@ -99,7 +108,11 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(
         out,
         "# bindery benchmark results{}\n",
-        if r.smoke { " (smoke run: tiny counts, figures not meaningful)" } else { "" }
+        if r.smoke {
+            " (smoke run: tiny counts, figures not meaningful)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         out,
@@ -268,11 +281,7 @@ pub fn markdown(r: &Report) -> String {
         input_ratio,
         verdict(input_ratio >= 0.8)
     );
-    let worst_cpu = r
-        .latency
-        .iter()
-        .map(cores_per_1000)
-        .fold(0.0_f64, f64::max);
+    let worst_cpu = r.latency.iter().map(cores_per_1000).fold(0.0_f64, f64::max);
     let _ = writeln!(
         out,
         "| ≤ 0.05 cores per 1000 req/s | {:.3} (worst scenario) | {} |",

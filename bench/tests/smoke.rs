@@ -58,7 +58,11 @@ async fn every_scenario_produces_samples_without_errors() {
     let report = bindery_bench::run(&opts).await.expect("smoke run");
 
     assert_eq!(report.latency.len(), 2);
-    for pair in report.latency.iter().chain(std::iter::once(&report.saturation)) {
+    for pair in report
+        .latency
+        .iter()
+        .chain(std::iter::once(&report.saturation))
+    {
         for (samples, _) in pair.samples_and_errors() {
             assert!(samples > 0, "{}: no samples", pair.name);
         }
