@@ -161,6 +161,18 @@ impl Conn {
     }
 }
 
+/// Reconnects after a failed call, retrying every 20 ms until `end` (a server restarted by
+/// someone else costs errors, not the rest of the run).
+async fn reconnect(target: &Target, end: Instant) -> Option<Conn> {
+    while Instant::now() < end {
+        if let Ok(conn) = target.connect().await {
+            return Some(conn);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
 /// How to drive the connections.
 #[derive(Clone, Copy, Debug)]
 pub enum Pace {
@@ -272,10 +284,10 @@ pub async fn run(
                         // A failing warm-up is as bad as a failing measurement.
                         errors += 1;
                         first_error.get_or_insert(e);
-                        conn = match target.connect().await {
-                            Ok(c) => c,
-                            Err(_) => break,
-                        };
+                        match reconnect(&target, end).await {
+                            Some(c) => conn = c,
+                            None => break,
+                        }
                     }
                     continue;
                 }
@@ -284,10 +296,10 @@ pub async fn run(
                     Err(e) => {
                         errors += 1;
                         first_error.get_or_insert(e);
-                        conn = match target.connect().await {
-                            Ok(c) => c,
-                            Err(_) => break,
-                        };
+                        match reconnect(&target, end).await {
+                            Some(c) => conn = c,
+                            None => break,
+                        }
                     }
                 }
             }
