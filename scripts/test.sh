@@ -10,5 +10,7 @@ for installer in scripts/install-deps.sh scripts/install-tansu.sh scripts/instal
     "$installer"
   fi
 done
+echo "== scripts/start-kafka.sh"
+scripts/start-kafka.sh
 echo "== cargo test --workspace"
 cargo test --workspace --all-targets "$@"

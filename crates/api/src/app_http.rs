@@ -4,16 +4,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bindery_core::InputEvent;
-use bindery_runtime::app::{AppChannel, AppError, AppReply, InputTarget};
+use bindery_runtime::app::{AppChannel, AppError, AppReply, AppStatus, InputTarget};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
 use crate::headers::event_headers;
+use crate::trace::{SpanKind, TraceContext, Tracer};
 
 pub struct HttpAppChannel {
     client: reqwest::Client,
     base_url: String,
     app_token: Option<String>,
     health_path: String,
+    tracer: Tracer,
 }
 
 impl HttpAppChannel {
@@ -48,7 +50,14 @@ impl HttpAppChannel {
             base_url: format!("{scheme}://{host}:{port}"),
             app_token,
             health_path,
+            tracer: Tracer::default(),
         })
+    }
+
+    /// Deliveries run in `bindings/<name>` spans from this tracer.
+    pub fn with_tracer(mut self, tracer: Tracer) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     fn request(&self, method: reqwest::Method, route: &str) -> reqwest::RequestBuilder {
@@ -102,7 +111,40 @@ impl AppChannel for HttpAppChannel {
         }
     }
 
-    async fn deliver(&self, target: &InputTarget, event: InputEvent) -> Result<AppReply, AppError> {
+    async fn deliver(
+        &self,
+        target: &InputTarget,
+        mut event: InputEvent,
+    ) -> Result<AppReply, AppError> {
+        let parent = TraceContext::from_metadata(&event.metadata);
+        let span = self
+            .tracer
+            .start(
+                format!("bindings/{}", target.name),
+                SpanKind::Client,
+                parent,
+            )
+            .map(|s| {
+                s.attribute("db.system", "bindings")
+                    .attribute("db.name", &target.name)
+            });
+        if let Some(span) = &span {
+            span.context().inject(&mut event.metadata);
+        }
+        let result = self.post_event(target, event).await;
+        if let Some(span) = span {
+            span.end(result.as_ref().err().map(|e| e.message.clone()));
+        }
+        result
+    }
+}
+
+impl HttpAppChannel {
+    async fn post_event(
+        &self,
+        target: &InputTarget,
+        event: InputEvent,
+    ) -> Result<AppReply, AppError> {
         let mut builder = self.request(reqwest::Method::POST, &target.route);
         for (name, value) in event_headers(&event.metadata) {
             builder = builder.header(name, value);
@@ -127,7 +169,8 @@ impl AppChannel for HttpAppChannel {
                 "fails to send binding event to http app channel, status code: {} body: {}",
                 status.as_u16(),
                 String::from_utf8_lossy(&body)
-            )))
+            ))
+            .with_status(AppStatus::Http(status.as_u16())))
         }
     }
 }

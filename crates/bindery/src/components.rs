@@ -122,5 +122,19 @@ pub fn reference(registry: &[BindingDescriptor]) -> String {
         }
         let _ = writeln!(out, "\nExample:\n\n```yaml\n{}```", d.example_yaml());
     }
+    let _ = writeln!(
+        out,
+        "\n## Delivery options (any input binding)\n\nbindery-only metadata keys the runtime reads for every input binding, like `route` and `direction`.\n\n| field | type | default | description |\n|---|---|---|---|"
+    );
+    for f in bindery_core::resiliency::DELIVERY_FIELDS {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            f.name,
+            f.ty.as_str(),
+            f.default.map(|d| format!("`{d}`")).unwrap_or_default(),
+            f.description.replace('|', "\\|")
+        );
+    }
     out
 }

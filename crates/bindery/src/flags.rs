@@ -10,7 +10,6 @@ const IGNORED_WITH_VALUE: &[&str] = &[
     "profile-port",
     "dapr-internal-grpc-port",
     "dapr-internal-grpc-listen-address",
-    "metrics-listen-address",
     "dapr-public-port",
     "dapr-public-listen-address",
     "mode",
@@ -123,6 +122,9 @@ pub struct SidecarArgs {
     /// Serve metrics.
     #[arg(long, num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_go_bool)]
     pub enable_metrics: bool,
+    /// Addresses the metrics endpoint listens on, comma-separated; all interfaces when empty.
+    #[arg(long, default_value = "")]
+    pub metrics_listen_address: String,
     /// Folders of component files; repeat the flag or separate with commas.
     #[arg(long, value_delimiter = ',')]
     pub resources_path: Vec<String>,

@@ -6,9 +6,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bindery_api::app_grpc::GrpcAppChannel;
 use bindery_api::app_http::HttpAppChannel;
+use bindery_api::grpc::serve_grpc;
 use bindery_api::http::{ApiState, router};
+use bindery_api::otlp::{OtlpProtocol, OtlpSettings};
 use bindery_api::serve::serve_http;
+use bindery_api::trace::{TraceSettings, Tracer};
+use bindery_core::configuration::Configuration;
 use bindery_core::duration::parse_duration_or_seconds;
 use bindery_core::properties::parse_quantity;
 use bindery_runtime::app::AppChannel;
@@ -102,30 +107,77 @@ fn runtime_config(args: &SidecarArgs) -> Result<RuntimeConfig, String> {
     })
 }
 
-fn listen_addresses(args: &SidecarArgs, port: u16) -> Vec<SocketAddr> {
-    let hosts: Vec<&str> = args
-        .dapr_listen_addresses
+/// The configured addresses, or every interface: `[::]` (which also takes IPv4 on Linux, so
+/// `localhost` works whichever way it resolves), else `0.0.0.0`.
+async fn bind_all(args: &SidecarArgs, port: u16, what: &str) -> Result<Vec<TcpListener>, String> {
+    bind_on(
+        &args.dapr_listen_addresses,
+        port,
+        what,
+        "--dapr-listen-addresses",
+    )
+    .await
+}
+
+async fn bind_on(
+    addresses: &str,
+    port: u16,
+    what: &str,
+    flag: &str,
+) -> Result<Vec<TcpListener>, String> {
+    let hosts: Vec<&str> = addresses
         .split(',')
         .map(str::trim)
         .filter(|h| !h.is_empty())
         .collect();
-    let hosts = if hosts.is_empty() {
-        vec!["0.0.0.0"]
-    } else {
-        hosts
-    };
-    hosts
-        .into_iter()
-        .filter_map(|h| {
-            let h = h.trim_start_matches('[').trim_end_matches(']');
-            let ip = if h == "localhost" { "127.0.0.1" } else { h };
-            ip.parse().ok().map(|ip| SocketAddr::new(ip, port))
-        })
-        .collect()
+    if hosts.is_empty() {
+        let any_v6 = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
+        let any_v4 = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port));
+        let listener = match TcpListener::bind(any_v6).await {
+            Ok(l) => l,
+            Err(_) => TcpListener::bind(any_v4)
+                .await
+                .map_err(|e| format!("cannot listen for the {what} on {any_v4}: {e}"))?,
+        };
+        return Ok(vec![listener]);
+    }
+    let mut listeners = Vec::new();
+    for host in hosts {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let ip: std::net::IpAddr = if host == "localhost" {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            host.parse()
+                .map_err(|_| format!("{flag}: invalid address {host:?}"))?
+        };
+        let address = SocketAddr::new(ip, port);
+        listeners.push(
+            TcpListener::bind(address)
+                .await
+                .map_err(|e| format!("cannot listen for the {what} on {address}: {e}"))?,
+        );
+    }
+    Ok(listeners)
+}
+
+/// Reads the `--config` files; later files add to earlier ones.
+fn load_configuration(paths: &[String]) -> Result<Configuration, String> {
+    let mut merged = Configuration::default();
+    for path in paths.iter().filter(|p| !p.is_empty()) {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("--config {path}: {e}"))?;
+        let config = Configuration::parse(path, &text).map_err(|e| format!("--config: {e}"))?;
+        merged.features.extend(config.features);
+        merged.sampling_rate = config.sampling_rate.or(merged.sampling_rate);
+        merged.otel_endpoint = config.otel_endpoint.or(merged.otel_endpoint);
+        merged.otel_secure |= config.otel_secure;
+        merged.otel_protocol = config.otel_protocol.or(merged.otel_protocol);
+    }
+    Ok(merged)
 }
 
 async fn run(args: SidecarArgs) -> Result<(), String> {
     let config = runtime_config(&args)?;
+    let configuration = load_configuration(&args.config)?;
     let max_body_size = parse_quantity(&args.max_body_size)
         .ok()
         .and_then(|n| usize::try_from(n).ok())
@@ -143,26 +195,65 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
     let api_token = std::env::var("DAPR_API_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
+    let tracer = tracer(&configuration, &runtime.config().app_id);
     let state = ApiState {
         runtime: runtime.clone(),
         api_token,
         max_body_size,
-        enabled_features: Vec::new(),
+        enabled_features: configuration.enabled_features(),
+        tracer: tracer.clone(),
     };
     let servers_stop = CancellationToken::new();
     let mut servers = Vec::new();
+    if args.enable_metrics {
+        let port = args.metrics_port.unwrap_or(9090);
+        let listeners = bind_on(
+            &args.metrics_listen_address,
+            port,
+            "metrics",
+            "--metrics-listen-address",
+        )
+        .await?;
+        for listener in listeners {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(address = %address, "Metrics listening.");
+            }
+            servers.push(tokio::spawn(serve_http(
+                listener,
+                bindery_api::metrics::router(runtime.telemetry().clone()),
+                servers_stop.clone(),
+                graceful,
+            )));
+        }
+    }
+    // gRPC API first, then HTTP, as daprd opens them.
+    let grpc_port = args.dapr_grpc_port.unwrap_or(50001);
+    for listener in bind_all(&args, grpc_port, "gRPC API").await? {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(address = %address, "gRPC API listening.");
+        }
+        let serve = serve_grpc(listener, state.clone(), servers_stop.clone(), graceful);
+        servers.push(tokio::spawn(async move {
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "The gRPC API stopped.");
+            }
+        }));
+    }
     let http_port = args.dapr_http_port.unwrap_or(3500);
-    for address in listen_addresses(&args, http_port) {
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|e| format!("cannot listen for the HTTP API on {address}: {e}"))?;
-        tracing::info!(address = %address, "HTTP API listening.");
+    for listener in bind_all(&args, http_port, "HTTP API").await? {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(address = %address, "HTTP API listening.");
+        }
         servers.push(tokio::spawn(serve_http(
             listener,
             router(state.clone()),
             servers_stop.clone(),
             graceful,
         )));
+    }
+    if configuration.is_enabled("HotReload") && !runtime.config().resources_paths.is_empty() {
+        runtime.watch_resources()?;
+        tracing::info!("Hot reload is on: changes to the resources paths apply without a restart.");
     }
     runtime.readiness().set_outbound();
     spawn_signal_handler(runtime.clone());
@@ -171,7 +262,13 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
         runtime.readiness().set_ready();
         tracing::info!("bindery is ready.");
         if let Some(port) = runtime.config().app_port {
-            let channel = app_channel(runtime.config(), port, &args.app_health_check_path)?;
+            let channel = app_channel(
+                runtime.config(),
+                port,
+                &args.app_health_check_path,
+                max_body_size,
+                &tracer,
+            )?;
             runtime.start_inputs(channel);
         }
     }
@@ -184,6 +281,7 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
         let _ = server.await;
     }
     runtime.close_outputs().await;
+    tracer.shutdown(graceful).await;
     tracing::info!("bindery stopped.");
     Ok(())
 }
@@ -192,27 +290,84 @@ fn app_channel(
     config: &RuntimeConfig,
     port: u16,
     health_path: &str,
+    max_message_size: usize,
+    tracer: &Tracer,
 ) -> Result<Arc<dyn AppChannel>, String> {
     let app_token = std::env::var("APP_API_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
     match config.app_protocol {
-        AppProtocol::Http | AppProtocol::H2c => Ok(Arc::new(HttpAppChannel::new(
-            &config.app_channel_address,
-            port,
-            false,
-            app_token,
-            health_path,
-        )?)),
-        AppProtocol::Https => Ok(Arc::new(HttpAppChannel::new(
-            &config.app_channel_address,
-            port,
-            true,
-            app_token,
-            health_path,
-        )?)),
-        AppProtocol::Grpc | AppProtocol::Grpcs => {
-            Err("--app-protocol grpc is not available in this build yet".to_owned())
+        AppProtocol::Http | AppProtocol::H2c => Ok(Arc::new(
+            HttpAppChannel::new(
+                &config.app_channel_address,
+                port,
+                false,
+                app_token,
+                health_path,
+            )?
+            .with_tracer(tracer.clone()),
+        )),
+        AppProtocol::Https => Ok(Arc::new(
+            HttpAppChannel::new(
+                &config.app_channel_address,
+                port,
+                true,
+                app_token,
+                health_path,
+            )?
+            .with_tracer(tracer.clone()),
+        )),
+        AppProtocol::Grpc | AppProtocol::Grpcs => Ok(Arc::new(
+            GrpcAppChannel::new(
+                &config.app_channel_address,
+                port,
+                config.app_protocol == AppProtocol::Grpcs,
+                app_token,
+                max_message_size,
+            )?
+            .with_tracer(tracer.clone()),
+        )),
+    }
+}
+
+/// Spans from `spec.tracing`: sampled at `samplingRate` (none when absent) and exported over
+/// OTLP when `otel.endpointAddress` is set (`protocol: grpc`, otherwise OTLP/HTTP).
+fn tracer(configuration: &Configuration, app_id: &str) -> Tracer {
+    let otlp = configuration
+        .otel_endpoint
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|endpoint| OtlpSettings {
+            endpoint: endpoint.to_owned(),
+            secure: configuration.otel_secure,
+            protocol: match configuration.otel_protocol.as_deref() {
+                Some(p) if p.eq_ignore_ascii_case("grpc") => OtlpProtocol::Grpc,
+                _ => OtlpProtocol::Http,
+            },
+        });
+    let sampling_rate = configuration.sampling_rate.unwrap_or(0.0);
+    let settings = TraceSettings {
+        sampling_rate,
+        otlp: otlp.clone(),
+        service_name: app_id.to_owned(),
+    };
+    match Tracer::new(settings) {
+        Ok(tracer) => {
+            if sampling_rate > 0.0 || otlp.is_some() {
+                tracing::info!(sampling_rate, otlp_endpoint = ?otlp.as_ref().map(|o| &o.endpoint),
+                    otlp_protocol = ?otlp.as_ref().map(|o| o.protocol), "Tracing is on.");
+            }
+            tracer
+        }
+        Err(e) => {
+            tracing::warn!(cause = %e, "Spans cannot be exported; trace context is still propagated.");
+            Tracer::new(TraceSettings {
+                sampling_rate,
+                otlp: None,
+                service_name: app_id.to_owned(),
+            })
+            .unwrap_or_default()
         }
     }
 }

@@ -133,7 +133,7 @@ async fn metadata_lists_components_and_extended_values() {
     assert_eq!(v["id"], "testapp");
     assert_eq!(
         v["components"],
-        json!([{"name": "envs", "type": "secretstores.local.env", "version": "v1"}])
+        json!([{"name": "envs", "type": "secretstores.local.env", "version": "v1", "state": "running"}])
     );
     assert_eq!(v["appConnectionProperties"]["protocol"], "http");
     assert_eq!(v["appConnectionProperties"]["channelAddress"], "127.0.0.1");
@@ -377,4 +377,93 @@ async fn daprd_flags_in_single_dash_form_and_ignored_flags_are_accepted() {
     let parsed: Value = serde_json::from_str(&first_line)
         .unwrap_or_else(|e| panic!("--log-as-json line is not JSON ({e}): {first_line}"));
     assert_eq!(parsed["level"], "INFO");
+}
+
+#[tokio::test]
+async fn secret_stores_env_refs_and_templates_feed_component_metadata() {
+    let upstream = TestApp::start().await;
+    let secrets_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        secrets_file.path(),
+        format!(
+            r#"{{"upstream": {{"url": "http://127.0.0.1:{}"}}}}"#,
+            upstream.port
+        ),
+    )
+    .unwrap();
+    let files = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: filesecrets\nspec:\n  type: secretstores.local.file\n  metadata:\n  - name: secretsFile\n    value: {}\n---\n{SECRET_STORE}---\napiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: api\nspec:\n  type: bindings.http\n  metadata:\n  - name: url\n    secretKeyRef:\n      name: \"upstream:url\"\n  - name: securityToken\n    envRef: BINDERY_TEST_TOKEN\n  - name: securityTokenHeader\n    value: X-Caller-{{appID}}\nauth:\n  secretStore: filesecrets\n---\napiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: api2\nspec:\n  type: bindings.http\n  metadata:\n  - name: url\n    value: http://127.0.0.1:1\n  - name: securityToken\n    secretKeyRef:\n      name: BINDERY_TEST_TOKEN\n  - name: securityTokenHeader\n    value: X-Env\nauth:\n  secretstore: envs\n",
+        secrets_file.path().display()
+    );
+    let dir = resources(&[("all.yaml", &files)]);
+    let sidecar = Sidecar::builder(BIN)
+        .resources(dir.path())
+        .env("BINDERY_TEST_TOKEN", "tok-123")
+        .spawn()
+        .await;
+    let r = sidecar
+        .invoke(
+            "api",
+            json!({"operation": "get", "metadata": {"path": "/hello"}}),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", sidecar.output());
+    let seen = upstream.requests_to(&reqwest::Method::GET, "/hello");
+    assert_eq!(seen.len(), 1, "the url came from the file secret store");
+    assert_eq!(
+        seen[0].header("x-caller-testapp"),
+        Some("tok-123"),
+        "envRef and {{appID}} resolved"
+    );
+    let v = json_body(
+        sidecar
+            .client
+            .get(sidecar.url("/v1.0/metadata"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let names: Vec<&str> = v["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["filesecrets", "envs", "api", "api2"],
+        "secret stores initialise first"
+    );
+}
+
+#[tokio::test]
+async fn a_component_that_hangs_past_its_init_timeout_stops_start_up() {
+    // A listener that accepts and never answers: the PostgreSQL handshake hangs.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let component = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: db\nspec:\n  type: bindings.postgres\n  initTimeout: 1s\n  metadata:\n  - name: connectionString\n    value: \"host=127.0.0.1 port={port} user=postgres dbname=test\"\n"
+    );
+    let dir = resources(&[("db.yaml", &component)]);
+    let started = std::time::Instant::now();
+    let mut sidecar = Sidecar::builder(BIN)
+        .resources(dir.path())
+        .no_wait()
+        .spawn()
+        .await;
+    let status = sidecar.wait_exit(Duration::from_secs(15));
+    assert!(!status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the 1s initTimeout applied, not the driver's 20s"
+    );
+    assert!(
+        sidecar
+            .output()
+            .contains("init timeout for component db exceeded"),
+        "{}",
+        sidecar.output()
+    );
+    drop(silent);
 }

@@ -9,6 +9,8 @@ pub mod common;
 pub mod cron;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "localstorage")]
 pub mod localstorage;
 #[cfg(feature = "mqtt3")]
@@ -23,6 +25,8 @@ pub mod postgres;
 pub mod rabbitmq;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod sql;
 
 /// The binding types compiled into this build.
 #[allow(clippy::vec_init_then_push)]
@@ -47,5 +51,7 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(mqtt3::DESCRIPTOR);
     #[cfg(feature = "nats")]
     all.push(nats::DESCRIPTOR);
+    #[cfg(feature = "kafka")]
+    all.push(kafka::DESCRIPTOR);
     all
 }

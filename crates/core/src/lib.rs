@@ -5,12 +5,14 @@
 #![forbid(unsafe_code)]
 
 pub mod binding;
+pub mod configuration;
 pub mod descriptor;
 pub mod duration;
 pub mod error;
 pub mod gojson;
 pub mod manifest;
 pub mod properties;
+pub mod resiliency;
 
 pub use binding::{
     Delivery, DeliveryError, EventSink, InputBinding, InputContext, InputEvent, InvokeRequest,

@@ -2,13 +2,12 @@
 //! accepts them. The API crate implements it over HTTP and gRPC; the runtime decides when to
 //! call it and what a failure means for the event.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bindery_core::{Delivery, DeliveryError, EventSink, InputEvent};
+use bindery_core::{InputEvent, InvokeRequest};
 use bytes::Bytes;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// One input binding as the app sees it.
@@ -33,6 +32,15 @@ pub struct AppReply {
     pub forward_in_parallel: bool,
 }
 
+/// The status an app answered a failed delivery with, for a retry policy's `matching`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppStatus {
+    /// An HTTP status code (the app answered, but not 2xx).
+    Http(u16),
+    /// A gRPC status code (not OK).
+    Grpc(u16),
+}
+
 /// Why the app did not take an event or answer a probe.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
@@ -40,6 +48,8 @@ pub struct AppError {
     pub message: String,
     /// The app could not be reached at all (connection refused, timeout).
     pub unreachable: bool,
+    /// The status the app answered with, when it answered.
+    pub status: Option<AppStatus>,
 }
 
 impl AppError {
@@ -47,13 +57,19 @@ impl AppError {
         Self {
             message: message.into(),
             unreachable: true,
+            status: None,
         }
     }
     pub fn rejected(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
             unreachable: false,
+            status: None,
         }
+    }
+    pub fn with_status(mut self, status: AppStatus) -> Self {
+        self.status = Some(status);
+        self
     }
 }
 
@@ -75,22 +91,14 @@ pub trait AppChannel: Send + Sync + 'static {
     async fn check_health(&self, timeout: Duration) -> Result<(), AppError>;
 }
 
-/// What the runtime needs to act on a reply that forwards data to output bindings.
+/// What the runtime needs to act on a reply that forwards data to output bindings, and to
+/// send an undeliverable event to a dead-letter binding.
 #[async_trait]
 pub trait Forwarder: Send + Sync + 'static {
     async fn forward(&self, reply: &AppReply);
-}
 
-/// The [`EventSink`] an input binding delivers into: refuses events once the binding is
-/// stopping, bounds concurrency, and reports the app's verdict back.
-pub(crate) struct AppSink {
-    pub target: InputTarget,
-    pub channel: Arc<dyn AppChannel>,
-    pub concurrency: Option<Arc<Semaphore>>,
-    pub stopping: CancellationToken,
-    pub forwarder: Arc<dyn Forwarder>,
-    /// Deliveries wait while the app is unhealthy, which holds the source back.
-    pub healthy: watch::Receiver<bool>,
+    /// Invokes the output binding `binding` (under its outbound policy).
+    async fn dead_letter(&self, binding: &str, request: InvokeRequest) -> Result<(), String>;
 }
 
 /// Waits until the app is healthy; `false` when `stopping` fires first.
@@ -102,37 +110,5 @@ pub(crate) async fn wait_until_healthy(
     tokio::select! {
         result = healthy.wait_for(|h| *h) => result.is_ok(),
         _ = stopping.cancelled() => false,
-    }
-}
-
-#[async_trait]
-impl EventSink for AppSink {
-    async fn deliver(&self, event: InputEvent) -> Delivery {
-        if self.stopping.is_cancelled() || !wait_until_healthy(&self.healthy, &self.stopping).await
-        {
-            return Err(DeliveryError::new("input binding is closed"));
-        }
-        let _permit = match &self.concurrency {
-            Some(limit) => Some(
-                limit
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| DeliveryError::new("input binding is closed"))?,
-            ),
-            None => None,
-        };
-        match self.channel.deliver(&self.target, event).await {
-            Ok(reply) => {
-                if !reply.forward_to.is_empty() {
-                    self.forwarder.forward(&reply).await;
-                }
-                Ok(reply.body)
-            }
-            Err(e) => {
-                tracing::warn!(binding = %self.target.name, error = %e, "The app did not accept an event.");
-                Err(DeliveryError::new(e.message))
-            }
-        }
     }
 }

@@ -7,12 +7,18 @@
 
 pub mod app;
 pub mod config;
+mod delivery;
 pub mod loader;
 pub mod registry;
+pub mod reload;
+pub mod resiliency;
 mod runtime;
 pub mod secrets;
+pub mod telemetry;
 pub mod templates;
 
 pub use config::{AppProtocol, RuntimeConfig};
+pub use delivery::{FAILURE_BINDING_KEY, FAILURE_REASON_KEY};
 pub use registry::Registry;
 pub use runtime::{ComponentInfo, InvokeError, MetadataSnapshot, Readiness, Runtime, StartupError};
+pub use telemetry::Telemetry;

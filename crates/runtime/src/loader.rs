@@ -132,7 +132,7 @@ fn check_duplicates(components: &[Component]) -> Result<(), LoadError> {
 /// Resolves one component's metadata into the map its binding receives.
 pub fn resolve_metadata(
     component: &Component,
-    stores: &HashMap<String, Box<dyn SecretStore>>,
+    stores: &HashMap<String, std::sync::Arc<dyn SecretStore>>,
     config: &RuntimeConfig,
 ) -> Result<HashMap<String, String>, LoadError> {
     let error = |field: String, message: String| LoadError {
@@ -303,8 +303,10 @@ mod tests {
         let text = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: c\nspec:\n  type: bindings.http\n  metadata:\n  - name: home\n    envRef: PATH\n  - name: denied\n    envRef: DAPR_API_TOKEN\n  - name: token\n    secretKeyRef: {name: TOKEN}\n  - name: keyed\n    secretKeyRef: {name: TOKEN, key: other}\n  - name: id\n    value: '{appID}'\nauth:\n  secretStore: s\n";
         let doc = parse_documents("f.yaml", text).remove(0).unwrap();
         let c = Component::from_document(&doc).unwrap().unwrap();
-        let stores: HashMap<String, Box<dyn SecretStore>> =
-            HashMap::from([("s".to_owned(), Box::new(Fixed) as Box<dyn SecretStore>)]);
+        let stores: HashMap<String, std::sync::Arc<dyn SecretStore>> = HashMap::from([(
+            "s".to_owned(),
+            std::sync::Arc::new(Fixed) as std::sync::Arc<dyn SecretStore>,
+        )]);
         let cfg = RuntimeConfig {
             app_id: "app1".into(),
             ..RuntimeConfig::default()

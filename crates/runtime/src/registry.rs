@@ -26,3 +26,36 @@ impl Registry {
         self.bindings.iter().find(|d| d.matches(&spec_type))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bindery_core::{BindingDescriptor, Properties};
+
+    const CRON: BindingDescriptor = BindingDescriptor {
+        type_name: "bindings.cron",
+        aliases: &["bindings.schedule"],
+        status: "stable",
+        summary: "",
+        fields: &[],
+        operations: &[],
+        validate: |_: &Properties| Ok(()),
+        build_input: None,
+        build_output: None,
+    };
+
+    #[test]
+    fn type_and_version_resolve_like_daprd() {
+        let registry = Registry::new(vec![CRON]);
+        for (t, v) in [
+            ("bindings.cron", ""),
+            ("Bindings.Cron", "v1"),
+            ("bindings.cron", "V0"),
+            ("bindings.schedule", "v1"),
+        ] {
+            assert!(registry.lookup(t, v).is_some(), "{t} {v}");
+        }
+        assert!(registry.lookup("bindings.cron", "v2").is_none());
+        assert!(registry.lookup("bindings.other", "v1").is_none());
+    }
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bindery_core::manifest::{Component, LoadError};
+use bindery_core::resiliency::{DEAD_LETTER_BINDING, DeliveryOptions, PolicyDirection};
 use bindery_core::{
     BindingDescriptor, BindingError, BuildContext, InputBinding, InputContext, InvokeRequest,
     InvokeResponse, OutputBinding, Properties,
@@ -16,11 +17,14 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppChannel, AppReply, AppSink, Forwarder, InputTarget, wait_until_healthy};
+use crate::app::{AppChannel, AppReply, Forwarder, InputTarget, wait_until_healthy};
 use crate::config::RuntimeConfig;
+use crate::delivery::AppSink;
 use crate::loader::{load_resources, resolve_metadata};
 use crate::registry::Registry;
+use crate::resiliency::{Resiliency, SharedResiliency, invoke_output};
 use crate::secrets::{self, SecretStore};
+use crate::telemetry::{self, InitFailedIgnored, InputStopped, Telemetry};
 
 /// Why the sidecar cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -97,29 +101,64 @@ impl Readiness {
     }
 }
 
-struct OutputEntry {
+pub(crate) struct OutputEntry {
     descriptor: BindingDescriptor,
-    binding: Box<dyn OutputBinding>,
+    pub(crate) binding: Box<dyn OutputBinding>,
 }
 
-struct InputEntry {
+/// What every input binding delivers through.
+#[derive(Clone)]
+pub(crate) struct DeliveryState {
+    channel: Arc<dyn AppChannel>,
+    concurrency: Option<Arc<Semaphore>>,
+    forwarder: Arc<dyn Forwarder>,
+}
+
+/// A component built but not yet installed.
+pub(crate) struct Built {
+    pub(crate) info: ComponentInfo,
+    pub(crate) output: Option<Arc<OutputEntry>>,
+    pub(crate) input: Option<InputEntry>,
+}
+
+pub(crate) struct InputEntry {
     target: InputTarget,
     /// `direction` lists `input`: deliver without asking the app first.
     skip_probe: bool,
     binding: Option<Box<dyn InputBinding>>,
-    stop: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    /// bindery-only delivery options (dead letter, attempts, concurrency).
+    delivery: DeliveryOptions,
+    /// Where `deadLetterBinding` was written, for the error if it names no output binding.
+    pub(crate) dead_letter_origin: LoadError,
+    pub(crate) stop: CancellationToken,
+    pub(crate) task: Option<JoinHandle<()>>,
+}
+
+impl InputEntry {
+    pub(crate) fn name(&self) -> &str {
+        &self.target.name
+    }
 }
 
 pub struct Runtime {
-    config: RuntimeConfig,
-    outputs: RwLock<HashMap<String, Arc<OutputEntry>>>,
-    inputs: Mutex<Vec<InputEntry>>,
-    components: RwLock<Vec<ComponentInfo>>,
+    pub(crate) config: RuntimeConfig,
+    pub(crate) registry: Registry,
+    pub(crate) outputs: RwLock<HashMap<String, Arc<OutputEntry>>>,
+    pub(crate) inputs: Mutex<Vec<InputEntry>>,
+    pub(crate) components: RwLock<Vec<ComponentInfo>>,
+    /// The definition each running component was built from, for reload diffs.
+    pub(crate) specs: Mutex<HashMap<String, Component>>,
+    pub(crate) stores: RwLock<HashMap<String, Arc<dyn SecretStore>>>,
+    /// Set once input delivery has started; bindings added later start right away.
+    pub(crate) delivery: Mutex<Option<DeliveryState>>,
     extended: RwLock<BTreeMap<String, String>>,
     readiness: Readiness,
     shutdown: CancellationToken,
     app_healthy: watch::Sender<bool>,
+    pub(crate) telemetry: Arc<Telemetry>,
+    pub(crate) resiliency: SharedResiliency,
+    /// The Resiliency documents the policies were built from, for reload diffs.
+    pub(crate) resiliency_source: Mutex<Vec<serde_json::Value>>,
 }
 
 impl Runtime {
@@ -130,39 +169,38 @@ impl Runtime {
         registry: &Registry,
     ) -> Result<Arc<Self>, StartupError> {
         let resources = load_resources(&config)?;
+        let telemetry = Arc::new(Telemetry::new(&config.app_id, &config.namespace));
+        let resiliency = Arc::new(RwLock::new(Arc::new(Resiliency::from_documents(
+            &resources.documents,
+            &config.app_id,
+        )?)));
         let runtime = Arc::new(Self {
             config,
+            registry: registry.clone(),
             outputs: RwLock::new(HashMap::new()),
             inputs: Mutex::new(Vec::new()),
             components: RwLock::new(Vec::new()),
+            specs: Mutex::new(HashMap::new()),
+            stores: RwLock::new(HashMap::new()),
+            delivery: Mutex::new(None),
             extended: RwLock::new(BTreeMap::new()),
             readiness: Readiness::default(),
             shutdown: CancellationToken::new(),
             app_healthy: watch::Sender::new(false),
+            telemetry,
+            resiliency,
+            resiliency_source: Mutex::new(resiliency_documents(&resources.documents)),
         });
 
-        let mut stores: HashMap<String, Box<dyn SecretStore>> = HashMap::new();
         for component in resources
             .components
             .iter()
             .filter(|c| secrets::is_secret_store_type(&c.spec_type))
         {
-            let outcome = resolve_metadata(component, &stores, &runtime.config).and_then(|m| {
-                let properties = Properties::new(m).map_err(|e| config_error(component, e))?;
-                secrets::build(&component.spec_type, &properties)
-                    .map_err(|e| component_error(component, None, e))
-            });
-            match outcome {
+            match runtime.build_secret_store(component) {
                 Ok(store) => {
                     tracing::info!(component = %component.name, r#type = %component.spec_type, "Component loaded.");
-                    stores.insert(component.name.clone(), store);
-                    runtime.components.write().push(ComponentInfo {
-                        name: component.name.clone(),
-                        spec_type: component.spec_type.clone(),
-                        version: component.version.clone(),
-                        input: false,
-                        output: false,
-                    });
+                    runtime.install_secret_store(component, store);
                 }
                 Err(e) => runtime.init_failed(component, e)?,
             }
@@ -180,18 +218,42 @@ impl Runtime {
             }
             tracing::info!(component = %component.name, r#type = %component.spec_type,
                 version = %component.version, "Initialising component.");
-            match runtime.init_binding(component, registry, &stores).await {
-                Ok(()) => tracing::info!(component = %component.name, "Component loaded."),
+            match runtime.build_binding(component).await {
+                Ok(built) => {
+                    tracing::info!(component = %component.name, "Component loaded.");
+                    runtime.install(component, built);
+                }
                 Err(e) => runtime.init_failed(component, e)?,
             }
         }
+        runtime.check_dead_letter_bindings()?;
         Ok(runtime)
+    }
+
+    /// Every `deadLetterBinding` must name a loaded output binding.
+    fn check_dead_letter_bindings(&self) -> Result<(), StartupError> {
+        let outputs = self.outputs.read();
+        for input in self.inputs.lock().iter() {
+            if let Some(name) = &input.delivery.dead_letter_binding
+                && !outputs.contains_key(name)
+            {
+                let mut error = input.dead_letter_origin.clone();
+                error.message =
+                    format!("dead-letter binding {name} is not a loaded output binding");
+                return Err(StartupError::Load(error));
+            }
+        }
+        Ok(())
     }
 
     fn init_failed(&self, component: &Component, error: LoadError) -> Result<(), StartupError> {
         if component.ignore_errors {
-            tracing::warn!(component = %component.name, error = %error,
-                "Component failed to initialise; continuing because ignoreErrors is set.");
+            self.telemetry.emit(InitFailedIgnored {
+                component: &component.name,
+                spec_type: &component.spec_type,
+                version: &component.version,
+                error: &error,
+            });
             Ok(())
         } else {
             tracing::error!(component = %component.name, error = %error, "Component failed to initialise.");
@@ -199,12 +261,44 @@ impl Runtime {
         }
     }
 
-    async fn init_binding(
+    pub(crate) fn build_secret_store(
         &self,
         component: &Component,
-        registry: &Registry,
-        stores: &HashMap<String, Box<dyn SecretStore>>,
-    ) -> Result<(), LoadError> {
+    ) -> Result<Arc<dyn SecretStore>, LoadError> {
+        let metadata = resolve_metadata(component, &self.stores.read(), &self.config)?;
+        let properties = Properties::new(metadata).map_err(|e| config_error(component, e))?;
+        secrets::build(&component.spec_type, &properties)
+            .map(Arc::from)
+            .map_err(|e| component_error(component, None, e))
+    }
+
+    pub(crate) fn install_secret_store(&self, component: &Component, store: Arc<dyn SecretStore>) {
+        self.stores.write().insert(component.name.clone(), store);
+        self.telemetry.component_running(&component.name);
+        self.set_info(ComponentInfo {
+            name: component.name.clone(),
+            spec_type: component.spec_type.clone(),
+            version: component.version.clone(),
+            input: false,
+            output: false,
+        });
+        self.specs
+            .lock()
+            .insert(component.name.clone(), component.clone());
+    }
+
+    /// Replaces (or appends) a component's entry in the metadata list.
+    pub(crate) fn set_info(&self, info: ComponentInfo) {
+        let mut components = self.components.write();
+        match components.iter_mut().find(|c| c.name == info.name) {
+            Some(existing) => *existing = info,
+            None => components.push(info),
+        }
+    }
+
+    /// Builds both sides of a binding within its `initTimeout`, without registering anything.
+    pub(crate) async fn build_binding(&self, component: &Component) -> Result<Built, LoadError> {
+        let registry = &self.registry;
         let descriptor = *registry
             .lookup(&component.spec_type, &component.version)
             .ok_or_else(|| {
@@ -225,13 +319,18 @@ impl Runtime {
                     ),
                 )
             })?;
-        let metadata = resolve_metadata(component, stores, &self.config)?;
+        let metadata = resolve_metadata(component, &self.stores.read(), &self.config)?;
         let properties = Properties::new(metadata).map_err(|e| config_error(component, e))?;
         (descriptor.validate)(&properties).map_err(|e| config_error(component, e))?;
         let direction = Direction::parse(&properties)
             .map_err(|e| component_error(component, Some("direction"), e))?;
         let want_input = descriptor.has_input() && direction.input;
         let want_output = descriptor.has_output() && direction.output;
+        let delivery = if want_input {
+            DeliveryOptions::from_properties(&properties).map_err(|e| config_error(component, e))?
+        } else {
+            DeliveryOptions::default()
+        };
         if !want_input && !want_output {
             tracing::warn!(component = %component.name,
                 "The component's direction leaves nothing this binding type can do; nothing was started.");
@@ -278,43 +377,75 @@ impl Runtime {
             _ => None,
         };
 
-        self.components.write().push(ComponentInfo {
-            name: component.name.clone(),
-            spec_type: component.spec_type.clone(),
-            version: component.version.clone(),
-            input: input.is_some(),
-            output: output.is_some(),
-        });
-        if let Some(binding) = output {
-            self.outputs.write().insert(
-                component.name.clone(),
+        let route = properties
+            .exact("route")
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&component.name);
+        Ok(Built {
+            info: ComponentInfo {
+                name: component.name.clone(),
+                spec_type: component.spec_type.clone(),
+                version: component.version.clone(),
+                input: input.is_some(),
+                output: output.is_some(),
+            },
+            output: output.map(|binding| {
                 Arc::new(OutputEntry {
                     descriptor,
                     binding,
-                }),
-            );
-        }
-        if let Some(binding) = input {
-            let route = properties
-                .exact("route")
-                .filter(|r| !r.is_empty())
-                .unwrap_or(&component.name);
-            self.inputs.lock().push(InputEntry {
+                })
+            }),
+            input: input.map(|binding| InputEntry {
                 target: InputTarget {
                     name: component.name.clone(),
                     route: clean_route(route),
                 },
                 skip_probe: direction.explicit_input,
                 binding: Some(binding),
+                delivery,
+                dead_letter_origin: component_error(
+                    component,
+                    Some(&format!("spec.metadata.{}", DEAD_LETTER_BINDING.name)),
+                    "",
+                ),
                 stop: CancellationToken::new(),
                 task: None,
-            });
+            }),
+        })
+    }
+
+    /// Registers a built component; its input starts at once if delivery already runs.
+    /// Returns the output entry it replaced, if any.
+    pub(crate) fn install(
+        self: &Arc<Self>,
+        component: &Component,
+        built: Built,
+    ) -> Option<Arc<OutputEntry>> {
+        self.set_info(built.info);
+        self.telemetry.component_running(&component.name);
+        self.specs
+            .lock()
+            .insert(component.name.clone(), component.clone());
+        let replaced = match built.output {
+            Some(entry) => self.outputs.write().insert(component.name.clone(), entry),
+            None => self.outputs.write().remove(&component.name),
+        };
+        if let Some(mut entry) = built.input {
+            if let Some(state) = self.delivery.lock().clone() {
+                self.spawn_input(&mut entry, &state);
+            }
+            self.inputs.lock().push(entry);
         }
-        Ok(())
+        replaced
     }
 
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    /// Metrics and component health.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
     }
 
     pub fn readiness(&self) -> &Readiness {
@@ -357,10 +488,17 @@ impl Runtime {
                     .collect(),
             });
         }
-        entry.binding.invoke(request).await.map_err(|e| {
-            tracing::debug!(binding = name, error = %e, "Output binding call failed.");
-            InvokeError::Component(e)
-        })
+        let policy = self
+            .resiliency
+            .read()
+            .policy(name, PolicyDirection::Outbound);
+        let call = self
+            .telemetry
+            .output_call(name, &entry.descriptor, &request.operation);
+        let telemetry = &self.telemetry;
+        let retried = || telemetry.retry(name, telemetry::Direction::Output);
+        call.finish(invoke_output(&policy, &*entry.binding, request, retried).await)
+            .map_err(InvokeError::Component)
     }
 
     pub fn metadata(&self) -> MetadataSnapshot {
@@ -455,46 +593,65 @@ impl Runtime {
     /// Starts reading every input binding the app subscribes to.
     pub fn start_inputs(self: &Arc<Self>, channel: Arc<dyn AppChannel>) {
         self.watch_app_health(channel.clone());
-        let concurrency = self
-            .config
-            .app_max_concurrency
-            .map(|n| Arc::new(Semaphore::new(n.max(1))));
-        let forwarder: Arc<dyn Forwarder> = Arc::new(OutputForwarder(Arc::downgrade(self)));
+        let state = DeliveryState {
+            channel,
+            concurrency: self
+                .config
+                .app_max_concurrency
+                .map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            forwarder: Arc::new(OutputForwarder(Arc::downgrade(self))),
+        };
+        *self.delivery.lock() = Some(state.clone());
         let mut inputs = self.inputs.lock();
         for entry in inputs.iter_mut() {
-            let Some(binding) = entry.binding.take() else {
-                continue;
-            };
-            let sink = Arc::new(AppSink {
-                target: entry.target.clone(),
-                channel: channel.clone(),
-                concurrency: concurrency.clone(),
-                stopping: entry.stop.clone(),
-                forwarder: forwarder.clone(),
-                healthy: self.app_healthy.subscribe(),
-            });
-            let healthy = self.app_healthy.subscribe();
-            let target = entry.target.clone();
-            let skip_probe = entry.skip_probe;
-            let stop = entry.stop.clone();
-            let probe_timeout = self.config.app_binding_options_timeout;
-            let channel = channel.clone();
-            entry.task = Some(tokio::spawn(async move {
-                if !wait_until_healthy(&healthy, &stop).await {
-                    return;
-                }
-                if !skip_probe
-                    && !wait_for_subscription(&*channel, &target, probe_timeout, &stop).await
-                {
-                    return;
-                }
-                tracing::info!(binding = %target.name, route = %target.route, "Reading from input binding.");
-                let cx = InputContext::new(target.name.clone(), sink, stop);
-                if let Err(e) = binding.run(cx).await {
-                    tracing::error!(binding = %target.name, error = %e, "Input binding stopped with an error.");
-                }
-            }));
+            self.spawn_input(entry, &state);
         }
+    }
+
+    /// Probes the app for one binding and, if subscribed, runs it.
+    fn spawn_input(self: &Arc<Self>, entry: &mut InputEntry, state: &DeliveryState) {
+        let Some(binding) = entry.binding.take() else {
+            return;
+        };
+        let sink = Arc::new(AppSink {
+            target: entry.target.clone(),
+            channel: state.channel.clone(),
+            concurrency: state.concurrency.clone(),
+            binding_concurrency: entry
+                .delivery
+                .max_concurrent
+                .map(|n| Arc::new(Semaphore::new(n))),
+            stopping: entry.stop.clone(),
+            forwarder: state.forwarder.clone(),
+            healthy: self.app_healthy.subscribe(),
+            telemetry: self.telemetry.clone(),
+            options: entry.delivery.clone(),
+            resiliency: self.resiliency.clone(),
+        });
+        let telemetry = self.telemetry.clone();
+        let healthy = self.app_healthy.subscribe();
+        let target = entry.target.clone();
+        let skip_probe = entry.skip_probe;
+        let stop = entry.stop.clone();
+        let probe_timeout = self.config.app_binding_options_timeout;
+        let channel = state.channel.clone();
+        entry.task = Some(tokio::spawn(async move {
+            if !wait_until_healthy(&healthy, &stop).await {
+                return;
+            }
+            if !skip_probe && !wait_for_subscription(&*channel, &target, probe_timeout, &stop).await
+            {
+                return;
+            }
+            tracing::info!(binding = %target.name, route = %target.route, "Reading from input binding.");
+            let cx = InputContext::new(target.name.clone(), sink, stop);
+            if let Err(error) = binding.run(cx).await {
+                telemetry.emit(InputStopped {
+                    component: &target.name,
+                    error: &error,
+                });
+            }
+        }));
     }
 
     /// Stops every input binding: no new events are taken, in-flight ones finish (and are
@@ -529,6 +686,17 @@ impl Runtime {
             }
         }
     }
+}
+
+/// The Resiliency documents among the loaded ones, as written.
+pub(crate) fn resiliency_documents(
+    documents: &[bindery_core::manifest::Document],
+) -> Vec<serde_json::Value> {
+    documents
+        .iter()
+        .filter(|d| d.is_dapr_kind(bindery_core::resiliency::RESILIENCY_KIND))
+        .map(|d| d.value.clone())
+        .collect()
 }
 
 async fn close_quietly(output: Option<Box<dyn OutputBinding>>, name: &str) {
@@ -609,6 +777,17 @@ impl Forwarder for OutputForwarder {
                 }
             }
         }
+    }
+
+    async fn dead_letter(&self, binding: &str, request: InvokeRequest) -> Result<(), String> {
+        let Some(runtime) = self.0.upgrade() else {
+            return Err("the runtime has stopped".to_owned());
+        };
+        runtime
+            .invoke(binding, request)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -2,7 +2,9 @@
 //! server addresses integration tests use.
 #![forbid(unsafe_code)]
 
+pub mod amqp;
 pub mod app;
+pub mod faults;
 pub mod sidecar;
 
 pub use app::{Recorded, TestApp};

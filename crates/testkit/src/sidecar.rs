@@ -197,6 +197,18 @@ impl Sidecar {
             .expect("invoke binding")
     }
 
+    /// The Prometheus text from the metrics port.
+    pub async fn scrape_metrics(&self) -> String {
+        self.client
+            .get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .send()
+            .await
+            .expect("scrape metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     fn try_exit_status(&self) -> Option<std::process::ExitStatus> {
         self.child
             .lock()
@@ -240,5 +252,22 @@ impl Drop for Sidecar {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+impl Sidecar {
+    /// Sends a signal (`TERM`, `INT`, `KILL`, …) without waiting for the exit.
+    pub fn send_signal(&self, sig: &str) -> bool {
+        crate::faults::signal(self.pid(), sig)
+    }
+
+    /// Still running (not exited, not reaped).
+    pub fn is_running(&self) -> bool {
+        self.child.lock().is_some() && self.try_exit_status().is_none()
+    }
+
+    /// Resident memory of the sidecar process, in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        crate::faults::rss_kib(self.pid())
     }
 }

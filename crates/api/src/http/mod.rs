@@ -1,6 +1,8 @@
 //! Dapr's HTTP API for bindings: `/v1.0/bindings`, health, metadata and shutdown.
 
 mod decode;
+#[cfg(test)]
+mod health_tests;
 
 use std::sync::Arc;
 
@@ -20,6 +22,8 @@ pub use decode::decode_output_request;
 
 use crate::error::ApiError;
 use crate::headers::insert_metadata_headers;
+use crate::metadata::MetadataView;
+use crate::trace::{TRACEPARENT, TRACESTATE, TraceContext, Tracer};
 
 /// The version bindery reports as its runtime version.
 pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -31,6 +35,8 @@ pub struct ApiState {
     pub api_token: Option<String>,
     pub max_body_size: usize,
     pub enabled_features: Vec<String>,
+    /// Spans for output calls; `Tracer::default()` only propagates.
+    pub tracer: Tracer,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -92,6 +98,7 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, String> {
 async fn invoke_binding(
     State(state): State<ApiState>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
     let bytes = match read_body(body, state.max_body_size).await {
@@ -102,7 +109,19 @@ async fn invoke_binding(
         Ok(r) => r,
         Err(e) => return ApiError::MalformedRequest(e).into_response(),
     };
-    match state.runtime.invoke(&name, request).await {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let parent = header(TRACEPARENT).and_then(|tp| TraceContext::parse(tp, header(TRACESTATE)));
+    let called = state
+        .tracer
+        .invoke_output(
+            &state.runtime,
+            &name,
+            request,
+            parent,
+            "POST /v1.0/bindings",
+        )
+        .await;
+    match called {
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
         Ok(Some(response)) => {
             let mut headers = HeaderMap::new();
@@ -130,7 +149,10 @@ async fn healthz(State(state): State<ApiState>, Query(query): Query<HealthQuery>
         } else {
             "runtime"
         };
-        return ApiError::HealthNotReady(pending).into_response();
+        return ApiError::HealthNotReady(pending.to_owned()).into_response();
+    }
+    if let Some((name, _)) = state.runtime.telemetry().unready_component() {
+        return ApiError::HealthNotReady(format!("component {name}")).into_response();
     }
     if let Some(app_id) = query.appid.filter(|a| !a.is_empty())
         && app_id != state.runtime.config().app_id
@@ -150,9 +172,8 @@ async fn healthz_outbound(State(state): State<ApiState>) -> Response {
 
 /// The metadata document, shaped like daprd's (empty fields left out, as Go's `omitempty`).
 pub fn metadata_json(state: &ApiState) -> Value {
-    let snapshot = state.runtime.metadata();
-    let config = state.runtime.config();
-    let components: Vec<Value> = snapshot
+    let view = MetadataView::new(state);
+    let components: Vec<Value> = view
         .components
         .iter()
         .map(|c| {
@@ -160,48 +181,41 @@ pub fn metadata_json(state: &ApiState) -> Value {
             if !c.version.is_empty() {
                 entry["version"] = json!(c.version);
             }
-            let mut capabilities = Vec::new();
-            if c.input {
-                capabilities.push("INPUT_BINDING");
+            if !c.capabilities.is_empty() {
+                entry["capabilities"] = json!(c.capabilities);
             }
-            if c.output {
-                capabilities.push("OUTPUT_BINDING");
-            }
-            if !capabilities.is_empty() {
-                entry["capabilities"] = json!(capabilities);
+            entry["state"] = json!(c.state);
+            if let Some(error) = &c.error {
+                entry["error"] = json!(error);
             }
             entry
         })
         .collect();
-    let mut extended = serde_json::Map::new();
-    extended.insert("daprRuntimeVersion".into(), json!(RUNTIME_VERSION));
-    for (k, v) in &snapshot.extended {
-        extended.insert(k.clone(), json!(v));
-    }
+    let app_connection = &view.app_connection;
     let mut app = json!({
-        "protocol": config.app_protocol.as_str(),
-        "channelAddress": config.app_channel_address,
+        "protocol": app_connection.protocol,
+        "channelAddress": app_connection.channel_address,
     });
-    if let Some(port) = config.app_port {
+    if let Some(port) = app_connection.port {
         app["port"] = json!(port);
     }
-    if let Some(max) = config.app_max_concurrency {
+    if let Some(max) = app_connection.max_concurrency {
         app["maxConcurrency"] = json!(max);
     }
-    if let Some(health) = &config.app_health {
+    if let Some(health) = &app_connection.health {
         app["health"] = json!({
             "healthCheckPath": health.path,
-            "healthProbeInterval": bindery_core::duration::format_go_duration(health.interval),
-            "healthProbeTimeout": bindery_core::duration::format_go_duration(health.timeout),
+            "healthProbeInterval": health.interval,
+            "healthProbeTimeout": health.timeout,
             "healthThreshold": health.threshold,
         });
     }
     json!({
-        "id": snapshot.app_id,
-        "runtimeVersion": RUNTIME_VERSION,
-        "enabledFeatures": state.enabled_features,
+        "id": view.id,
+        "runtimeVersion": view.runtime_version,
+        "enabledFeatures": view.enabled_features,
         "components": components,
-        "extended": extended,
+        "extended": view.extended,
         "appConnectionProperties": app,
         "actorRuntime": {"runtimeStatus": "DISABLED", "hostReady": false},
     })

@@ -20,14 +20,14 @@
 
 mod config;
 
-use std::collections::{BTreeMap, HashMap};
+use crate::sql::{self, SqlOutcome};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use bindery_core::descriptor::{BoxFuture, Operation};
-use bindery_core::duration::format_go_duration;
 use bindery_core::gojson::{format_go_float, to_go_json};
 use bindery_core::{
     BindingDescriptor, BindingError, BuildContext, InvokeRequest, InvokeResponse, OutputBinding,
@@ -503,45 +503,6 @@ fn rows_json(rows: &[Row]) -> Vec<u8> {
     out
 }
 
-fn parse_params(metadata: &HashMap<String, String>) -> Result<Vec<Json>, BindingError> {
-    let Some(text) = metadata.get("params").filter(|p| !p.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let err = |detail: String| {
-        BindingError::invalid(format!(
-            "invalid metadata property params: failed to unserialize into an array: {detail}"
-        ))
-    };
-    match serde_json::from_str::<Json>(text) {
-        Ok(Json::Array(items)) => Ok(items),
-        Ok(Json::Null) => Ok(Vec::new()),
-        Ok(other) => {
-            let kind = match other {
-                Json::Bool(_) => "bool",
-                Json::Number(_) => "number",
-                Json::String(_) => "string",
-                _ => "object",
-            };
-            Err(err(format!(
-                "json: cannot unmarshal {kind} into Go value of type []interface {{}}"
-            )))
-        }
-        Err(e) => Err(err(e.to_string())),
-    }
-}
-
-/// Go's RFC3339Nano for a UTC instant.
-fn rfc3339_nano(t: &chrono::DateTime<chrono::Utc>) -> String {
-    use chrono::Timelike as _;
-    let mut s = t.format("%Y-%m-%dT%H:%M:%S").to_string();
-    let nanos = t.nanosecond() % 1_000_000_000;
-    if nanos != 0 {
-        s.push_str(format!(".{nanos:09}").trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
-}
-
 #[async_trait]
 impl OutputBinding for MysqlBinding {
     async fn invoke(&self, request: InvokeRequest) -> Result<Option<InvokeResponse>, BindingError> {
@@ -550,42 +511,23 @@ impl OutputBinding for MysqlBinding {
             return Ok(None);
         }
         self.pool()?;
-        let sql = match request.metadata.get("sql") {
-            Some(s) if !s.is_empty() => s.clone(),
-            _ => return Err(BindingError::invalid("required metadata not set: sql")),
-        };
-        let params = parse_params(&request.metadata)?;
-        let start = chrono::Utc::now();
-        let clock = Instant::now();
-        let mut metadata = HashMap::from([
-            ("operation".to_owned(), request.operation.clone()),
-            ("sql".to_owned(), sql.clone()),
-            ("start-time".to_owned(), rfc3339_nano(&start)),
-        ]);
-        let data = match request.operation.as_str() {
-            "exec" => {
-                let (_, affected) = self.run(&sql, &params).await?;
-                metadata.insert("rows-affected".to_owned(), affected.to_string());
-                Vec::new()
+        let (sql, params) = sql::statement(&request)?;
+        sql::timed(&request.operation, &sql, async {
+            match request.operation.as_str() {
+                "exec" => {
+                    let (_, rows_affected) = self.run(&sql, &params).await?;
+                    Ok(SqlOutcome::Exec { rows_affected })
+                }
+                "query" => {
+                    let (rows, _) = self.run(&sql, &params).await?;
+                    Ok(SqlOutcome::Query {
+                        data: rows_json(&rows),
+                    })
+                }
+                other => Err(sql::unknown_operation(other)),
             }
-            "query" => {
-                let (rows, _) = self.run(&sql, &params).await?;
-                rows_json(&rows)
-            }
-            other => {
-                return Err(BindingError::invalid(format!(
-                    "invalid operation type: {other}. Expected exec, query, or close"
-                )));
-            }
-        };
-        let elapsed = clock.elapsed();
-        let end = start + chrono::Duration::from_std(elapsed).unwrap_or_default();
-        metadata.insert("end-time".to_owned(), rfc3339_nano(&end));
-        metadata.insert("duration".to_owned(), format_go_duration(elapsed));
-        Ok(Some(InvokeResponse {
-            data: data.into(),
-            metadata,
-        }))
+        })
+        .await
     }
 
     async fn close(&self) -> Result<(), BindingError> {
@@ -613,7 +555,7 @@ mod tests {
         for doc in parse_documents(&path.to_string_lossy(), &text) {
             let component = Component::from_document(&doc.unwrap()).unwrap().unwrap();
             assert!(DESCRIPTOR.matches(&component.spec_type.to_lowercase()));
-            let map: HashMap<String, String> = component
+            let map: std::collections::HashMap<String, String> = component
                 .metadata
                 .iter()
                 .map(|item| (item.name.clone(), item.value.clone()))
@@ -656,12 +598,6 @@ mod tests {
         assert_eq!(
             param_value(&serde_json::json!("x")),
             Value::Bytes(b"x".to_vec())
-        );
-        let e =
-            parse_params(&HashMap::from([("params".to_owned(), "\"x\"".to_owned())])).unwrap_err();
-        assert!(
-            e.message()
-                .ends_with("json: cannot unmarshal string into Go value of type []interface {}")
         );
     }
 }

@@ -14,13 +14,11 @@ mod config;
 mod tls;
 mod values;
 
-use std::collections::HashMap;
+use crate::sql::{self, SqlOutcome};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use async_trait::async_trait;
 use bindery_core::descriptor::{BoxFuture, Operation};
-use bindery_core::duration::format_go_duration;
 use bindery_core::{
     BindingDescriptor, BindingError, BuildContext, InvokeRequest, InvokeResponse, OutputBinding,
     Properties,
@@ -323,34 +321,6 @@ fn classify(e: &tokio_postgres::Error, message: String) -> BindingError {
     }
 }
 
-/// `params`: optional JSON array, with Go's error wording when it is something else.
-fn parse_params(metadata: &HashMap<String, String>) -> Result<Vec<Value>, BindingError> {
-    let Some(text) = metadata.get("params").filter(|p| !p.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let err = |detail: String| {
-        BindingError::invalid(format!(
-            "invalid metadata property params: failed to unserialize into an array: {detail}"
-        ))
-    };
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(items)) => Ok(items),
-        Ok(Value::Null) => Ok(Vec::new()),
-        Ok(other) => {
-            let kind = match other {
-                Value::Bool(_) => "bool",
-                Value::Number(_) => "number",
-                Value::String(_) => "string",
-                _ => "object",
-            };
-            Err(err(format!(
-                "json: cannot unmarshal {kind} into Go value of type []interface {{}}"
-            )))
-        }
-        Err(e) => Err(err(e.to_string())),
-    }
-}
-
 #[async_trait]
 impl OutputBinding for PostgresBinding {
     async fn invoke(&self, request: InvokeRequest) -> Result<Option<InvokeResponse>, BindingError> {
@@ -362,40 +332,19 @@ impl OutputBinding for PostgresBinding {
         if self.closed.load(Ordering::Acquire) {
             return Err(BindingError::closed("component is closed"));
         }
-        let sql = match request.metadata.get("sql") {
-            Some(s) if !s.is_empty() => s.clone(),
-            _ => return Err(BindingError::invalid("required metadata not set: sql")),
-        };
-        let params = parse_params(&request.metadata)?;
-
-        let start = chrono::Utc::now();
-        let clock = Instant::now();
-        let mut metadata = HashMap::from([
-            ("operation".to_owned(), request.operation.clone()),
-            ("sql".to_owned(), sql.clone()),
-            ("start-time".to_owned(), rfc3339_nano(&start)),
-        ]);
-        let data = match request.operation.as_str() {
-            "exec" => {
-                let affected = self.exec(&sql, &params).await?;
-                metadata.insert("rows-affected".to_owned(), affected.to_string());
-                Vec::new()
+        let (sql, params) = sql::statement(&request)?;
+        sql::timed(&request.operation, &sql, async {
+            match request.operation.as_str() {
+                "exec" => Ok(SqlOutcome::Exec {
+                    rows_affected: self.exec(&sql, &params).await?,
+                }),
+                "query" => Ok(SqlOutcome::Query {
+                    data: self.query(&sql, &params).await?,
+                }),
+                other => Err(sql::unknown_operation(other)),
             }
-            "query" => self.query(&sql, &params).await?,
-            other => {
-                return Err(BindingError::invalid(format!(
-                    "invalid operation type: {other}. Expected exec, query, or close"
-                )));
-            }
-        };
-        let elapsed = clock.elapsed();
-        let end = start + chrono::Duration::from_std(elapsed).unwrap_or_default();
-        metadata.insert("end-time".to_owned(), rfc3339_nano(&end));
-        metadata.insert("duration".to_owned(), format_go_duration(elapsed));
-        Ok(Some(InvokeResponse {
-            data: data.into(),
-            metadata,
-        }))
+        })
+        .await
     }
 
     async fn close(&self) -> Result<(), BindingError> {
@@ -449,7 +398,7 @@ mod tests {
                 if !DESCRIPTOR.matches(&component.spec_type.to_lowercase()) {
                     continue;
                 }
-                let map: HashMap<String, String> = component
+                let map: std::collections::HashMap<String, String> = component
                     .metadata
                     .iter()
                     .filter(|item| item.secret_key_ref.is_none() && item.env_ref.is_none())
@@ -474,21 +423,5 @@ mod tests {
             decoded >= 3,
             "only {decoded} postgres component files decoded"
         );
-    }
-
-    #[test]
-    fn params_errors_use_go_wording() {
-        let md = |v: &str| HashMap::from([("params".to_owned(), v.to_owned())]);
-        assert_eq!(parse_params(&md("[1,\"a\",null]")).unwrap().len(), 3);
-        assert!(parse_params(&HashMap::new()).unwrap().is_empty());
-        let e = parse_params(&md("{\"a\":1}")).unwrap_err();
-        assert_eq!(
-            e.message(),
-            "invalid metadata property params: failed to unserialize into an array: json: cannot unmarshal object into Go value of type []interface {}"
-        );
-        let e = parse_params(&md("[1,")).unwrap_err();
-        assert!(e.message().starts_with(
-            "invalid metadata property params: failed to unserialize into an array: "
-        ));
     }
 }

@@ -91,6 +91,10 @@ async fn connect(cfg: &Config) -> Result<(Connection, Channel), RabbitError> {
         .host
         .parse()
         .map_err(|_| RabbitError::Uri("not a valid AMQP URI".to_owned()))?;
+    // amqp091-go reads an empty path (`amqp://host:5672/`) as the default vhost "/".
+    if uri.vhost.is_empty() {
+        uri.vhost = "/".to_owned();
+    }
     if cfg.external_sasl {
         uri.query.auth_mechanism = Some(SASLMechanism::External);
     }

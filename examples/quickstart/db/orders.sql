@@ -1,0 +1,1 @@
+create table if not exists orders ( orderid int, customer text, price float );
