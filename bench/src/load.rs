@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use bindery_api::proto::runtime::InvokeBindingRequest;
+use bindery_api::proto::runtime::dapr_client::DaprClient;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -30,6 +32,11 @@ pub enum Target {
     },
     /// One pre-encoded RESP command per call; success is an answer that is not a RESP error.
     Resp { addr: SocketAddr, command: Bytes },
+    /// One `Dapr/InvokeBinding` call per call on its own HTTP/2 connection; success is OK.
+    Grpc {
+        addr: SocketAddr,
+        request: InvokeBindingRequest,
+    },
 }
 
 impl Target {
@@ -72,6 +79,15 @@ impl Target {
                 });
                 Ok(Conn::Http(sender))
             }
+            Target::Grpc { addr, .. } => {
+                let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                    .map_err(|e| e.to_string())?
+                    .tcp_nodelay(true)
+                    .connect()
+                    .await
+                    .map_err(|e| format!("connect {addr}: {e}"))?;
+                Ok(Conn::Grpc(DaprClient::new(channel)))
+            }
             Target::Resp { addr, .. } => {
                 let stream = TcpStream::connect(addr)
                     .await
@@ -86,6 +102,7 @@ impl Target {
 enum Conn {
     Http(SendRequest<Full<Bytes>>),
     Resp(TcpStream, Vec<u8>),
+    Grpc(DaprClient<tonic::transport::Channel>),
 }
 
 impl Conn {
@@ -156,6 +173,11 @@ impl Conn {
                     Ok(())
                 }
             }
+            (Conn::Grpc(client), Target::Grpc { request, .. }) => client
+                .invoke_binding(request.clone())
+                .await
+                .map(|_| ())
+                .map_err(|status| format!("gRPC {:?}: {}", status.code(), status.message())),
             _ => Err("connection and target kinds differ".to_owned()),
         }
     }

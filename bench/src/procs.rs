@@ -120,6 +120,7 @@ pub fn spawn_server(exe: &Path, log: &Path) -> Result<(ChildGuard, SocketAddr), 
 pub struct Bindery {
     pub guard: ChildGuard,
     pub http: SocketAddr,
+    pub grpc: SocketAddr,
     /// From exec to the first `204` of `/v1.0/healthz`.
     pub ready_after: Duration,
 }
@@ -179,6 +180,7 @@ pub fn spawn_bindery(
         ready_after: started.elapsed(),
         guard,
         http,
+        grpc: SocketAddr::from(([127, 0, 0, 1], grpc_port)),
     })
 }
 

@@ -137,7 +137,6 @@ pub fn markdown(r: &Report) -> String {
     for pair in &r.latency {
         latency_table(&mut out, pair);
     }
-    let _ = writeln!(out, "gRPC API: {}.\n", r.grpc);
 
     let sat = &r.saturation;
     let _ = writeln!(out, "### Saturation\n\n{}\n", sat.description);

@@ -57,7 +57,7 @@ async fn every_scenario_produces_samples_without_errors() {
 
     let report = bindery_bench::run(&opts).await.expect("smoke run");
 
-    assert_eq!(report.latency.len(), 2);
+    assert_eq!(report.latency.len(), 4);
     for pair in report
         .latency
         .iter()
