@@ -406,7 +406,7 @@ async fn run_all(opts: &Options) -> Result<Report, String> {
                 addr: sidecar.grpc,
                 request: InvokeBindingRequest {
                     name: "bench-redis".to_owned(),
-                    data: json_data.as_bytes().to_vec().into(),
+                    data: json_data.as_bytes().to_vec(),
                     metadata: [("key".to_owned(), key.clone())].into(),
                     operation: "create".to_owned(),
                 },
@@ -475,7 +475,7 @@ async fn run_all(opts: &Options) -> Result<Report, String> {
                 addr: sidecar.grpc,
                 request: InvokeBindingRequest {
                     name: "bench-http".to_owned(),
-                    data: json_data.as_bytes().to_vec().into(),
+                    data: json_data.as_bytes().to_vec(),
                     metadata: Default::default(),
                     operation: "post".to_owned(),
                 },
