@@ -1,0 +1,318 @@
+//! The report as markdown: a table per scenario with direct vs bindery and ratios, and the
+//! targets with what was reached.
+
+use std::fmt::Write;
+
+use crate::{Pair, Report};
+
+/// Bytes in a megabyte as the targets count them (decimal).
+const MB: f64 = 1e6;
+
+fn mb(kib: Option<u64>) -> f64 {
+    kib.map(|k| k as f64 * 1024.0 / MB).unwrap_or(f64::NAN)
+}
+
+fn ratio(through: f64, direct: f64) -> String {
+    if direct > 0.0 && through.is_finite() {
+        format!("{:.2}×", through / direct)
+    } else {
+        "–".to_owned()
+    }
+}
+
+/// Cores bindery used per 1000 req/s in a through-bindery run.
+pub fn cores_per_1000(pair: &Pair) -> f64 {
+    let Some(u) = pair.bindery.usage_of("bindery") else {
+        return f64::NAN;
+    };
+    u.cores() / (pair.bindery.achieved_rps / 1000.0).max(1e-9)
+}
+
+fn latency_table(out: &mut String, pair: &Pair) {
+    let d = &pair.direct.latency;
+    let b = &pair.bindery.latency;
+    let _ = writeln!(out, "### Latency: {}\n\n{}\n", pair.name, pair.description);
+    let _ = writeln!(
+        out,
+        "| path | samples | rate (req/s) | errors | p50 ms | p75 ms | p90 ms | p99 ms | p99.9 ms | max ms | mean ms |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for (label, run) in [("direct", &pair.direct), ("through bindery", &pair.bindery)] {
+        let l = &run.latency;
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {:.0} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            l.samples,
+            run.achieved_rps,
+            run.errors,
+            l.p50,
+            l.p75,
+            l.p90,
+            l.p99,
+            l.p999,
+            l.max,
+            l.mean
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| **added** (bindery − direct) | | | | **{:.3}** | **{:.3}** | **{:.3}** | **{:.3}** | {:.3} | | {:.3} |",
+        b.p50 - d.p50,
+        b.p75 - d.p75,
+        b.p90 - d.p90,
+        b.p99 - d.p99,
+        b.p999 - d.p999,
+        b.mean - d.mean
+    );
+    let _ = writeln!(
+        out,
+        "| ratio (bindery / direct) | | | | {} | {} | {} | {} | {} | | {} |\n",
+        ratio(b.p50, d.p50),
+        ratio(b.p75, d.p75),
+        ratio(b.p90, d.p90),
+        ratio(b.p99, d.p99),
+        ratio(b.p999, d.p999),
+        ratio(b.mean, d.mean)
+    );
+    usage_lines(out, pair);
+}
+
+fn usage_lines(out: &mut String, pair: &Pair) {
+    for (label, run) in [("direct", &pair.direct), ("through bindery", &pair.bindery)] {
+        let parts: Vec<String> = run
+            .usage
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} {:.3} cores, RSS {:.1} MB",
+                    u.name,
+                    u.cores(),
+                    mb(u.rss_kib)
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "- CPU over the window, {label}: {}", parts.join("; "));
+    }
+    let _ = writeln!(out);
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**not met**" }
+}
+
+/// The whole report.
+pub fn markdown(r: &Report) -> String {
+    let mut out = String::new();
+    let m = &r.machine;
+    let s = &r.settings;
+    let _ = writeln!(
+        out,
+        "# bindery benchmark results{}\n",
+        if r.smoke {
+            " (smoke run: tiny counts, figures not meaningful)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "Machine: {} ({} cores), {:.1} GiB, kernel {}, {}; load average at start {}. Load \
+         generator, bindery, the trivial server, Redis and RabbitMQ all share this machine.\n",
+        m.cpu, m.cores, m.memory_gib, m.kernel, m.rustc, m.loadavg_at_start
+    );
+    let _ = writeln!(
+        out,
+        "Settings: {} QPS over {} connections, {} B payload, {} s warm-up then {} s measured; \
+         saturation {} connections for {} s; input {} messages; {} starts for exec-to-ready.\n",
+        s.qps,
+        s.connections,
+        s.payload,
+        s.warmup,
+        s.seconds,
+        s.sat_connections,
+        s.sat_seconds,
+        s.input_messages,
+        s.ready_runs
+    );
+    for pair in &r.latency {
+        latency_table(&mut out, pair);
+    }
+
+    let sat = &r.saturation;
+    let _ = writeln!(out, "### Saturation\n\n{}\n", sat.description);
+    let _ = writeln!(
+        out,
+        "| path | requests/s | errors | p50 ms | p90 ms | p99 ms |\n|---|---|---|---|---|---|"
+    );
+    for (label, run) in [("direct", &sat.direct), ("through bindery", &sat.bindery)] {
+        let _ = writeln!(
+            out,
+            "| {label} | {:.0} | {} | {:.3} | {:.3} | {:.3} |",
+            run.achieved_rps, run.errors, run.latency.p50, run.latency.p90, run.latency.p99
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| ratio (bindery / direct) | {} | | | | |\n",
+        ratio(sat.bindery.achieved_rps, sat.direct.achieved_rps)
+    );
+    usage_lines(&mut out, sat);
+
+    let i = &r.input;
+    let direct_rate = i.rate(i.direct_seconds);
+    let post_rate = i.rate(i.direct_with_post_seconds);
+    let bindery_rate = i.rate(i.bindery_seconds);
+    let _ = writeln!(
+        out,
+        "### Input delivery\n\nRabbitMQ queue pre-loaded with {} messages of {} B; time from the \
+         first delivery to the last.\n",
+        i.messages, s.payload
+    );
+    let _ = writeln!(
+        out,
+        "| path | seconds | messages/s | ratio to direct |\n|---|---|---|---|"
+    );
+    let _ = writeln!(
+        out,
+        "| direct lapin consumer, ack each | {:.3} | {:.0} | 1.00× |",
+        i.direct_seconds, direct_rate
+    );
+    let _ = writeln!(
+        out,
+        "| direct lapin consumer, POST each to the app, then ack | {:.3} | {:.0} | {} |",
+        i.direct_with_post_seconds,
+        post_rate,
+        ratio(post_rate, direct_rate)
+    );
+    let _ = writeln!(
+        out,
+        "| RabbitMQ → bindery → app (200) → ack | {:.3} | {:.0} | {} |\n",
+        i.bindery_seconds,
+        bindery_rate,
+        ratio(bindery_rate, direct_rate)
+    );
+    let _ = writeln!(
+        out,
+        "bindery delivered {} of {} messages; its CPU from exec to the last delivery {:.2} s \
+         ({:.1} µs per message), RSS at the end {:.1} MB.\n",
+        i.bindery_delivered,
+        i.messages,
+        i.bindery_cpu_seconds,
+        i.bindery_cpu_seconds / i.messages as f64 * 1e6,
+        mb(i.bindery_rss_kib)
+    );
+
+    let f = &r.footprint;
+    let _ = writeln!(out, "### Footprint\n");
+    let per_1000: Vec<String> = r
+        .latency
+        .iter()
+        .map(|p| format!("{} {:.3}", p.name, cores_per_1000(p)))
+        .collect();
+    let rss_load = r
+        .latency
+        .iter()
+        .filter_map(|p| p.bindery.usage_of("bindery").and_then(|u| u.rss_kib))
+        .max();
+    let rss_sat = sat.bindery.usage_of("bindery").and_then(|u| u.rss_kib);
+    let _ = writeln!(
+        out,
+        "- bindery CPU per 1000 req/s (cores): {}",
+        per_1000.join("; ")
+    );
+    let _ = writeln!(
+        out,
+        "- RSS idle: {:.1} MB with redis + http components, {:.1} MB with one localstorage component",
+        mb(f.rss_idle_kib),
+        mb(f.rss_idle_file_only_kib)
+    );
+    let _ = writeln!(
+        out,
+        "- RSS at {} QPS: {:.1} MB; after saturation: {:.1} MB",
+        s.qps,
+        mb(rss_load),
+        mb(rss_sat)
+    );
+    let _ = writeln!(
+        out,
+        "- exec-to-ready (spawn → `/v1.0/healthz` 204, localstorage only): median {:.1} ms of {} (min {:.1}, max {:.1})",
+        f.ready_median_ms,
+        f.ready_ms.len(),
+        f.ready_ms.iter().copied().fold(f64::INFINITY, f64::min),
+        f.ready_ms.iter().copied().fold(0.0, f64::max)
+    );
+    let _ = writeln!(
+        out,
+        "- binary: {:.1} MB ({} bytes)\n",
+        f.binary_bytes as f64 / MB,
+        f.binary_bytes
+    );
+
+    let _ = writeln!(
+        out,
+        "### Targets\n\n| target | reached | verdict |\n|---|---|---|"
+    );
+    for p in &r.latency {
+        let d = &p.direct.latency;
+        let b = &p.bindery.latency;
+        let added = [b.p50 - d.p50, b.p90 - d.p90, b.p99 - d.p99];
+        let ok = added[0] <= 0.2 && added[1] <= 0.3 && added[2] <= 0.6;
+        let _ = writeln!(
+            out,
+            "| added p50/p90/p99 ≤ 0.2/0.3/0.6 ms ({}) | {:.3}/{:.3}/{:.3} ms | {} |",
+            p.name,
+            added[0],
+            added[1],
+            added[2],
+            verdict(ok)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| saturation ≥ 35,000 req/s | {:.0} req/s | {} |",
+        sat.bindery.achieved_rps,
+        verdict(sat.bindery.achieved_rps >= 35_000.0)
+    );
+    let input_ratio = bindery_rate / direct_rate;
+    let _ = writeln!(
+        out,
+        "| input delivery ≥ 0.8 × direct consumer | {:.2}× | {} |",
+        input_ratio,
+        verdict(input_ratio >= 0.8)
+    );
+    let worst_cpu = r.latency.iter().map(cores_per_1000).fold(0.0_f64, f64::max);
+    let _ = writeln!(
+        out,
+        "| ≤ 0.05 cores per 1000 req/s | {:.3} (worst scenario) | {} |",
+        worst_cpu,
+        verdict(worst_cpu <= 0.05)
+    );
+    let idle = mb(f.rss_idle_kib);
+    let _ = writeln!(
+        out,
+        "| RSS ≤ 6 MB idle | {:.1} MB | {} |",
+        idle,
+        verdict(idle <= 6.0)
+    );
+    let load = mb(rss_load);
+    let _ = writeln!(
+        out,
+        "| RSS ≤ 12 MB at 1000 QPS | {:.1} MB | {} |",
+        load,
+        verdict(load <= 12.0)
+    );
+    let _ = writeln!(
+        out,
+        "| ready ≤ 20 ms | {:.1} ms | {} |",
+        f.ready_median_ms,
+        verdict(f.ready_median_ms <= 20.0)
+    );
+    let size = f.binary_bytes as f64 / MB;
+    let _ = writeln!(
+        out,
+        "| binary ≤ 30 MB | {:.1} MB | {} |",
+        size,
+        verdict(size <= 30.0)
+    );
+    out
+}
