@@ -47,29 +47,52 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
+/// Copies runs that need no escaping in one go; only `"`, `\`, control bytes, `<`, `>`, `&` and
+/// U+2028/U+2029 are escaped, as Go does (`\b` and `\f` since Go 1.22).
 fn write_string(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            '<' => out.extend_from_slice(b"\\u003c"),
-            '>' => out.extend_from_slice(b"\\u003e"),
-            '&' => out.extend_from_slice(b"\\u0026"),
-            '\u{2028}' => out.extend_from_slice(b"\\u2028"),
-            '\u{2029}' => out.extend_from_slice(b"\\u2029"),
-            c if (c as u32) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
+    let bytes = s.as_bytes();
+    let mut run_start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        let escape: Option<&[u8]> = match byte {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            0x08 => Some(b"\\b"),
+            0x0c => Some(b"\\f"),
+            b'<' => Some(b"\\u003c"),
+            b'>' => Some(b"\\u003e"),
+            b'&' => Some(b"\\u0026"),
+            0xE2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)) =>
+            {
+                Some(if bytes[i + 2] == 0xA8 {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                })
             }
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
+            _ => None,
+        };
+        let control = byte < 0x20 && escape.is_none();
+        if escape.is_none() && !control {
+            i += 1;
+            continue;
         }
+        out.extend_from_slice(&bytes[run_start..i]);
+        match escape {
+            Some(text) => out.extend_from_slice(text),
+            None => out.extend_from_slice(format!("\\u{byte:04x}").as_bytes()),
+        }
+        i += if byte == 0xE2 { 3 } else { 1 };
+        run_start = i;
     }
+    out.extend_from_slice(&bytes[run_start..]);
     out.push(b'"');
 }
 
@@ -108,6 +131,17 @@ mod tests {
         assert_eq!(enc(r#""hello""#), r#""hello""#);
         assert_eq!(enc("null"), "null");
         assert_eq!(enc("[1, 2.5, true]"), "[1,2.5,true]");
+    }
+
+    #[test]
+    fn strings_escape_like_go() {
+        let value =
+            serde_json::Value::String("a\"b\\c\n\u{8}\u{c}\u{1}<>&\u{2028}\u{2029}é😀".to_owned());
+        let got = String::from_utf8(to_go_json(&value)).unwrap();
+        assert_eq!(
+            got,
+            r#""a\"b\\c\n\b\f\u0001\u003c\u003e\u0026\u2028\u2029é😀""#
+        );
     }
 
     #[test]

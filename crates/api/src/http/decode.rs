@@ -32,34 +32,37 @@ pub fn decode_output_request(body: &[u8]) -> Result<InvokeRequest, String> {
     let mut data = Value::Null;
     let mut metadata = HashMap::new();
     let mut operation = String::new();
-    // Exact names win over other spellings, as in Go.
-    let mut entries: Vec<(&String, &Value)> = object.iter().collect();
-    entries.sort_by_key(|(k, _)| matches!(k.as_str(), "data" | "metadata" | "operation"));
-    for (key, value) in entries {
-        match key.to_lowercase().as_str() {
-            "data" => data = value.clone(),
-            "operation" => match value {
-                Value::String(s) => operation = s.clone(),
+    // Exact names win over other spellings, as in Go: apply the others first.
+    let (exact, other): (Vec<_>, Vec<_>) = object
+        .into_iter()
+        .partition(|(k, _)| matches!(k.as_str(), "data" | "metadata" | "operation"));
+    for (key, value) in other.into_iter().chain(exact) {
+        if key.eq_ignore_ascii_case("data") {
+            data = value;
+        } else if key.eq_ignore_ascii_case("operation") {
+            match value {
+                Value::String(s) => operation = s,
                 Value::Null => {}
                 other => {
                     return Err(format!(
                         "json: cannot unmarshal {} into Go struct field OutputBindingRequest.operation of type string",
-                        go_type_name(other)
+                        go_type_name(&other)
                     ));
                 }
-            },
-            "metadata" => match value {
+            }
+        } else if key.eq_ignore_ascii_case("metadata") {
+            match value {
                 Value::Null => {}
                 Value::Object(map) => {
                     for (k, v) in map {
                         match v {
                             Value::String(s) => {
-                                metadata.insert(k.clone(), s.clone());
+                                metadata.insert(k, s);
                             }
                             other => {
                                 return Err(format!(
                                     "json: cannot unmarshal {} into Go struct field OutputBindingRequest.metadata of type string",
-                                    go_type_name(other)
+                                    go_type_name(&other)
                                 ));
                             }
                         }
@@ -68,11 +71,10 @@ pub fn decode_output_request(body: &[u8]) -> Result<InvokeRequest, String> {
                 other => {
                     return Err(format!(
                         "json: cannot unmarshal {} into Go struct field OutputBindingRequest.metadata of type map[string]string",
-                        go_type_name(other)
+                        go_type_name(&other)
                     ));
                 }
-            },
-            _ => {}
+            }
         }
     }
     Ok(InvokeRequest {
