@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks bindery against a direct client (see BENCHMARKS.md for the method).
 #
-#   scripts/bench.sh            full run (about 3 minutes), results in target/bench/results.{md,json}
+#   scripts/bench.sh            full run (about 4 minutes), results in target/bench/results.{md,json}
 #   scripts/bench.sh --smoke    every scenario at tiny counts (a few seconds), target/bench/smoke.*
 #
 # Environment: BENCH_SECONDS (measured window per fixed-rate run, default 20), BENCH_WARMUP (5),
