@@ -49,4 +49,7 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     print(f"hello app listening on {APP_PORT}, sidecar at {SIDECAR}", flush=True)
-    HTTPServer(("127.0.0.1", APP_PORT), Handler).serve_forever()
+    try:
+        HTTPServer(("127.0.0.1", APP_PORT), Handler).serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C stops the app quietly
+        pass

@@ -54,4 +54,7 @@ class Batch(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    HTTPServer(("127.0.0.1", APP_PORT), Batch).serve_forever()
+    try:
+        HTTPServer(("127.0.0.1", APP_PORT), Batch).serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C stops the app quietly
+        pass
