@@ -21,5 +21,5 @@ pub use binding::{
 };
 pub use descriptor::{BindingDescriptor, BuildContext, Direction, Field, FieldType};
 pub use error::{BindingError, ConfigError, ErrorKind};
-pub use manifest::{Component, MetadataItem, MetadataSource};
+pub use manifest::{Component, MetadataItem};
 pub use properties::Properties;

@@ -208,14 +208,6 @@ pub struct SecretKeyRef {
     pub key: String,
 }
 
-/// Kept for symmetry with the public API; the source of a resolved value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetadataSource {
-    Value,
-    Secret,
-    Env,
-}
-
 /// A `kind: Component` document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Component {

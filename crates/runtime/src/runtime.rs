@@ -513,15 +513,6 @@ impl Runtime {
         self.extended.write().insert(key, value);
     }
 
-    /// Names of the input bindings that were built.
-    pub fn input_targets(&self) -> Vec<InputTarget> {
-        self.inputs
-            .lock()
-            .iter()
-            .map(|i| i.target.clone())
-            .collect()
-    }
-
     /// Blocks until a TCP connection to the app succeeds (daprd never gives up), or shutdown.
     pub async fn wait_for_app_port(&self) -> bool {
         let Some(port) = self.config.app_port else {
@@ -546,11 +537,6 @@ impl Runtime {
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
         }
-    }
-
-    /// Whether input delivery is currently allowed (the app is healthy).
-    pub fn app_healthy(&self) -> bool {
-        *self.app_healthy.borrow()
     }
 
     /// Probes the app every interval: after `threshold` consecutive failures deliveries pause,
