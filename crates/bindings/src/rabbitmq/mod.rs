@@ -61,6 +61,8 @@ pub enum RabbitError {
     Amqp(#[from] lapin::Error),
     #[error("channel/connection is not open")]
     NotOpen,
+    #[error("the broker did not accept the message (publisher confirm nack)")]
+    Nacked,
     #[error("{0}")]
     InvalidRequest(String),
 }
@@ -71,7 +73,7 @@ impl From<RabbitError> for BindingError {
             RabbitError::Uri(_) | RabbitError::InvalidRequest(_) => {
                 BindingError::invalid(e.to_string())
             }
-            RabbitError::NotOpen => BindingError::unavailable(e.to_string()),
+            RabbitError::NotOpen | RabbitError::Nacked => BindingError::unavailable(e.to_string()),
             RabbitError::Amqp(ref inner) if inner.is_amqp_soft_error() => {
                 BindingError::other(e.to_string())
             }
@@ -110,6 +112,12 @@ async fn connect(cfg: &Config) -> Result<(Connection, Channel), RabbitError> {
     )
     .await?;
     let channel = connection.create_channel().await?;
+    // Publisher confirms: `create` answers success only once the broker has the message, so a
+    // broker that stops mid-publish cannot swallow an acknowledged message (daprd answers as
+    // soon as the bytes are written).
+    channel
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await?;
     declare_queue(&channel, cfg).await?;
     Ok((connection, channel))
 }
@@ -205,7 +213,7 @@ impl OutputBinding for RabbitOutput {
         let properties = publish_properties(&req.metadata)?;
         let channel = self.channel().await?;
         let published = async {
-            channel
+            let confirmation = channel
                 .basic_publish(
                     "".into(),
                     short(&self.cfg.queue_name)?,
@@ -215,6 +223,9 @@ impl OutputBinding for RabbitOutput {
                 )
                 .await?
                 .await?;
+            if confirmation.is_nack() {
+                return Err(RabbitError::Nacked);
+            }
             Ok::<(), RabbitError>(())
         }
         .await;
