@@ -848,22 +848,9 @@ mod tests {
         }
     }
 
-    /// The components-contrib corpus: `$DAPR_DATA_DIR`, else `shared/dapr-data` beside the
-    /// repository (as CI lays it out), else the development machine's `/work/shared/dapr-data`.
-    fn corpus_tests_dir() -> Option<std::path::PathBuf> {
-        let beside =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dapr-data");
-        std::env::var_os("DAPR_DATA_DIR")
-            .map(std::path::PathBuf::from)
-            .into_iter()
-            .chain([beside, std::path::PathBuf::from("/work/shared/dapr-data")])
-            .map(|d| d.join("corpus/components-contrib/tests"))
-            .find(|d| d.is_dir())
-    }
-
     #[test]
     fn corpus_components_decode() {
-        let Some(root) = corpus_tests_dir() else {
+        let Some(root) = crate::common::corpus_tests_dir() else {
             eprintln!("SKIP: components-contrib corpus not found");
             return;
         };

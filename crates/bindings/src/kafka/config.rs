@@ -1797,13 +1797,7 @@ mod tests {
 
     #[test]
     fn corpus_component_files_decode() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/dapr-data/corpus/components-contrib/tests");
-        let root = if root.exists() {
-            root
-        } else {
-            std::path::PathBuf::from("/work/shared/dapr-data/corpus/components-contrib/tests")
-        };
+        let root = crate::common::corpus_tests_dir().unwrap_or_default();
         let mut decoded = 0;
         for dir in ["config/bindings/kafka", "certification/bindings/kafka"] {
             let mut stack = vec![root.join(dir)];

@@ -371,7 +371,11 @@ spec:
 
     #[test]
     fn corpus_files_decode() {
-        let dir = "/work/shared/dapr-data/corpus/components-contrib/tests/config/bindings/mqtt3";
+        let dir = crate::common::corpus_tests_dir()
+            .unwrap_or_default()
+            .join("config/bindings/mqtt3")
+            .display()
+            .to_string();
         let mut texts = vec![MOSQUITTO.to_owned()];
         for broker in ["mosquitto", "emqx", "vernemq"] {
             if let Ok(t) = std::fs::read_to_string(format!("{dir}/{broker}/bindings.yml")) {

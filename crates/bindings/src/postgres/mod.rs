@@ -358,8 +358,6 @@ mod tests {
     use super::*;
     use bindery_core::manifest::{Component, parse_documents};
 
-    const CORPUS: &str = "/work/shared/dapr-data/corpus/components-contrib/tests";
-
     fn collect(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -381,10 +379,15 @@ mod tests {
             "config/bindings/postgresql",
             "certification/bindings/postgres/components",
         ] {
-            collect(&std::path::Path::new(CORPUS).join(dir), &mut files);
+            collect(
+                &crate::common::corpus_tests_dir()
+                    .unwrap_or_default()
+                    .join(dir),
+                &mut files,
+            );
         }
         if files.is_empty() {
-            eprintln!("SKIP: corpus not present at {CORPUS}");
+            eprintln!("SKIP: the components-contrib corpus is not present");
             return;
         }
         let mut decoded = 0;

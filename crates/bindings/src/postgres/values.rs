@@ -111,17 +111,7 @@ impl<'a> FromSql<'a> for Raw<'a> {
     }
 }
 
-/// Go's `time.RFC3339Nano` for a UTC time: fractional seconds without trailing zeros.
-pub fn rfc3339_nano(t: &chrono::DateTime<chrono::Utc>) -> String {
-    use chrono::Timelike as _;
-    let mut s = t.format("%Y-%m-%dT%H:%M:%S").to_string();
-    let nanos = t.nanosecond() % 1_000_000_000;
-    if nanos != 0 {
-        s.push_str(format!(".{nanos:09}").trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
-}
+pub use crate::sql::rfc3339_nano;
 
 /// Appends the JSON encoding of one binary-format value of type `ty`.
 pub fn write_value(out: &mut Vec<u8>, ty: &Type, raw: Option<&[u8]>) {

@@ -400,7 +400,12 @@ spec:
 
     #[test]
     fn corpus_file_decodes() {
-        let path = "/work/shared/dapr-data/corpus/components-contrib/tests/config/bindings/rabbitmq/bindings.yml";
+        let path = crate::common::corpus_tests_dir()
+            .unwrap_or_default()
+            .join("config/bindings/rabbitmq/bindings.yml")
+            .display()
+            .to_string();
+        let path = path.as_str();
         let mut texts = vec![CORPUS.to_owned()];
         if let Ok(text) = std::fs::read_to_string(path) {
             texts.push(text);
