@@ -26,7 +26,7 @@ use crate::proto::runtime::app_callback_client::AppCallbackClient;
 use crate::proto::runtime::app_callback_health_check_client::AppCallbackHealthCheckClient;
 use crate::proto::runtime::binding_event_response::BindingEventConcurrency;
 use crate::proto::runtime::{BindingEventRequest, BindingEventResponse};
-use crate::trace::{SpanKind, TRACEPARENT, TRACESTATE, TraceContext, Tracer};
+use crate::trace::{TRACEPARENT, TRACESTATE, Tracer};
 
 pub struct GrpcAppChannel {
     channel: Channel,
@@ -133,18 +133,7 @@ impl AppChannel for GrpcAppChannel {
     }
 
     async fn deliver(&self, target: &InputTarget, event: InputEvent) -> Result<AppReply, AppError> {
-        let parent = TraceContext::from_metadata(&event.metadata);
-        let span = self
-            .tracer
-            .start(
-                format!("bindings/{}", target.name),
-                SpanKind::Client,
-                parent,
-            )
-            .map(|s| {
-                s.attribute("db.system", "bindings")
-                    .attribute("db.name", &target.name)
-            });
+        let span = self.tracer.start_delivery(&target.name, &event.metadata);
         let mut request = self.request(BindingEventRequest {
             name: target.name.clone(),
             data: event.data.to_vec(),

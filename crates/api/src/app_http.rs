@@ -8,7 +8,7 @@ use bindery_runtime::app::{AppChannel, AppError, AppReply, AppStatus, InputTarge
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
 use crate::headers::event_headers;
-use crate::trace::{SpanKind, TraceContext, Tracer};
+use crate::trace::Tracer;
 
 pub struct HttpAppChannel {
     client: reqwest::Client,
@@ -116,18 +116,7 @@ impl AppChannel for HttpAppChannel {
         target: &InputTarget,
         mut event: InputEvent,
     ) -> Result<AppReply, AppError> {
-        let parent = TraceContext::from_metadata(&event.metadata);
-        let span = self
-            .tracer
-            .start(
-                format!("bindings/{}", target.name),
-                SpanKind::Client,
-                parent,
-            )
-            .map(|s| {
-                s.attribute("db.system", "bindings")
-                    .attribute("db.name", &target.name)
-            });
+        let span = self.tracer.start_delivery(&target.name, &event.metadata);
         if let Some(span) = &span {
             span.context().inject(&mut event.metadata);
         }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bindery_core::{InvokeRequest, InvokeResponse};
+use bindery_core::{InvokeRequest, InvokeResponse, Metadata};
 use bindery_runtime::{InvokeError, Runtime};
 use rand::RngCore;
 
@@ -270,6 +270,17 @@ impl Tracer {
             span.end(result.as_ref().err().map(ToString::to_string));
         }
         result
+    }
+
+    /// The `bindings/<name>` client span of one delivery to the app, under the event's own
+    /// `traceparent` when it carries one.
+    pub fn start_delivery(&self, binding: &str, event_metadata: &Metadata) -> Option<Span> {
+        let parent = TraceContext::from_metadata(event_metadata);
+        self.start(format!("bindings/{binding}"), SpanKind::Client, parent)
+            .map(|s| {
+                s.attribute("db.system", "bindings")
+                    .attribute("db.name", binding)
+            })
     }
 
     /// Flushes and stops the exporter.
