@@ -66,7 +66,9 @@ other() {
         echo "build tools present: make, C++ compiler, pkg-config, OpenSSL, zlib, python3 venv"
         return 0
     fi
-    echo "missing for the full build (the kafka binding compiles librdkafka): ${missing[*]}" >&2
+    local list
+    list="$(printf '%s, ' "${missing[@]}")"
+    echo "missing for the full build and its tests: ${list%, }" >&2
     if [[ "$(uname -s)" == Darwin ]]; then
         echo "  macOS:  xcode-select --install && brew install openssl@3 pkg-config python@3" >&2
     elif have dnf; then

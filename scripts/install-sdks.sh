@@ -85,7 +85,7 @@ case "${1:-all}" in
   js) install_js ;;
   all)
     install_python
-    if [ -d "$js_dir/node_modules/@dapr/dapr" ] || node_ok || [ -n "${CI+set}" ]; then
+    if [ -n "${CI+set}" ] || [ -d "$js_dir/node_modules/@dapr/dapr" ] || node_ok; then
       install_js
     else
       echo "SKIP: the JS SDK is not installed, so its tests (crates/bindery/tests/sdk_js.rs) will print SKIP" >&2
