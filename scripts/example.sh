@@ -7,6 +7,9 @@
 # nothing but Rust and the C compiler Rust already uses: the full build also compiles librdkafka
 # for the kafka binding, which needs more (see scripts/install-deps.sh). Ctrl-C stops it.
 #
+#   scripts/example.sh           build, then run the example
+#   scripts/example.sh --build   only build (scripts/test.sh does, so CI keeps command 1 building)
+#
 #   APP_PORT       the app's port (default 8080)
 #   PYTHON         the Python 3 to run the app with (default python3)
 #   BINDERY_BIN    run this bindery binary instead of building one
@@ -18,6 +21,10 @@ PYTHON="${PYTHON:-python3}"
 APP_PORT="${APP_PORT:-8080}"
 
 fail() { echo "example.sh: $*" >&2; exit 1; }
+if [[ "${1:-}" == --build ]]; then
+    cd "$ROOT"
+    exec cargo build -p bindery --no-default-features --features "$FEATURES"
+fi
 command -v "$PYTHON" >/dev/null || fail "$PYTHON not found: the example app needs Python 3"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 8))' ||
     fail "$PYTHON is older than Python 3.8"

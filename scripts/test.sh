@@ -4,9 +4,11 @@
 #      (apt-get on Debian/Ubuntu, a check with instructions elsewhere), Tansu (a Kafka-protocol
 #      broker, compiled once into .cache/: 7 to 12 minutes the first time), the Dapr SDKs (PyPI
 #      and npm), and whatever emulators other tests added. All are idempotent and cached.
-#   2. starts a Tansu broker on 127.0.0.1:9092 unless something already answers there, and stops
+#   2. builds README command 1 (scripts/example.sh --build: bindery with the example's two
+#      bindings only), so a change that breaks that build fails here.
+#   3. starts a Tansu broker on 127.0.0.1:9092 unless something already answers there, and stops
 #      the one it started when it exits, whether the tests pass, fail or are interrupted (Ctrl-C).
-#   3. cargo test --workspace --all-targets, with any arguments given to this script.
+#   4. cargo test --workspace --all-targets, with any arguments given to this script.
 # The servers (PostgreSQL, MariaDB, Redis, RabbitMQ, Mosquitto, NATS) are expected on loopback:
 # scripts/services.sh starts them on a machine set up like CI's, compose.yaml elsewhere.
 #   BINDERY_CACHE   where installers put their tools (default: <repo>/.cache)
@@ -52,6 +54,9 @@ for installer in "${installers[@]}"; do
     echo "== $installer"
     bash "$installer"
 done
+
+echo "== scripts/example.sh --build (README command 1 builds with the example's bindings only)"
+scripts/example.sh --build
 
 if port_open "$KAFKA_PORT"; then
     echo "== a Kafka-protocol broker already answers on 127.0.0.1:$KAFKA_PORT: using it, leaving it running"

@@ -276,11 +276,12 @@ while True:
     time.sleep(3600)
 "#;
 
-/// Stands in for cargo: records its arguments and whether the broker answered, then exits with
-/// $FAKE_CARGO_EXIT, or sleeps for a Ctrl-C when $FAKE_CARGO_SLEEP is set.
+/// Stands in for cargo: records its arguments and whether the broker answered; `cargo test`
+/// then exits with $FAKE_CARGO_EXIT, or sleeps for a Ctrl-C when $FAKE_CARGO_SLEEP is set.
 const FAKE_CARGO: &str = r#"#!/usr/bin/env bash
 if (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; then up=up; else up=down; fi
 echo "cargo $* broker=$up" >>"$SCRATCH_LOG"
+[[ "$1" == test ]] || exit 0
 if [[ -n "${FAKE_CARGO_SLEEP:-}" ]]; then sleep 30; fi
 exit "${FAKE_CARGO_EXIT:-0}"
 "#;
@@ -292,7 +293,7 @@ impl Scratch {
         for sub in ["scripts", "bin", "cache/tansu/bin"] {
             std::fs::create_dir_all(root.join(sub)).unwrap();
         }
-        for script in ["test.sh", "start-kafka.sh"] {
+        for script in ["test.sh", "start-kafka.sh", "example.sh"] {
             std::fs::copy(
                 repo().join("scripts").join(script),
                 root.join("scripts").join(script),
@@ -409,7 +410,12 @@ fn test_sh_runs_every_installer_first_and_stops_the_broker_it_started_when_tests
     );
     assert_eq!(
         scratch.log(),
-        "install-a\ninstall-b\ninstall-c-d\ncargo test --workspace --all-targets --some-arg broker=up\n",
+        format!(
+            "install-a\ninstall-b\ninstall-c-d\n\
+             cargo build -p bindery --no-default-features --features {} broker=down\n\
+             cargo test --workspace --all-targets --some-arg broker=up\n",
+            example_features()
+        ),
         "{printed}"
     );
     assert!(
@@ -429,8 +435,8 @@ fn test_sh_stops_the_broker_it_started_on_ctrl_c() {
     let mut command = scratch.command();
     command.env("FAKE_CARGO_SLEEP", "1");
     let mut child = command.spawn().unwrap();
-    wait_until("cargo to start", Duration::from_secs(60), || {
-        scratch.log().contains("cargo ")
+    wait_until("cargo test to start", Duration::from_secs(60), || {
+        scratch.log().contains("cargo test")
     });
     assert!(
         port_open(scratch.port),
@@ -454,7 +460,11 @@ fn test_sh_leaves_a_broker_it_did_not_start_alone() {
     let status = wait_exit(&mut child, Duration::from_secs(60));
     let printed = output(child);
     assert!(status.success(), "{printed}");
-    assert!(scratch.log().ends_with("broker=up\n"), "{}", scratch.log());
+    assert!(
+        scratch.log().ends_with("cargo test --workspace --all-targets --some-arg broker=up\n"),
+        "{}",
+        scratch.log()
+    );
     assert!(printed.contains("leaving it running"), "{printed}");
     assert!(port_open(scratch.port), "someone else's broker was stopped");
     drop(theirs);
