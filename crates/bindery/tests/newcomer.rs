@@ -461,7 +461,9 @@ fn test_sh_leaves_a_broker_it_did_not_start_alone() {
     let printed = output(child);
     assert!(status.success(), "{printed}");
     assert!(
-        scratch.log().ends_with("cargo test --workspace --all-targets --some-arg broker=up\n"),
+        scratch
+            .log()
+            .ends_with("cargo test --workspace --all-targets --some-arg broker=up\n"),
         "{}",
         scratch.log()
     );
