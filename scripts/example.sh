@@ -21,7 +21,14 @@ PYTHON="${PYTHON:-python3}"
 APP_PORT="${APP_PORT:-8080}"
 
 fail() { echo "example.sh: $*" >&2; exit 1; }
+need_toolchain() {
+    command -v cargo >/dev/null || fail "cargo not found: install Rust from https://rustup.rs"
+    command -v "${CC:-cc}" >/dev/null || fail "no C compiler (${CC:-cc}), which Rust links with:" \
+        "Debian/Ubuntu: sudo apt-get install gcc; Fedora: sudo dnf install gcc;" \
+        "macOS: xcode-select --install"
+}
 if [[ "${1:-}" == --build ]]; then
+    need_toolchain
     cd "$ROOT"
     exec cargo build -p bindery --no-default-features --features "$FEATURES"
 fi
@@ -37,7 +44,7 @@ if [[ -n "${BINDERY_BIN:-}" ]]; then
     echo "running the example with $BINDERY_BIN: files go to $ROOT/examples/hello/out/ (Ctrl-C stops it)" >&2
     exec "$BINDERY_BIN" "${args[@]}"
 fi
-command -v cargo >/dev/null || fail "cargo not found: install Rust from https://rustup.rs"
+need_toolchain
 echo "building bindery with the example's bindings only (cron, localstorage): the first build" \
     "takes a few minutes, later ones seconds; then files go to $ROOT/examples/hello/out/" \
     "(Ctrl-C stops it)" >&2
