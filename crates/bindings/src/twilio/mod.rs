@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 /// The message text daprd sends: the data unquoted when it is one JSON/Go string literal
 /// (what daprd's HTTP API makes of `"data": "text"`), else the raw bytes as text.
+#[cfg(feature = "twilio-sendgrid")]
 pub(crate) fn body_text(data: &Bytes) -> String {
     crate::common::unquote(data).unwrap_or_else(|| String::from_utf8_lossy(data).into_owned())
 }
@@ -22,6 +23,7 @@ pub(crate) fn body_text(data: &Bytes) -> String {
 /// components-contrib's `utils.Unquote`, which the sms binding uses: data that is one JSON
 /// string, number, bool or null becomes its text (`null` is empty, numbers in Go's `'f'`
 /// format); anything else is the raw bytes as text.
+#[cfg(feature = "twilio-sms")]
 pub(crate) fn json_scalar_text(data: &Bytes) -> String {
     match serde_json::from_slice::<serde_json::Value>(data) {
         Ok(serde_json::Value::String(s)) => s,
@@ -92,13 +94,19 @@ mod tests {
         assert!(parse_endpoint("endpoint", "not a url").is_err());
     }
 
+    #[cfg(feature = "twilio-sendgrid")]
     #[test]
-    fn bodies_unquote_like_daprd() {
+    fn sendgrid_bodies_unquote_like_daprd() {
         assert_eq!(
             body_text(&Bytes::from_static(b"\"hi \\\"you\\\"\"")),
             "hi \"you\""
         );
         assert_eq!(body_text(&Bytes::from_static(b"plain")), "plain");
+    }
+
+    #[cfg(feature = "twilio-sms")]
+    #[test]
+    fn sms_bodies_unquote_like_daprd() {
         let t = |d: &'static [u8]| json_scalar_text(&Bytes::from_static(d));
         assert_eq!(t(b"\"text\""), "text");
         assert_eq!(t(b"1e3"), "1000");

@@ -291,7 +291,7 @@ mod tests {
     fn descriptor_shape() {
         assert!(DESCRIPTOR.has_output() && !DESCRIPTOR.has_input());
         assert!(DESCRIPTOR.supports_operation("create"));
-        assert!(AUTH_TOKEN.sensitive);
+        const { assert!(AUTH_TOKEN.sensitive) };
     }
 
     #[test]
