@@ -51,13 +51,11 @@ pub(super) async fn send(config: &SmtpConfig, email: &Message) -> Result<(), Smt
     )
     .await
     .map_err(classify)?;
-    let result = converse(config, &mut conn, tls, &hello, email).await;
-    if result.is_ok() {
-        let _ = conn.quit().await;
-    } else {
-        conn.abort().await;
-    }
-    result
+    converse(config, &mut conn, tls, &hello, email).await?;
+    // On failure the connection is only dropped (closed), as gomail does: after a failed TLS
+    // upgrade lettre's stream is gone and writing QUIT to it would panic.
+    let _ = conn.quit().await;
+    Ok(())
 }
 
 async fn converse(
