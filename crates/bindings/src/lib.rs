@@ -13,7 +13,6 @@ pub mod graphql;
 pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
-mod kit_shim;
 #[cfg(feature = "localstorage")]
 pub mod localstorage;
 #[cfg(feature = "mqtt3")]

@@ -15,11 +15,11 @@ use bytes::Bytes;
 use serde_json::Value;
 
 async fn build(pairs: &[(&str, &str)]) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let cx = BuildContext {
-        name: "mail".to_owned(),
-        properties: Properties::from_pairs(pairs.iter().copied()),
-        app_id: "test".to_owned(),
-    };
+    let cx = BuildContext::new(
+        "mail",
+        Properties::from_pairs(pairs.iter().copied()),
+        "test",
+    );
     (DESCRIPTOR.build_output.unwrap())(cx).await
 }
 

@@ -159,11 +159,11 @@ async fn start() -> (String, SendGrid) {
 }
 
 async fn build(pairs: &[(&str, &str)]) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let cx = BuildContext {
-        name: "sendgrid".to_owned(),
-        properties: Properties::from_pairs(pairs.iter().copied()),
-        app_id: "test".to_owned(),
-    };
+    let cx = BuildContext::new(
+        "sendgrid",
+        Properties::from_pairs(pairs.iter().copied()),
+        "test",
+    );
     (DESCRIPTOR.build_output.unwrap())(cx).await
 }
 

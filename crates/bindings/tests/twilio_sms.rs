@@ -115,11 +115,7 @@ async fn start() -> (String, Twilio) {
 }
 
 async fn build(pairs: &[(&str, &str)]) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let cx = BuildContext {
-        name: "sms".to_owned(),
-        properties: Properties::from_pairs(pairs.iter().copied()),
-        app_id: "test".to_owned(),
-    };
+    let cx = BuildContext::new("sms", Properties::from_pairs(pairs.iter().copied()), "test");
     (DESCRIPTOR.build_output.unwrap())(cx).await
 }
 

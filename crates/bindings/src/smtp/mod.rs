@@ -27,12 +27,12 @@ mod session;
 
 use std::time::Duration;
 
-use crate::kit_shim::{BindingConfig, ConfigExt, ConfigWarning, Sensitive, validate_as};
 use async_trait::async_trait;
 use bindery_core::descriptor::Operation;
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, Field, FieldType, InvokeRequest,
-    InvokeResponse, OutputBinding, Properties,
+    BindingConfig, BindingDescriptor, BindingError, BuildContext, ConfigError, ConfigWarning,
+    Field, FieldType, InvokeRequest, InvokeResponse, OutputBinding, Properties, Sensitive,
+    decode_as,
 };
 
 pub use message::{Envelope, SmtpError};
@@ -208,7 +208,7 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Sends email over SMTP",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate: validate_as::<SmtpConfig>,
+    decode: decode_as::<SmtpConfig>,
     build_input: None,
     build_output: Some(|cx| Box::pin(build_output(cx))),
 };

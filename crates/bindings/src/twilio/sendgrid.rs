@@ -13,12 +13,12 @@
 //! hard-coded host; when a template is named and the data is empty, no `content` is sent
 //! (daprd sends an empty `text/html` part, which SendGrid refuses).
 
-use crate::kit_shim::{BindingConfig, ConfigExt, ConfigWarning, Sensitive, validate_as};
 use async_trait::async_trait;
 use bindery_core::descriptor::Operation;
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, Field, FieldType, InvokeRequest,
-    InvokeResponse, Metadata, OutputBinding, Properties,
+    BindingConfig, BindingDescriptor, BindingError, BuildContext, ConfigError, ConfigWarning,
+    Field, FieldType, InvokeRequest, InvokeResponse, Metadata, OutputBinding, Properties,
+    Sensitive, decode_as,
 };
 use serde_json::{Map, Value, json};
 
@@ -178,7 +178,7 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Sends email through Twilio SendGrid",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate: validate_as::<SendGridConfig>,
+    decode: decode_as::<SendGridConfig>,
     build_input: None,
     build_output: Some(|cx| Box::pin(build_output(cx))),
 };

@@ -12,12 +12,12 @@
 
 use std::time::Duration;
 
-use crate::kit_shim::{BindingConfig, ConfigExt, ConfigWarning, Sensitive, validate_as};
 use async_trait::async_trait;
 use bindery_core::descriptor::Operation;
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, Field, FieldType, InvokeRequest,
-    InvokeResponse, OutputBinding, Properties,
+    BindingConfig, BindingDescriptor, BindingError, BuildContext, ConfigError, ConfigWarning,
+    Field, FieldType, InvokeRequest, InvokeResponse, OutputBinding, Properties, Sensitive,
+    decode_as,
 };
 
 use super::{json_scalar_text, parse_endpoint, post_error, status_kind};
@@ -114,7 +114,7 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Sends SMS messages through Twilio",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate: validate_as::<SmsConfig>,
+    decode: decode_as::<SmsConfig>,
     build_input: None,
     build_output: Some(|cx| Box::pin(build_output(cx))),
 };
