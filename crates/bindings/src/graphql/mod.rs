@@ -46,11 +46,13 @@ pub const FIELDS: &[Field] = &[ENDPOINT, HEADER];
 pub const OPERATIONS: &[Operation] = &[
     Operation {
         name: "query",
-        description: "Run the query in request metadata `query`",
+        description: "Run the query in request metadata `query` (it must start with `query`); \
+                      `variable:<name>` keys add string variables, `header:<Name>` keys add headers",
     },
     Operation {
         name: "mutation",
-        description: "Run the mutation in request metadata `mutation`",
+        description: "Run the mutation in request metadata `mutation` (it must start with \
+                      `mutation`); `variable:<name>` and `header:<Name>` keys as for query",
     },
 ];
 

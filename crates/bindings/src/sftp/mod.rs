@@ -130,7 +130,9 @@ pub const FIELDS: &[Field] = &[
 pub const OPERATIONS: &[Operation] = &[
     Operation {
         name: "create",
-        description: "Write the data to the file named by request metadata `fileName`",
+        description: "Write the data to the file named by request metadata `fileName` (under \
+                      rootPath, or under request metadata `rootPath` when that lies inside it), \
+                      making missing directories; answers {\"fileName\": <base name>}",
     },
     Operation {
         name: "get",
@@ -142,7 +144,8 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "list",
-        description: "List the directory (rootPath, or `fileName` under it)",
+        description: "List the directory (rootPath, or `fileName` under it) as \
+                      [{\"fileName\", \"isDirectory\"}]",
     },
 ];
 

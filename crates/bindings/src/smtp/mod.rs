@@ -120,7 +120,12 @@ pub const FIELDS: &[Field] = &[
 
 pub const OPERATIONS: &[Operation] = &[Operation {
     name: "create",
-    description: "Send an email; the data is its HTML body",
+    description: "Send an email; the data is its HTML body. Request metadata `emailFrom`, \
+                  `emailTo`, `emailCC`, `emailBCC`, `subject` and `priority` override the \
+                  component's values for this email only. bindery only: `bodyText` adds a \
+                  plain-text alternative; `attachment:<file name>` attaches a file given in \
+                  base64, typed by `attachmentContentType:<file name>` (default \
+                  application/octet-stream)",
 }];
 
 /// The port that means TLS from the first byte (gomail's rule).

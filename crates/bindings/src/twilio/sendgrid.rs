@@ -98,7 +98,10 @@ pub const FIELDS: &[Field] = &[
 
 pub const OPERATIONS: &[Operation] = &[Operation {
     name: "create",
-    description: "Send an email; the data is its HTML body",
+    description: "Send an email; the data is its HTML body. Request metadata `emailFrom`, \
+                  `emailFromName`, `emailTo`, `emailToName`, `subject`, `emailCc`, `emailBcc`, \
+                  `dynamicTemplateId` and `dynamicTemplateData` override the component's \
+                  values for this email only",
 }];
 
 #[derive(Debug, Clone)]

@@ -67,7 +67,8 @@ pub const FIELDS: &[Field] = &[
 
 pub const OPERATIONS: &[Operation] = &[Operation {
     name: "create",
-    description: "Send an SMS; the data is the message text",
+    description: "Send an SMS; the data is the message text. Request metadata `toNumber` names \
+                  the recipient when the component has no toNumber",
 }];
 
 /// The request metadata key naming the recipient.
@@ -110,7 +111,7 @@ impl BindingConfig for SmsConfig {
 pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     type_name: "bindings.twilio.sms",
     aliases: &[],
-    status: "alpha",
+    status: "stable",
     summary: "Sends SMS messages through Twilio",
     fields: FIELDS,
     operations: OPERATIONS,
