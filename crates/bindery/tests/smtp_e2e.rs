@@ -47,6 +47,18 @@ async fn email_and_graphql_through_the_http_api() {
         &[("endpoint", &endpoint), ("header:X-Tenant", "acme")],
     );
     let dir = resources(&[("mail.yaml", &mail), ("gql.yaml", &graph)]);
+    // `bindery validate --strict` takes both files: `header:<Name>` keys are graphql's own.
+    let checked = std::process::Command::new(BIN)
+        .args(["validate", "--strict"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
     let app = TestApp::start().await;
     let sidecar = Sidecar::builder(BIN)
         .resources(dir.path())
