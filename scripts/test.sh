@@ -4,7 +4,7 @@
 # starts them first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for installer in scripts/install-deps.sh scripts/install-tansu.sh scripts/install-sdks.sh; do
+for installer in scripts/install-*.sh; do
   if [ -x "$installer" ]; then
     echo "== $installer"
     "$installer"

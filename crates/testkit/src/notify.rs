@@ -274,6 +274,7 @@ pub struct TestUser {
 
 impl TestUser {
     fn create(home: &Path) -> Self {
+        remove_stale_users();
         let suffix = &uuid_hex()[..10];
         let name = format!("bsftp{suffix}");
         let password = format!("pw-{}", uuid_hex());
@@ -298,6 +299,24 @@ impl TestUser {
             .expect("write to chpasswd");
         assert!(child.wait().is_ok_and(|s| s.success()), "chpasswd");
         user
+    }
+}
+
+/// Deletes test users left by a run that was killed: their home (a test's temp dir) is gone.
+/// A live test's user still has its home, so concurrent tests are left alone.
+fn remove_stale_users() {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    for line in passwd.lines() {
+        let fields: Vec<&str> = line.split(':').collect();
+        if let [name, _, _, _, _, home, ..] = fields.as_slice()
+            && name.starts_with("bsftp")
+            && !Path::new(home).exists()
+        {
+            let _ = Command::new("userdel")
+                .arg(name)
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
