@@ -332,7 +332,7 @@ impl Client {
             Ok(c) => c,
             Err(dial) => {
                 return Err(OpError::Reconnect {
-                    cause: "sftp binding error: connection lost".to_owned(),
+                    cause: "ssh: connection lost".to_owned(),
                     dial,
                 });
             }
