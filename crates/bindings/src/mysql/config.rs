@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use bindery_core::{ConfigError, Field, FieldType, Properties};
+use bindery_core::{ConfigError, Field, FieldType, Properties, Sensitive};
 
 pub const URL: Field = Field::new(
     "url",
@@ -71,27 +71,16 @@ pub enum Address {
     Unix(String),
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dsn {
     pub user: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Sensitive<String>>,
     pub address: Address,
     pub db: Option<String>,
     pub tls: Tls,
     pub dial_timeout: Option<Duration>,
     /// `SET name=value` statements for unknown parameters.
     pub session_vars: Vec<(String, String)>,
-}
-
-impl std::fmt::Debug for Dsn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dsn")
-            .field("user", &self.user)
-            .field("address", &self.address)
-            .field("db", &self.db)
-            .field("tls", &self.tls)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -184,7 +173,7 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
     };
     let (user, password) = match userinfo {
         Some(ui) => match ui.split_once(':') {
-            Some((u, p)) => (Some(u.to_owned()), Some(p.to_owned())),
+            Some((u, p)) => (Some(u.to_owned()), Some(Sensitive::new(p.to_owned()))),
             None => (Some(ui.to_owned()), None),
         },
         None => (None, None),
@@ -305,7 +294,10 @@ mod tests {
         let d = parse_dsn("mysql:example@tcp(localhost:3306)/dapr_test?allowNativePasswords=true")
             .unwrap();
         assert_eq!(d.user.as_deref(), Some("mysql"));
-        assert_eq!(d.password.as_deref(), Some("example"));
+        assert_eq!(
+            d.password.as_ref().map(|p| p.expose().as_str()),
+            Some("example")
+        );
         assert_eq!(
             d.address,
             Address::Tcp {
@@ -332,7 +324,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.user.as_deref(), Some("u"));
-        assert_eq!(d.password.as_deref(), Some("p:a@ss"));
+        assert_eq!(
+            d.password.as_ref().map(|p| p.expose().as_str()),
+            Some("p:a@ss")
+        );
         assert_eq!(
             d.address,
             Address::Tcp {

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use bindery_core::{ConfigError, Field, FieldType, Properties};
+use bindery_core::{ConfigError, Field, FieldType, Properties, Sensitive};
 
 pub const CONNECTION_STRING: Field = Field::new(
     "connectionString",
@@ -138,10 +138,11 @@ pub enum SslMode {
     VerifyFull,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct PostgresConfig {
-    /// Connection keys after merging overrides and removing pool keys, in order.
-    pub keys: Vec<(String, String)>,
+    /// Connection keys after merging overrides and removing pool keys, in order. Values are
+    /// redacted in `Debug`: `password` (and `sslpassword`) are among them.
+    pub keys: Vec<(String, Sensitive<String>)>,
     pub ssl_mode: SslMode,
     pub ssl_root_cert: Option<String>,
     pub timeout: Duration,
@@ -151,19 +152,6 @@ pub struct PostgresConfig {
     pub exec_mode: ExecMode,
     /// Token authentication that bindery does not implement (`useAzureAD`, `useAWSIAM`).
     pub unsupported: Option<&'static str>,
-}
-
-impl std::fmt::Debug for PostgresConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.keys.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("PostgresConfig")
-            .field("keys", &names)
-            .field("ssl_mode", &self.ssl_mode)
-            .field("timeout", &self.timeout)
-            .field("max_conns", &self.max_conns)
-            .field("exec_mode", &self.exec_mode)
-            .finish_non_exhaustive()
-    }
 }
 
 const POOL_KEYS: &[&str] = &[
@@ -338,7 +326,10 @@ impl PostgresConfig {
         };
 
         Ok(Self {
-            keys,
+            keys: keys
+                .into_iter()
+                .map(|(k, v)| (k, Sensitive::new(v)))
+                .collect(),
             ssl_mode,
             ssl_root_cert,
             timeout,
@@ -351,7 +342,11 @@ impl PostgresConfig {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        key_value(&self.keys, key)
+        self.keys
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.expose().as_str())
     }
 
     /// The driver configuration. Unknown keys become run-time parameters (`options=-c k=v`).
@@ -360,6 +355,7 @@ impl PostgresConfig {
         let mut options: Vec<String> = Vec::new();
         let mut has_host = false;
         for (k, v) in &self.keys {
+            let v = v.expose();
             match k.as_str() {
                 "host" => {
                     for h in v.split(',').map(str::trim).filter(|h| !h.is_empty()) {

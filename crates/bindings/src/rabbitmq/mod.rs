@@ -83,6 +83,7 @@ async fn connect(cfg: &Config) -> Result<(Connection, Channel), RabbitError> {
     // The parse error can quote the URI, which may hold a password: keep it out.
     let mut uri: AMQPUri = cfg
         .host
+        .expose()
         .parse()
         .map_err(|_| RabbitError::Uri("not a valid AMQP URI".to_owned()))?;
     // amqp091-go reads an empty path (`amqp://host:5672/`) as the default vhost "/".

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use bindery_core::duration::parse_duration_or_seconds;
-use bindery_core::{ConfigError, Field, FieldType, Properties};
+use bindery_core::{ConfigError, Field, FieldType, Properties, Sensitive};
 
 pub const REDIS_HOST: Field = Field::new(
     "redisHost",
@@ -283,19 +283,19 @@ pub enum Unsupported {
     Oidc,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RedisConfig {
     /// The `redisHost` text, for error messages (daprd prints it as given).
     pub host_text: String,
     pub hosts: Vec<(String, u16)>,
     pub cluster: bool,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Sensitive<String>>,
     pub db: i64,
     pub tls: bool,
     pub insecure_skip_verify: bool,
     pub client_cert: Option<String>,
-    pub client_key: Option<String>,
+    pub client_key: Option<Sensitive<String>>,
     pub max_retries: usize,
     pub min_retry_interval: Toggle,
     pub max_retry_interval: Toggle,
@@ -303,17 +303,6 @@ pub struct RedisConfig {
     pub response_timeout: Option<Duration>,
     /// Set when the metadata asks for something bindery refuses at build time.
     pub unsupported: Option<Unsupported>,
-}
-
-impl std::fmt::Debug for RedisConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisConfig")
-            .field("hosts", &self.hosts)
-            .field("cluster", &self.cluster)
-            .field("db", &self.db)
-            .field("tls", &self.tls)
-            .finish_non_exhaustive()
-    }
 }
 
 impl bindery_core::BindingConfig for RedisConfig {
@@ -384,7 +373,7 @@ impl RedisConfig {
         }
         let tls = p.bool(&ENABLE_TLS);
         let client_cert = non_empty(p.string(&CLIENT_CERT));
-        let client_key = non_empty(p.string(&CLIENT_KEY));
+        let client_key = non_empty(p.string(&CLIENT_KEY)).map(Sensitive::new);
         if client_cert.is_some() != client_key.is_some() {
             return Err(ConfigError::new(
                 CLIENT_CERT.name,
@@ -456,7 +445,7 @@ impl RedisConfig {
             hosts,
             cluster,
             username: non_empty(p.string(&REDIS_USERNAME)),
-            password: non_empty(p.string(&REDIS_PASSWORD)),
+            password: non_empty(p.string(&REDIS_PASSWORD)).map(Sensitive::new),
             db,
             tls,
             insecure_skip_verify: p.bool(&INSECURE_SKIP_TLS_VERIFY),

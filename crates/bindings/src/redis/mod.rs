@@ -157,7 +157,7 @@ impl RedisBinding {
         }
         if config.tls {
             // rustls needs a process-wide provider; ignore "already installed".
-            let _ = rustls::crypto::ring::default_provider().install_default();
+            crate::common::tls::install_ring_provider();
         }
         let connect_err = |source: RedisError| RedisBindingError::Connect {
             host: config.host_text.clone(),
@@ -188,7 +188,7 @@ impl RedisBinding {
                 builder = builder.username(u);
             }
             if let Some(pw) = &config.password {
-                builder = builder.password(pw);
+                builder = builder.password(pw.expose());
             }
             if config.tls {
                 builder = builder.tls(if config.insecure_skip_verify {
@@ -223,7 +223,7 @@ impl RedisBinding {
                 settings = settings.set_username(u);
             }
             if let Some(pw) = &config.password {
-                settings = settings.set_password(pw);
+                settings = settings.set_password(pw.expose());
             }
             let info = addr
                 .into_connection_info()
@@ -379,7 +379,7 @@ fn tls_certificates(config: &RedisConfig) -> Result<Option<TlsCertificates>, Red
         (Some(cert), Some(key)) => Ok(Some(TlsCertificates {
             client_tls: Some(ClientTlsConfig {
                 client_cert: cert.clone().into_bytes(),
-                client_key: key.clone().into_bytes(),
+                client_key: key.expose().clone().into_bytes(),
             }),
             root_cert: None,
         })),

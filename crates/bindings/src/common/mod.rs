@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub mod tls;
+
 /// Go's `strconv.Unquote` for the double-quoted form daprd's HTTP API produces: `"hello"` (with
 /// the quotes) becomes `hello`. Anything that is not a complete quoted string is returned as is.
 pub fn unquote(data: &[u8]) -> Option<String> {
