@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use bindery_core::backoff::{self, Exponential, Schedule};
+
+pub mod escape;
 pub mod tls;
 
 /// Go's `strconv.Unquote` for the double-quoted form daprd's HTTP API produces: `"hello"` (with
@@ -13,36 +16,29 @@ pub fn unquote(data: &[u8]) -> Option<String> {
     serde_json::from_slice::<String>(data).ok()
 }
 
-/// Exponential backoff with jitter for reconnect loops: 100 ms doubling up to `max`.
+/// Exponential backoff with jitter for reconnect loops: 100 ms doubling up to `max`, ±10 %
+/// ([`Exponential::reconnect`]), never giving up.
 #[derive(Debug, Clone)]
-pub struct Backoff {
-    next: Duration,
-    max: Duration,
-}
+pub struct Backoff(backoff::Backoff);
 
 impl Backoff {
     pub fn new(max: Duration) -> Self {
-        Self {
-            next: Duration::from_millis(100),
-            max,
-        }
+        Self(backoff::Backoff::new(
+            Schedule::Exponential(Exponential::reconnect(max)),
+            None,
+        ))
     }
 
     /// The delay to wait before the next attempt.
     pub fn next_delay(&mut self) -> Duration {
-        let current = self.next;
-        self.next = (self.next * 2).min(self.max);
-        let jitter = rand_fraction() * 0.2 + 0.9;
-        current.mul_f64(jitter)
+        self.0
+            .next_delay(Duration::ZERO, rand::random::<f64>())
+            .unwrap_or_default()
     }
 
     pub fn reset(&mut self) {
-        self.next = Duration::from_millis(100);
+        self.0.reset();
     }
-}
-
-fn rand_fraction() -> f64 {
-    (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0
 }
 
 /// The components-contrib corpus (Dapr's conformance and certification component files):

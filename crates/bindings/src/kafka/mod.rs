@@ -148,7 +148,7 @@ fn base_client_config(c: &KafkaConfig) -> ClientConfig {
     if sasl {
         cc.set("sasl.mechanism", c.sasl_mechanism.librdkafka_name())
             .set("sasl.username", &c.sasl_username)
-            .set("sasl.password", &c.sasl_password);
+            .set("sasl.password", c.sasl_password.expose());
     }
     if c.tls.enabled {
         if let Some(ca) = &c.tls.ca_cert {
@@ -159,7 +159,8 @@ fn base_client_config(c: &KafkaConfig) -> ClientConfig {
                 .set("ssl.endpoint.identification.algorithm", "none");
         }
         if let (Some(cert), Some(key)) = (&c.tls.client_cert, &c.tls.client_key) {
-            cc.set("ssl.certificate.pem", cert).set("ssl.key.pem", key);
+            cc.set("ssl.certificate.pem", cert)
+                .set("ssl.key.pem", key.expose());
         }
     }
     cc
@@ -242,20 +243,7 @@ impl ClientContext for LogContext {
     }
 }
 
-/// Go's `url.QueryEscape`.
-pub(crate) fn query_escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub(crate) use crate::common::escape::query_escape;
 
 /// sarama's default hash partitioner: FNV-1a 32 of the key, as a signed 32-bit number modulo
 /// the partition count, made non-negative.

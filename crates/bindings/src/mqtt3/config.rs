@@ -6,6 +6,7 @@ use std::time::Duration;
 use bindery_core::descriptor::{Field, FieldType};
 use bindery_core::{ConfigError, Properties, Sensitive};
 
+use crate::common::escape::percent_decode_lossy;
 use crate::common::tls::{has_certificates, has_private_key};
 
 pub const URL: Field = Field::new(
@@ -198,8 +199,11 @@ pub fn parse_url(raw: &str) -> Result<Broker, String> {
         .trim_end_matches(']')
         .to_owned();
     let port = parsed.port().unwrap_or(if tls { 8883 } else { 1883 });
-    let username = Some(percent_decode(parsed.username())).filter(|u| !u.is_empty());
-    let password = parsed.password().map(percent_decode).map(Sensitive::new);
+    let username = Some(percent_decode_lossy(parsed.username())).filter(|u| !u.is_empty());
+    let password = parsed
+        .password()
+        .map(percent_decode_lossy)
+        .map(Sensitive::new);
     Ok(Broker {
         host,
         port,
@@ -207,28 +211,6 @@ pub fn parse_url(raw: &str) -> Result<Broker, String> {
         username,
         password,
     })
-}
-
-fn percent_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

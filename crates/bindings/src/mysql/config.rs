@@ -269,20 +269,7 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
 }
 
 fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or("invalid DSN: bad escape")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| "invalid DSN: bad escape")?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "invalid DSN: bad escape".to_owned())
+    crate::common::escape::percent_decode(s).map_err(|_| "invalid DSN: bad escape".to_owned())
 }
 
 #[cfg(test)]

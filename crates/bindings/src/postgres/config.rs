@@ -646,22 +646,14 @@ fn parse_url(s: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .ok_or("invalid percent-encoding in url")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| "invalid percent-encoding in url")?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+    use crate::common::escape::PercentError;
+    crate::common::escape::percent_decode(s).map_err(|e| {
+        match e {
+            PercentError::BadEscape => "invalid percent-encoding in url",
+            PercentError::NotUtf8 => "invalid UTF-8 in url",
         }
-    }
-    String::from_utf8(out).map_err(|_| "invalid UTF-8 in url".to_owned())
+        .to_owned()
+    })
 }
 
 #[cfg(test)]

@@ -449,20 +449,8 @@ pub fn headers_metadata(headers: Option<&FieldTable>) -> Metadata {
     out
 }
 
-/// Go's `url.QueryEscape`.
-pub fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+/// Go's `url.QueryEscape` (kept here for the existing callers).
+pub use crate::common::escape::query_escape;
 
 #[cfg(test)]
 mod tests {
