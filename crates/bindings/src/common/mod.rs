@@ -41,18 +41,29 @@ impl Backoff {
     }
 }
 
-/// The components-contrib corpus (Dapr's conformance and certification component files):
-/// `$DAPR_DATA_DIR`, else `shared/dapr-data` beside the repository (as CI lays it out), else the
-/// development machine's `/work/shared/dapr-data`.
+/// The first `$DAPR_DATA_DIR`, `shared/dapr-data` beside the repository (as CI lays it out) or
+/// the development machine's `/work/shared/dapr-data` that has `sub`, joined with it.
 #[cfg(test)]
-pub(crate) fn corpus_tests_dir() -> Option<std::path::PathBuf> {
+fn dapr_data(sub: &str) -> Option<std::path::PathBuf> {
     let beside = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dapr-data");
     std::env::var_os("DAPR_DATA_DIR")
         .map(std::path::PathBuf::from)
         .into_iter()
         .chain([beside, std::path::PathBuf::from("/work/shared/dapr-data")])
-        .map(|d| d.join("corpus/components-contrib/tests"))
+        .map(|d| d.join(sub))
         .find(|d| d.is_dir())
+}
+
+/// The components-contrib corpus (Dapr's conformance and certification component files).
+#[cfg(test)]
+pub(crate) fn corpus_tests_dir() -> Option<std::path::PathBuf> {
+    dapr_data("corpus/components-contrib/tests")
+}
+
+/// The bindings' `metadata.yaml` files of components-contrib (`<dir>/<name>/metadata.yaml`).
+#[cfg(test)]
+pub(crate) fn metadata_bindings_dir() -> Option<std::path::PathBuf> {
+    dapr_data("metadata/bindings")
 }
 
 #[cfg(test)]

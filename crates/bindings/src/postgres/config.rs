@@ -92,6 +92,17 @@ pub const USE_AWS_IAM: Field = Field::new(
     "AWS IAM token authentication. Not supported by bindery: `true` makes building fail.",
 )
 .default_value("false");
+pub const AWS_ACCESS_KEY: Field = Field::new(
+    "awsAccessKey",
+    FieldType::String,
+    "AWS IAM authentication (useAWSIAM). Accepted, unused: bindery does not support it.",
+);
+pub const AWS_SECRET_KEY: Field = Field::new(
+    "awsSecretKey",
+    FieldType::String,
+    "AWS IAM authentication (useAWSIAM). Accepted, unused: bindery does not support it.",
+)
+.sensitive();
 
 pub const FIELDS: &[Field] = &[
     CONNECTION_STRING,
@@ -108,6 +119,8 @@ pub const FIELDS: &[Field] = &[
     QUERY_EXEC_MODE,
     USE_AZURE_AD,
     USE_AWS_IAM,
+    AWS_ACCESS_KEY,
+    AWS_SECRET_KEY,
 ];
 
 /// pgx's `default_query_exec_mode`.
