@@ -14,8 +14,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use tokio::sync::Mutex;
 
+use super::client::{LogContext, producer_client_config, sarama_hash_partition};
 use super::config::KafkaConfig;
-use super::{KafkaBindingError, LogContext, producer_client_config, sarama_hash_partition};
+use super::error::KafkaBindingError;
 
 const PARTITION_KEY: &str = "partitionKey";
 const KEY: &str = "__key";

@@ -4,7 +4,7 @@
 use bindery_core::{ConfigError, ConfigWarning, Field, Properties, Sensitive};
 
 use super::fields::*;
-use super::{err, go_parse_bool};
+use super::parse::{err, go_parse_bool};
 use crate::common::tls::contains_pem_block;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use bindery_core::duration::parse_go_duration;
 use bindery_core::{ConfigError, Field, Properties};
 
 use super::fields::*;
-use super::{err, go_atoi};
+use super::parse::{err, go_atoi};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InitialOffset {

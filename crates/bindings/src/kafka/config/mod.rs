@@ -15,6 +15,7 @@ use regex::Regex;
 mod auth;
 mod consumer;
 mod fields;
+mod parse;
 mod producer;
 mod tls;
 
@@ -25,6 +26,8 @@ pub use consumer::{
 pub use fields::*;
 pub use producer::{Compression, RequiredAcks};
 pub use tls::TlsConfig;
+
+use parse::{err, go_atoi, valid_kafka_version};
 
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
@@ -63,42 +66,8 @@ pub struct KafkaConfig {
     pub consumer_fetch_default: i32,
 }
 
-fn err(field: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::new(field, message)
-}
-
-/// Go's `strconv.ParseBool`.
-fn go_parse_bool(value: &str) -> Option<bool> {
-    match value {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
-}
-
 /// What `encoding/pem.Decode` would find a block in (a BEGIN line followed by its END line).
 pub use crate::common::tls::contains_pem_block as looks_like_pem;
-
-/// sarama's `ParseKafkaVersion` shape check.
-fn valid_kafka_version(value: &str) -> bool {
-    if value.len() < 5 {
-        return false;
-    }
-    let parts: Vec<&str> = value.split('.').collect();
-    let numeric = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-    if value.starts_with('0') {
-        parts.len() == 4 && parts[0] == "0" && parts.iter().all(numeric)
-    } else {
-        parts.len() == 3 && parts.iter().all(numeric)
-    }
-}
-
-/// Go `strconv.Atoi`-style integer parse with Go's error text.
-fn go_atoi<T: std::str::FromStr>(value: &str, func: &str) -> Result<T, String> {
-    value
-        .parse::<T>()
-        .map_err(|_| format!("strconv.{func}: parsing {value:?}: invalid syntax"))
-}
 
 fn duration_or(p: &Properties, field: &Field, fallback: Duration) -> Result<Duration, ConfigError> {
     Ok(p.duration(field)?.unwrap_or(fallback))
@@ -236,7 +205,7 @@ impl bindery_core::BindingConfig for KafkaConfig {
     }
 
     fn build_error(e: ConfigError) -> bindery_core::BindingError {
-        super::KafkaBindingError::Config(e).into()
+        super::error::KafkaBindingError::Config(e).into()
     }
 }
 

@@ -2,8 +2,8 @@
 
 use bindery_core::{ConfigError, ConfigWarning, Properties};
 
-use super::err;
 use super::fields::*;
+use super::parse::err;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {

@@ -4,8 +4,8 @@
 use bindery_core::{ConfigError, ConfigWarning, Properties, Sensitive};
 
 use super::auth::{Auth, AuthType};
-use super::err;
 use super::fields::*;
+use super::parse::err;
 use crate::common::tls::contains_pem_block;
 
 #[derive(Debug, Clone, Default)]
