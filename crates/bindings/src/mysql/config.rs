@@ -158,36 +158,11 @@ impl MysqlConfig {
     }
 }
 
-/// Parses a go-sql-driver DSN. The error text is for logs only; callers report daprd's
-/// fixed message.
-pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
-    let slash = dsn
-        .rfind('/')
-        .ok_or("invalid DSN: missing the slash separating the database name")?;
-    let (head, tail) = (&dsn[..slash], &dsn[slash + 1..]);
-    let (db, query) = tail.split_once('?').unwrap_or((tail, ""));
+type DsnParams = (Tls, Option<Duration>, Vec<(String, String)>);
 
-    let (userinfo, netaddr) = match head.rfind('@') {
-        Some(i) => (Some(&head[..i]), &head[i + 1..]),
-        None => (None, head),
-    };
-    let (user, password) = match userinfo {
-        Some(ui) => match ui.split_once(':') {
-            Some((u, p)) => (Some(u.to_owned()), Some(Sensitive::new(p.to_owned()))),
-            None => (Some(ui.to_owned()), None),
-        },
-        None => (None, None),
-    };
-    let (net, addr) = match netaddr.find('(') {
-        Some(i) => {
-            let inner = netaddr[i + 1..]
-                .strip_suffix(')')
-                .ok_or("invalid DSN: network address not terminated (missing closing brace)")?;
-            (&netaddr[..i], inner)
-        }
-        None => (netaddr, ""),
-    };
-    let address = match net {
+/// The `net(addr)` part of a DSN, with go-sql-driver's defaults.
+fn parse_address(net: &str, addr: &str) -> Result<Address, String> {
+    Ok(match net {
         "" | "tcp" | "tcp4" | "tcp6" => {
             let addr = if addr.is_empty() {
                 "127.0.0.1:3306"
@@ -217,8 +192,11 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
             addr.to_owned()
         }),
         other => return Err(format!("invalid DSN: unknown network {other}")),
-    };
+    })
+}
 
+/// The DSN's query parameters: `(tls, timeout, SET statements for the unknown ones)`.
+fn parse_params(query: &str) -> Result<DsnParams, String> {
     let mut tls = Tls::Off;
     let mut dial_timeout = None;
     let mut session_vars = Vec::new();
@@ -257,6 +235,40 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
             }
         }
     }
+    Ok((tls, dial_timeout, session_vars))
+}
+
+/// Parses a go-sql-driver DSN. The error text is for logs only; callers report daprd's
+/// fixed message.
+pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
+    let slash = dsn
+        .rfind('/')
+        .ok_or("invalid DSN: missing the slash separating the database name")?;
+    let (head, tail) = (&dsn[..slash], &dsn[slash + 1..]);
+    let (db, query) = tail.split_once('?').unwrap_or((tail, ""));
+
+    let (userinfo, netaddr) = match head.rfind('@') {
+        Some(i) => (Some(&head[..i]), &head[i + 1..]),
+        None => (None, head),
+    };
+    let (user, password) = match userinfo {
+        Some(ui) => match ui.split_once(':') {
+            Some((u, p)) => (Some(u.to_owned()), Some(Sensitive::new(p.to_owned()))),
+            None => (Some(ui.to_owned()), None),
+        },
+        None => (None, None),
+    };
+    let (net, addr) = match netaddr.find('(') {
+        Some(i) => {
+            let inner = netaddr[i + 1..]
+                .strip_suffix(')')
+                .ok_or("invalid DSN: network address not terminated (missing closing brace)")?;
+            (&netaddr[..i], inner)
+        }
+        None => (netaddr, ""),
+    };
+    let address = parse_address(net, addr)?;
+    let (tls, dial_timeout, session_vars) = parse_params(query)?;
     Ok(Dsn {
         user,
         password,
