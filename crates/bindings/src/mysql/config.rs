@@ -387,4 +387,16 @@ mod tests {
         let e = MysqlConfig::from_properties(&Properties::from_pairs([])).unwrap_err();
         assert_eq!(e.field, "url");
     }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let c = MysqlConfig::from_properties(&Properties::from_pairs([(
+            "url",
+            "user:hunter2@tcp(db:3306)/app",
+        )]))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("db") && shown.contains("user"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
 }

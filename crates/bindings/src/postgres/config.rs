@@ -869,4 +869,19 @@ mod tests {
                 .unwrap();
         assert!(c.unsupported.is_some());
     }
+
+    #[test]
+    fn debug_hides_connection_values() {
+        let c = PostgresConfig::from_properties(&props(&[(
+            "connectionString",
+            "postgres://app:hunter2@db:5432/app?sslmode=disable",
+        )]))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("password"),
+            "key names stay visible: {shown}"
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
 }

@@ -438,4 +438,16 @@ spec:
             assert_eq!(c.prefetch_count, 0);
         }
     }
+
+    #[test]
+    fn debug_hides_the_uri() {
+        let c = Config::from_properties(&props(&[
+            ("host", "amqp://guest:hunter2@localhost:5672"),
+            ("queueName", "q"),
+        ]))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("queue_name"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
 }

@@ -780,4 +780,22 @@ mod tests {
         ]);
         assert_eq!(request_ttl(&both).unwrap(), Some(Duration::from_secs(7)));
     }
+
+    #[test]
+    fn debug_hides_credentials() {
+        let c = RedisConfig::from_properties(&props(&[
+            ("redisHost", "localhost:6379"),
+            ("redisPassword", "hunter2"),
+            ("enableTLS", "true"),
+            ("clientCert", "CERT"),
+            ("clientKey", "KEY-hunter3"),
+        ]))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("localhost"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
+    }
 }
