@@ -29,6 +29,8 @@ use lapin::uri::{AMQPUri, SASLMechanism};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use tokio::sync::Mutex;
 
+use crate::common::escape::query_escape;
+
 pub use config::{Config, FIELDS};
 
 const COMPONENT: &str = "bindings.rabbitmq";
@@ -448,9 +450,6 @@ pub fn headers_metadata(headers: Option<&FieldTable>) -> Metadata {
     }
     out
 }
-
-/// Go's `url.QueryEscape` (kept here for the existing callers).
-pub use crate::common::escape::query_escape;
 
 #[cfg(test)]
 mod tests {
