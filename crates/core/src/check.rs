@@ -396,7 +396,11 @@ fn decode_all(
             }
             Err(e) => {
                 let lower = e.field.to_lowercase();
-                if !deferred.contains(&lower) && reported.insert(lower.clone()) {
+                if deferred.contains(&lower) {
+                    // Its value is only known at start-up: nothing more can be checked offline.
+                    return (None, reported);
+                }
+                if reported.insert(lower.clone()) {
                     findings.error(Some(&e.field), e.message.clone());
                 }
                 let before = remaining.len();

@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+use bindery_core::backoff::{self, Exponential, Schedule};
+
+pub mod escape;
+pub mod tls;
+
 /// Go's `strconv.Unquote` for the double-quoted form daprd's HTTP API produces: `"hello"` (with
 /// the quotes) becomes `hello`. Anything that is not a complete quoted string is returned as is.
 pub fn unquote(data: &[u8]) -> Option<String> {
@@ -11,50 +16,54 @@ pub fn unquote(data: &[u8]) -> Option<String> {
     serde_json::from_slice::<String>(data).ok()
 }
 
-/// Exponential backoff with jitter for reconnect loops: 100 ms doubling up to `max`.
+/// Exponential backoff with jitter for reconnect loops: 100 ms doubling up to `max`, ±10 %
+/// ([`Exponential::reconnect`]), never giving up.
 #[derive(Debug, Clone)]
-pub struct Backoff {
-    next: Duration,
-    max: Duration,
-}
+pub struct Backoff(backoff::Backoff);
 
 impl Backoff {
     pub fn new(max: Duration) -> Self {
-        Self {
-            next: Duration::from_millis(100),
-            max,
-        }
+        Self(backoff::Backoff::new(
+            Schedule::Exponential(Exponential::reconnect(max)),
+            None,
+        ))
     }
 
     /// The delay to wait before the next attempt.
     pub fn next_delay(&mut self) -> Duration {
-        let current = self.next;
-        self.next = (self.next * 2).min(self.max);
-        let jitter = rand_fraction() * 0.2 + 0.9;
-        current.mul_f64(jitter)
+        self.0
+            .next_delay(Duration::ZERO, rand::random::<f64>())
+            .unwrap_or_default()
     }
 
     pub fn reset(&mut self) {
-        self.next = Duration::from_millis(100);
+        self.0.reset();
     }
 }
 
-fn rand_fraction() -> f64 {
-    (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0
-}
-
-/// The components-contrib corpus (Dapr's conformance and certification component files):
-/// `$DAPR_DATA_DIR`, else `shared/dapr-data` beside the repository (as CI lays it out), else the
-/// development machine's `/work/shared/dapr-data`.
+/// The first `$DAPR_DATA_DIR`, `shared/dapr-data` beside the repository (as CI lays it out) or
+/// the development machine's `/work/shared/dapr-data` that has `sub`, joined with it.
 #[cfg(test)]
-pub(crate) fn corpus_tests_dir() -> Option<std::path::PathBuf> {
+fn dapr_data(sub: &str) -> Option<std::path::PathBuf> {
     let beside = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dapr-data");
     std::env::var_os("DAPR_DATA_DIR")
         .map(std::path::PathBuf::from)
         .into_iter()
         .chain([beside, std::path::PathBuf::from("/work/shared/dapr-data")])
-        .map(|d| d.join("corpus/components-contrib/tests"))
+        .map(|d| d.join(sub))
         .find(|d| d.is_dir())
+}
+
+/// The components-contrib corpus (Dapr's conformance and certification component files).
+#[cfg(test)]
+pub(crate) fn corpus_tests_dir() -> Option<std::path::PathBuf> {
+    dapr_data("corpus/components-contrib/tests")
+}
+
+/// The bindings' `metadata.yaml` files of components-contrib (`<dir>/<name>/metadata.yaml`).
+#[cfg(test)]
+pub(crate) fn metadata_bindings_dir() -> Option<std::path::PathBuf> {
+    dapr_data("metadata/bindings")
 }
 
 /// Every component of `spec_type` (or one of `aliases`) in the corpus, as `(file, metadata)`.
