@@ -5,6 +5,8 @@
 use bindery_core::BindingDescriptor;
 
 pub mod common;
+#[cfg(feature = "azure-common")]
+pub mod azure;
 #[cfg(feature = "cron")]
 pub mod cron;
 #[cfg(feature = "http")]
@@ -53,5 +55,9 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(nats::DESCRIPTOR);
     #[cfg(feature = "kafka")]
     all.push(kafka::DESCRIPTOR);
+    #[cfg(feature = "azure-blobstorage")]
+    all.push(azure::blobstorage::DESCRIPTOR);
+    #[cfg(feature = "azure-storagequeues")]
+    all.push(azure::storagequeues::DESCRIPTOR);
     all
 }
