@@ -4,9 +4,9 @@
 
 use bindery_core::BindingDescriptor;
 
-pub mod common;
 #[cfg(feature = "azure-common")]
 pub mod azure;
+pub mod common;
 #[cfg(feature = "cron")]
 pub mod cron;
 #[cfg(feature = "http")]

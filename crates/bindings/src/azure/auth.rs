@@ -159,7 +159,9 @@ pub enum AdMethod {
     /// Kubernetes workload identity: `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`,
     /// `AZURE_FEDERATED_TOKEN_FILE` from the environment, read when the token is fetched.
     WorkloadIdentity,
-    ManagedIdentity { client_id: Option<String> },
+    ManagedIdentity {
+        client_id: Option<String>,
+    },
 }
 
 impl AdMethod {
@@ -543,7 +545,22 @@ impl SharedKey {
         // sp, st, se, canonicalized resource, si, sip, spr, sv, sr, snapshot, ses, rscc, rscd,
         // rsce, rscl, rsct.
         let to_sign = [
-            "r", &start, &end, &resource, "", "", "", SAS_VERSION, "b", "", "", "", "", "", "", "",
+            "r",
+            &start,
+            &end,
+            &resource,
+            "",
+            "",
+            "",
+            SAS_VERSION,
+            "b",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
         ]
         .join("\n");
         let signature = self.hmac_b64(&to_sign);
@@ -628,8 +645,8 @@ mod tests {
     #[test]
     fn signs_a_path_style_put_with_headers() {
         let key = SharedKey::new(DEV_ACCOUNT, DEV_KEY, "accountKey").unwrap();
-        let url = url::Url::parse("http://127.0.0.1:10000/devstoreaccount1/c1/dir/a%20b.txt")
-            .unwrap();
+        let url =
+            url::Url::parse("http://127.0.0.1:10000/devstoreaccount1/c1/dir/a%20b.txt").unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("Content-Type", HeaderValue::from_static("text/plain"));
         headers.insert("x-ms-blob-type", HeaderValue::from_static("BlockBlob"));

@@ -281,7 +281,12 @@ fn service_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Storag
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or(code)
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").replace(' ', ""));
+        .unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("error")
+                .replace(' ', "")
+        });
     let message = message
         .map(|m| m.lines().next().unwrap_or_default().to_owned())
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_owned());

@@ -110,7 +110,10 @@ pub fn secure_join(base: &str, name: &str) -> PathBuf {
 }
 
 impl BlobStorage {
-    pub(super) async fn bulk_get(&self, req: InvokeRequest) -> Result<InvokeResponse, BindingError> {
+    pub(super) async fn bulk_get(
+        &self,
+        req: InvokeRequest,
+    ) -> Result<InvokeResponse, BindingError> {
         let p: GetPayload = payload(&req.data, "bulkGet")?;
         let limit = concurrency(p.concurrency)?;
         let mut items: Vec<GetItem> = p

@@ -126,11 +126,7 @@ impl BlobConfig {
                 "missing or empty containerName field from metadata",
             )
         })?;
-        let public_access = match p
-            .string(&PUBLIC_ACCESS_LEVEL)
-            .unwrap_or_default()
-            .as_str()
-        {
+        let public_access = match p.string(&PUBLIC_ACCESS_LEVEL).unwrap_or_default().as_str() {
             "" | "none" => None,
             "blob" => Some("blob"),
             "container" => Some("container"),
@@ -180,11 +176,9 @@ impl BlobConfig {
                     None => format!("https://{account}.blob.{}", cloud.storage_suffix()),
                 };
                 let auth = match nonempty(p, &ACCOUNT_KEY) {
-                    Some(key) => BlobAuth::SharedKey(SharedKey::new(
-                        &account,
-                        &key,
-                        ACCOUNT_KEY.name,
-                    )?),
+                    Some(key) => {
+                        BlobAuth::SharedKey(SharedKey::new(&account, &key, ACCOUNT_KEY.name)?)
+                    }
                     None => BlobAuth::AzureAd(AzureAdConfig::decode(p)?),
                 };
                 (auth, container_url(&service, &container)?)
@@ -228,7 +222,10 @@ mod tests {
     #[test]
     fn required_fields_use_daprd_texts() {
         let err = BlobConfig::decode(&props(&[("containerName", "c")])).unwrap_err();
-        assert_eq!(err.message, "missing or empty accountName field from metadata");
+        assert_eq!(
+            err.message,
+            "missing or empty accountName field from metadata"
+        );
         let err = BlobConfig::decode(&props(&[("accountName", "a")])).unwrap_err();
         assert_eq!(
             err.message,
@@ -317,7 +314,9 @@ mod tests {
             ("azureClientSecret", "s"),
         ]))
         .unwrap();
-        assert!(matches!(c.auth, BlobAuth::AzureAd(ref ad) if ad.methods[0].name() == "client secret"));
+        assert!(
+            matches!(c.auth, BlobAuth::AzureAd(ref ad) if ad.methods[0].name() == "client secret")
+        );
         let err = BlobConfig::decode(&props(&[
             ("accountName", "acct"),
             ("containerName", "c"),
@@ -350,8 +349,7 @@ mod tests {
                         continue;
                     }
                     let p = resolved(&component);
-                    BlobConfig::decode(&p)
-                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    BlobConfig::decode(&p).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                     seen += 1;
                 }
             }

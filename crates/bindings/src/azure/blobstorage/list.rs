@@ -95,7 +95,11 @@ const PROPERTIES: &[(&str, &str, Kind)] = &[
         "ImmutabilityPolicyUntilDate",
         Kind::Time,
     ),
-    ("ImmutabilityPolicyMode", "ImmutabilityPolicyMode", Kind::Text),
+    (
+        "ImmutabilityPolicyMode",
+        "ImmutabilityPolicyMode",
+        Kind::Text,
+    ),
     ("IncrementalCopy", "IncrementalCopy", Kind::Bool),
     ("IsSealed", "Sealed", Kind::Bool),
     ("LastAccessedOn", "LastAccessTime", Kind::Time),
@@ -106,7 +110,11 @@ const PROPERTIES: &[(&str, &str, Kind)] = &[
     ("Owner", "Owner", Kind::Text),
     ("Permissions", "Permissions", Kind::Text),
     ("RehydratePriority", "RehydratePriority", Kind::Text),
-    ("RemainingRetentionDays", "RemainingRetentionDays", Kind::Int),
+    (
+        "RemainingRetentionDays",
+        "RemainingRetentionDays",
+        Kind::Int,
+    ),
     ("ResourceType", "ResourceType", Kind::Text),
     ("ServerEncrypted", "ServerEncrypted", Kind::Bool),
     ("SmartAccessTier", "SmartAccessTier", Kind::Text),
@@ -257,7 +265,8 @@ impl BlobStorage {
         let mut url = self.cfg.container_url.clone();
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("restype", "container").append_pair("comp", "list");
+            q.append_pair("restype", "container")
+                .append_pair("comp", "list");
             if !prefix.is_empty() {
                 q.append_pair("prefix", prefix);
             }
@@ -320,22 +329,19 @@ impl BlobStorage {
         .collect();
         let mut blobs = Vec::new();
         let mut marker = payload.marker.clone();
-        let (mut last_marker, mut next_marker) = (String::new(), String::new());
         let mut pages = 0;
-        loop {
+        let (last_marker, next_marker) = loop {
             let page = self
                 .list_page(&payload.prefix, &marker, Some(max), &include)
                 .await
                 .map_err(|e| e.into_binding_error("error listing blobs"))?;
             pages += 1;
             blobs.extend(page.items);
-            last_marker = page.marker;
-            next_marker = page.next_marker.clone();
             if blobs.len() as i64 >= max || page.next_marker.is_empty() {
-                break;
+                break (page.marker, page.next_marker);
             }
             marker = page.next_marker;
-        }
+        };
         let metadata = HashMap::from([
             ("marker".to_owned(), last_marker),
             ("nextMarker".to_owned(), next_marker),

@@ -145,7 +145,12 @@ impl BlobStorage {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.code(), Some("ContainerAlreadyExists" | "ResourceAlreadyExists")) => {
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("ContainerAlreadyExists" | "ResourceAlreadyExists")
+                ) =>
+            {
                 Ok(())
             }
             Err(e) => Err(e.into_binding_error(&format!(

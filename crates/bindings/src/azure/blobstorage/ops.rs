@@ -128,8 +128,8 @@ impl BlobStorage {
             )
         };
         for (key, value) in sanitize_metadata(&meta) {
-            let header = header_name(&format!("x-ms-meta-{}", key.to_ascii_lowercase()))
-                .map_err(invalid)?;
+            let header =
+                header_name(&format!("x-ms-meta-{}", key.to_ascii_lowercase())).map_err(invalid)?;
             headers.insert(header, header_value(&value).map_err(invalid)?);
         }
         headers.insert(
