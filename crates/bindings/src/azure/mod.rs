@@ -96,6 +96,7 @@ pub(crate) fn go_b64_decode(text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Go's `strconv.ParseBool`.
+#[cfg(feature = "azure-blobstorage")]
 pub(crate) fn go_parse_bool(text: &str) -> Option<bool> {
     match text {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
