@@ -268,14 +268,15 @@ impl AzureAdConfig {
                 if cert_inline.is_some() || cert_file.is_some() {
                     methods.push(client_cert()?);
                 }
-                if secret.is_none() && cert_inline.is_none() && cert_file.is_none() {
-                    if let Some(t) = &tenant {
-                        let _ = t;
-                        return Err(ConfigError::new(
-                            AZURE_TENANT_ID.name,
-                            "Azure AD: azureTenantId is given but neither azureClientSecret nor azureCertificate/azureCertificateFile",
-                        ));
-                    }
+                if secret.is_none()
+                    && cert_inline.is_none()
+                    && cert_file.is_none()
+                    && tenant.is_some()
+                {
+                    return Err(ConfigError::new(
+                        AZURE_TENANT_ID.name,
+                        "Azure AD: azureTenantId is given but neither azureClientSecret nor azureCertificate/azureCertificateFile",
+                    ));
                 }
                 methods.push(AdMethod::WorkloadIdentity);
                 methods.push(managed());
