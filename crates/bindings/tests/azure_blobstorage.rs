@@ -18,11 +18,10 @@ fn cx(pairs: &[(&str, &str)]) -> BuildContext {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    BuildContext {
-        name: "blobs".into(),
-        properties: Properties::new(map).unwrap(),
-        app_id: "test".into(),
-    }
+    // As the runtime does: decoded once, then built from the decoded configuration.
+    DESCRIPTOR
+        .context("blobs", "test", Properties::new(map).unwrap())
+        .expect("valid metadata")
 }
 
 async fn binding(az: &Azurite, container: &str, extra: &[(&str, &str)]) -> Box<dyn OutputBinding> {

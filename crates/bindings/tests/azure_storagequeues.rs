@@ -33,16 +33,15 @@ fn props(az: &Azurite, queue: &str, extra: &[(&str, &str)]) -> Properties {
 }
 
 fn cx(p: Properties) -> BuildContext {
-    BuildContext {
-        name: "queue".into(),
-        properties: p,
-        app_id: "app".into(),
-    }
+    // As the runtime does: decoded once, then built from the decoded configuration.
+    DESCRIPTOR
+        .context("queue", "app", p)
+        .expect("valid metadata")
 }
 
 /// A plain client for the same queue, to look behind the binding's back.
 fn raw(p: &Properties) -> Queue {
-    connect(&QueueConfig::decode(p).unwrap(), 0).unwrap()
+    connect(&QueueConfig::decode_quiet(p).unwrap(), 0).unwrap()
 }
 
 async fn output(p: Properties) -> Box<dyn OutputBinding> {

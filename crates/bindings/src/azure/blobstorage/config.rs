@@ -2,11 +2,11 @@
 //! `common/component/azure/blobstorage` `parseMetadata` and `InitContainerClient`).
 
 use bindery_core::descriptor::{Field, FieldType};
-use bindery_core::{ConfigError, Properties};
+use bindery_core::{BindingConfig, ConfigError, ConfigWarning, Properties};
 
 use crate::azure::Sensitive;
 use crate::azure::auth::{
-    self, ACCOUNT_KEY, ACCOUNT_NAME, AzureAdConfig, AzureCloud, ConnectionString, SharedKey,
+    self, ACCOUNT_KEY, ACCOUNT_NAME, AzureAdConfig, ConnectionString, SharedKey,
 };
 
 pub const CONNECTION_STRING: Field = Field::new(
@@ -109,8 +109,36 @@ fn nonempty(p: &Properties, field: &Field) -> Option<String> {
     p.raw(field).filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
+impl BindingConfig for BlobConfig {
+    fn decode(p: &Properties, warnings: &mut Vec<ConfigWarning>) -> Result<Self, ConfigError> {
+        let cfg = Self::decode_quiet(p)?;
+        if nonempty(p, &CONNECTION_STRING).is_some() {
+            if nonempty(p, &ACCOUNT_KEY).is_some() {
+                warnings.push(ConfigWarning::new(
+                    ACCOUNT_KEY.name,
+                    "connectionString is given too and wins: accountName and accountKey are not used",
+                ));
+            }
+            if nonempty(p, &ENDPOINT).is_some() {
+                warnings.push(ConfigWarning::new(
+                    ENDPOINT.name,
+                    "not used with a connectionString (its BlobEndpoint or AccountName decides the URL)",
+                ));
+            }
+        }
+        if cfg.disable_entity_management && cfg.public_access.is_some() {
+            warnings.push(ConfigWarning::new(
+                PUBLIC_ACCESS_LEVEL.name,
+                "has no effect with disableEntityManagement: the container is not created",
+            ));
+        }
+        Ok(cfg)
+    }
+}
+
 impl BlobConfig {
-    pub fn decode(p: &Properties) -> Result<Self, ConfigError> {
+    /// Decodes without collecting warnings.
+    pub fn decode_quiet(p: &Properties) -> Result<Self, ConfigError> {
         let cloud = auth::cloud(p)?;
         let connection_string = nonempty(p, &CONNECTION_STRING);
         let account = nonempty(p, &ACCOUNT_NAME);
@@ -194,10 +222,6 @@ impl BlobConfig {
             disable_entity_management: p.bool(&DISABLE_ENTITY_MANAGEMENT),
         })
     }
-
-    pub fn cloud_of(p: &Properties) -> Result<AzureCloud, ConfigError> {
-        auth::cloud(p)
-    }
 }
 
 fn container_url(service: &str, container: &str) -> Result<url::Url, ConfigError> {
@@ -219,14 +243,41 @@ mod tests {
         Properties::from_pairs(pairs.iter().copied())
     }
 
+    fn decode(p: &Properties) -> Result<BlobConfig, ConfigError> {
+        <BlobConfig as BindingConfig>::decode(p, &mut Vec::new())
+    }
+
+    #[test]
+    fn warnings_for_ignored_fields() {
+        let mut w = Vec::new();
+        <BlobConfig as BindingConfig>::decode(
+            &props(&[
+                (
+                    "connectionString",
+                    &format!("AccountName=a;AccountKey={DEV_KEY}"),
+                ),
+                ("accountKey", DEV_KEY),
+                ("endpoint", "http://127.0.0.1:1"),
+                ("containerName", "c"),
+                ("publicAccessLevel", "blob"),
+                ("disableEntityManagement", "true"),
+            ]),
+            &mut w,
+        )
+        .unwrap();
+        let fields: Vec<&str> = w.iter().map(|w| w.field.as_str()).collect();
+        assert_eq!(fields, ["accountKey", "endpoint", "publicAccessLevel"]);
+        assert!(!format!("{w:?}").contains("Eby8"));
+    }
+
     #[test]
     fn required_fields_use_daprd_texts() {
-        let err = BlobConfig::decode(&props(&[("containerName", "c")])).unwrap_err();
+        let err = decode(&props(&[("containerName", "c")])).unwrap_err();
         assert_eq!(
             err.message,
             "missing or empty accountName field from metadata"
         );
-        let err = BlobConfig::decode(&props(&[("accountName", "a")])).unwrap_err();
+        let err = decode(&props(&[("accountName", "a")])).unwrap_err();
         assert_eq!(
             err.message,
             "missing or empty containerName field from metadata"
@@ -235,7 +286,7 @@ mod tests {
 
     #[test]
     fn account_key_with_a_custom_endpoint_is_path_style() {
-        let c = BlobConfig::decode(&props(&[
+        let c = decode(&props(&[
             ("storageAccount", DEV_ACCOUNT),
             ("storageAccessKey", DEV_KEY),
             ("container", "c1"),
@@ -254,7 +305,7 @@ mod tests {
 
     #[test]
     fn public_cloud_urls_and_options() {
-        let c = BlobConfig::decode(&props(&[
+        let c = decode(&props(&[
             ("accountName", "acct"),
             ("accountKey", "a2V5"),
             ("containerName", "c"),
@@ -273,7 +324,7 @@ mod tests {
         assert_eq!(c.public_access, Some("container"));
         assert_eq!(c.retry_count, 1, "getBlobRetryCount wins");
         assert!(c.decode_base64 && c.disable_entity_management);
-        let err = BlobConfig::decode(&props(&[
+        let err = decode(&props(&[
             ("accountName", "acct"),
             ("containerName", "c"),
             ("publicAccessLevel", "everyone"),
@@ -287,7 +338,7 @@ mod tests {
 
     #[test]
     fn connection_string_replaces_the_account() {
-        let c = BlobConfig::decode(&props(&[
+        let c = decode(&props(&[
             (
                 "connectionString",
                 &format!(
@@ -306,7 +357,7 @@ mod tests {
 
     #[test]
     fn without_a_key_azure_ad_is_chosen_and_validated() {
-        let c = BlobConfig::decode(&props(&[
+        let c = decode(&props(&[
             ("accountName", "acct"),
             ("containerName", "c"),
             ("azureTenantId", "t"),
@@ -317,7 +368,7 @@ mod tests {
         assert!(
             matches!(c.auth, BlobAuth::AzureAd(ref ad) if ad.methods[0].name() == "client secret")
         );
-        let err = BlobConfig::decode(&props(&[
+        let err = decode(&props(&[
             ("accountName", "acct"),
             ("containerName", "c"),
             ("azureClientSecret", "s"),
@@ -349,7 +400,7 @@ mod tests {
                         continue;
                     }
                     let p = resolved(&component);
-                    BlobConfig::decode(&p).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    decode(&p).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                     seen += 1;
                 }
             }

@@ -30,8 +30,8 @@ mod ops;
 use async_trait::async_trait;
 use bindery_core::descriptor::Operation;
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, InvokeRequest, InvokeResponse,
-    OutputBinding, Properties,
+    BindingDescriptor, BindingError, BuildContext, InvokeRequest, InvokeResponse, OutputBinding,
+    decode_as,
 };
 use reqwest::Method;
 use reqwest::header::HeaderMap;
@@ -84,14 +84,10 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Create, read, list, sign and delete blobs in an Azure Blob Storage container (Azurite-compatible).",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate,
+    decode: decode_as::<BlobConfig>,
     build_input: None,
     build_output: Some(|cx| Box::pin(build_output(cx))),
 };
-
-fn validate(p: &Properties) -> Result<(), ConfigError> {
-    BlobConfig::decode(p).map(|_| ())
-}
 
 /// The `Authorizer` for a decoded configuration; Azure AD has no token source in this build.
 pub(crate) fn authorizer(auth: &BlobAuth) -> Result<Authorizer, BindingError> {
@@ -103,7 +99,7 @@ pub(crate) fn authorizer(auth: &BlobAuth) -> Result<Authorizer, BindingError> {
 }
 
 async fn build_output(cx: BuildContext) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let cfg = BlobConfig::decode(&cx.properties).map_err(|e| BindingError::invalid(e.message))?;
+    let cfg = cx.config::<BlobConfig>()?;
     let client = StorageClient::new(authorizer(&cfg.auth)?)
         .map_err(|e| BindingError::other(e.to_string()))?
         .with_retries(cfg.retry_count);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bindery_core::descriptor::{Field, FieldType};
-use bindery_core::{ConfigError, Properties};
+use bindery_core::{BindingConfig, ConfigError, ConfigWarning, Properties};
 
 use crate::azure::auth::{self, ACCOUNT_KEY, ACCOUNT_NAME, AzureAdConfig, SharedKey};
 
@@ -145,8 +145,28 @@ pub fn try_get_ttl(get: impl Fn(&str) -> Option<String>) -> Result<Option<Durati
     }
 }
 
+impl BindingConfig for QueueConfig {
+    fn decode(p: &Properties, warnings: &mut Vec<ConfigWarning>) -> Result<Self, ConfigError> {
+        let cfg = Self::decode_quiet(p)?;
+        if nonempty(p, "connectionString").is_some() {
+            warnings.push(ConfigWarning::new(
+                "connectionString",
+                "storagequeues does not read a connection string (daprd neither): set accountName and accountKey",
+            ));
+        }
+        if cfg.visibility_timeout.subsec_nanos() != 0 || cfg.visibility_timeout.is_zero() {
+            warnings.push(ConfigWarning::new(
+                VISIBILITY_TIMEOUT.name,
+                "the service takes whole seconds: the fraction is dropped (and at least 1s is used while delivering)",
+            ));
+        }
+        Ok(cfg)
+    }
+}
+
 impl QueueConfig {
-    pub fn decode(p: &Properties) -> Result<Self, ConfigError> {
+    /// Decodes without collecting warnings.
+    pub fn decode_quiet(p: &Properties) -> Result<Self, ConfigError> {
         let cloud = auth::cloud(p)?;
         let account = nonempty_field(p, &ACCOUNT_NAME).ok_or_else(|| {
             ConfigError::new(
@@ -225,19 +245,41 @@ mod tests {
         Properties::from_pairs(pairs.iter().copied())
     }
 
+    fn decode(p: &Properties) -> Result<QueueConfig, ConfigError> {
+        <QueueConfig as BindingConfig>::decode(p, &mut Vec::new())
+    }
+
+    #[test]
+    fn warnings_for_ignored_fields() {
+        let mut w = Vec::new();
+        <QueueConfig as BindingConfig>::decode(
+            &props(&[
+                ("accountName", "a"),
+                ("accountKey", DEV_KEY),
+                ("queueName", "q"),
+                ("connectionString", "AccountName=a"),
+                ("visibilityTimeout", "1500ms"),
+            ]),
+            &mut w,
+        )
+        .unwrap();
+        let fields: Vec<&str> = w.iter().map(|w| w.field.as_str()).collect();
+        assert_eq!(fields, ["connectionString", "visibilityTimeout"]);
+    }
+
     #[test]
     fn required_fields_and_defaults() {
-        let err = QueueConfig::decode(&props(&[("queueName", "q")])).unwrap_err();
+        let err = decode(&props(&[("queueName", "q")])).unwrap_err();
         assert_eq!(
             err.message,
             "missing or empty accountName field from metadata"
         );
-        let err = QueueConfig::decode(&props(&[("accountName", "a")])).unwrap_err();
+        let err = decode(&props(&[("accountName", "a")])).unwrap_err();
         assert_eq!(
             err.message,
             "missing or empty queueName field from metadata"
         );
-        let c = QueueConfig::decode(&props(&[
+        let c = decode(&props(&[
             ("storageAccount", DEV_ACCOUNT),
             ("storageAccessKey", DEV_KEY),
             ("queue", "q1"),
@@ -258,7 +300,7 @@ mod tests {
 
     #[test]
     fn endpoints_ttl_and_intervals() {
-        let c = QueueConfig::decode(&props(&[
+        let c = decode(&props(&[
             ("accountName", DEV_ACCOUNT),
             ("accountKey", DEV_KEY),
             ("queueName", "q1"),
@@ -281,7 +323,7 @@ mod tests {
         assert_eq!(c.visibility_timeout, Duration::from_secs(60));
         assert_eq!(c.initial_visibility_delay, Some(Duration::from_secs(5)));
         assert!(c.encode_base64 && c.decode_base64);
-        let err = QueueConfig::decode(&props(&[
+        let err = decode(&props(&[
             ("accountName", "a"),
             ("accountKey", DEV_KEY),
             ("queueName", "q"),
@@ -316,14 +358,14 @@ mod tests {
 
     #[test]
     fn no_key_means_azure_ad() {
-        let c = QueueConfig::decode(&props(&[
+        let c = decode(&props(&[
             ("accountName", "a"),
             ("queueName", "q"),
             ("azureClientId", "mi-client"),
         ]))
         .unwrap();
         assert!(matches!(c.auth, QueueAuth::AzureAd(_)));
-        let err = QueueConfig::decode(&props(&[
+        let err = decode(&props(&[
             ("accountName", "a"),
             ("queueName", "q"),
             ("azureAuthMethods", "ClientCredentials"),
@@ -354,7 +396,7 @@ mod tests {
                     if component.spec_type != "bindings.azure.storagequeues" {
                         continue;
                     }
-                    QueueConfig::decode(&resolved(&component))
+                    decode(&resolved(&component))
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                     seen += 1;
                 }

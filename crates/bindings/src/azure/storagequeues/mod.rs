@@ -35,8 +35,8 @@ use base64::Engine as _;
 use bindery_core::descriptor::Operation;
 use bindery_core::duration::parse_go_duration;
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, InputBinding, InvokeRequest,
-    InvokeResponse, OutputBinding, Properties,
+    BindingDescriptor, BindingError, BuildContext, InputBinding, InvokeRequest, InvokeResponse,
+    OutputBinding, decode_as,
 };
 
 pub use config::{FIELDS, QueueAuth, QueueConfig, try_get_ttl};
@@ -59,14 +59,10 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Send messages to and receive them from an Azure Storage queue (Azurite-compatible).",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate,
+    decode: decode_as::<QueueConfig>,
     build_input: Some(|cx| Box::pin(build_input(cx))),
     build_output: Some(|cx| Box::pin(build_output(cx))),
 };
-
-fn validate(p: &Properties) -> Result<(), ConfigError> {
-    QueueConfig::decode(p).map(|_| ())
-}
 
 /// A client for the configured queue; `retries` extra attempts on transient failures.
 pub fn connect(cfg: &QueueConfig, retries: u32) -> Result<Queue, BindingError> {
@@ -94,19 +90,15 @@ async fn create_queue(queue: &Queue) -> Result<(), BindingError> {
     }
 }
 
-fn decode(cx: &BuildContext) -> Result<QueueConfig, BindingError> {
-    QueueConfig::decode(&cx.properties).map_err(|e| BindingError::invalid(e.message))
-}
-
 async fn build_output(cx: BuildContext) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let cfg = decode(&cx)?;
+    let cfg = cx.config::<QueueConfig>()?;
     let queue = connect(&cfg, 3)?;
     create_queue(&queue).await?;
     Ok(Box::new(QueueOutput { cfg, queue }))
 }
 
 async fn build_input(cx: BuildContext) -> Result<Box<dyn InputBinding>, BindingError> {
-    let cfg = decode(&cx)?;
+    let cfg = cx.config::<QueueConfig>()?;
     // The read loop retries by itself, with backoff.
     let queue = connect(&cfg, 0)?;
     create_queue(&queue).await?;
