@@ -21,14 +21,14 @@ use super::Sensitive;
 pub const ACCOUNT_NAME: Field = Field::new(
     "accountName",
     FieldType::String,
-    "The storage account name.",
+    "The storage account name (blobs: required unless connectionString is given).",
 )
 .aliases(&["storageAccount", "storageAccountName"])
 .example("devstoreaccount1");
 pub const ACCOUNT_KEY: Field = Field::new(
     "accountKey",
     FieldType::String,
-    "The storage account key (base64). Without it (and without a connection string) Azure AD is used.",
+    "The storage account key (base64). Without it Azure AD is used (blobs: unless connectionString is given).",
 )
 .aliases(&["accessKey", "storageAccessKey", "storageAccountKey"])
 .sensitive()

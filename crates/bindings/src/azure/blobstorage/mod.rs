@@ -53,7 +53,7 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "delete",
-        description: "Delete a blob. Request metadata: blobName (required), deleteSnapshots (include | only).",
+        description: "Delete a blob. Request metadata: blobName (required), deleteSnapshots (include or only).",
     },
     Operation {
         name: "list",
@@ -65,7 +65,7 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "bulkCreate",
-        description: "Upload several blobs. Data: {items: [{blobName, data? | sourcePath?, contentType?}], concurrency?}. Answers [{blobName, blobURL?, error?}].",
+        description: "Upload several blobs. Data: {items: [{blobName, data? or sourcePath?, contentType?}], concurrency?}. Answers [{blobName, blobURL?, error?}].",
     },
     Operation {
         name: "bulkDelete",
