@@ -18,6 +18,11 @@
 //!   `error uploading az blob: `), not the Go SDK's multi-line dump.
 //! - `list` also answers `nextMarker`, the marker of the next page (`""` at the end):
 //!   daprd's `marker` is the marker of the last page it read, which cannot be used to go on.
+//! - Blob metadata names go out lower-cased (HTTP/1 header names; daprd's Go client keeps
+//!   their case), so `list` shows `customkey` where daprd shows `customKey`; `get` with
+//!   `includeMetadata` answers Go's canonical form (`Customkey`) either way.
+//! - `get` with `filePath` and `bulkGet` hold a blob in memory before writing it to the file
+//!   (daprd streams it).
 //! - Azure AD: the configuration is decoded and validated, but no token is fetched in this
 //!   build; choosing AD fails at start with a message saying so (use `accountKey` or
 //!   `connectionString`).
