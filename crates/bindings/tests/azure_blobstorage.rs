@@ -99,6 +99,14 @@ async fn create_get_list_delete() {
         ],
     )
     .await;
+    assert_eq!(
+        String::from_utf8_lossy(&r.data),
+        format!(
+            r#"{{"blobURL":"{}/{ACCOUNT}/certcontainer/filename.txt","blobName":"filename.txt"}}"#,
+            az.blob_endpoint()
+        ),
+        "daprd's bytes: Go's field order"
+    );
     let created = json_of(&r);
     assert_eq!(created["blobName"], "filename.txt");
     assert_eq!(

@@ -115,7 +115,8 @@ impl StorageClient {
     pub fn new(auth: Authorizer) -> Result<Self, StorageError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
+            // Between reads, not in total: a large upload or download may take long.
+            .read_timeout(Duration::from_secs(60))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| StorageError::Transport(format!("cannot build HTTP client: {e}")))?;

@@ -38,6 +38,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod json;
 
 #[cfg(feature = "azure-blobstorage")]
 pub mod blobstorage;

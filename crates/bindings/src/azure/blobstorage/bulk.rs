@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
+use crate::azure::json::Json;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bindery_core::{BindingError, InvokeRequest, InvokeResponse};
@@ -12,7 +13,6 @@ use futures::StreamExt;
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::BlobStorage;
 use super::ops::valid_delete_snapshots;
@@ -86,10 +86,21 @@ fn concurrency(value: Option<i64>) -> Result<usize, BindingError> {
     }
 }
 
-fn answer(results: Vec<Value>) -> InvokeResponse {
+/// One answer entry: `blobName`, then the fields given (Go's `omitempty`: absent when `None`).
+fn entry(name: &str, fields: &[(&'static str, Option<String>)]) -> Json {
+    let mut out = vec![("blobName", Json::str(name))];
+    for (key, value) in fields {
+        if let Some(v) = value {
+            out.push((*key, Json::Str(v.clone())));
+        }
+    }
+    Json::obj(out)
+}
+
+fn answer(results: Vec<Json>) -> InvokeResponse {
     let number = results.len().to_string();
     InvokeResponse {
-        data: Bytes::from(Value::Array(results).to_string()),
+        data: Json::Arr(results).to_bytes(),
         metadata: HashMap::from([("number".to_owned(), number)]),
     }
 }
@@ -158,24 +169,25 @@ impl BlobStorage {
         Ok(answer(results))
     }
 
-    async fn bulk_get_one(&self, item: GetItem) -> Value {
-        let mut out = json!({ "blobName": item.blob_name });
+    async fn bulk_get_one(&self, item: GetItem) -> Json {
+        let (mut file, mut data, mut error) = (None, None, None);
         match item.file_path.filter(|p| !p.is_empty()) {
             Some(path) => match self.download_to_file(&item.blob_name, &path).await {
-                Ok(()) => out["filePath"] = Value::String(path),
-                Err(e) => out["error"] = Value::String(e),
+                Ok(()) => file = Some(path),
+                Err(e) => error = Some(e),
             },
             None => match self.download(&item.blob_name).await {
                 // Go omits an empty []byte (omitempty).
-                Ok(data) if data.is_empty() => {}
-                Ok(data) => out["data"] = Value::String(B64.encode(&data)),
-                Err(e) if e.code() == Some("BlobNotFound") => {
-                    out["error"] = Value::String("blob not found".to_owned())
-                }
-                Err(e) => out["error"] = Value::String(e.to_string()),
+                Ok(bytes) if bytes.is_empty() => {}
+                Ok(bytes) => data = Some(B64.encode(&bytes)),
+                Err(e) if e.code() == Some("BlobNotFound") => error = Some("blob not found".into()),
+                Err(e) => error = Some(e.to_string()),
             },
         }
-        out
+        entry(
+            &item.blob_name,
+            &[("filePath", file), ("data", data), ("error", error)],
+        )
     }
 
     pub(super) async fn bulk_create(
@@ -207,25 +219,19 @@ impl BlobStorage {
         Ok(answer(results))
     }
 
-    async fn bulk_create_one(&self, item: CreateItem) -> Value {
-        let mut out = json!({ "blobName": item.blob_name });
+    async fn bulk_create_one(&self, item: CreateItem) -> Json {
+        let failed = |e: String| entry(&item.blob_name, &[("error", Some(e))]);
         let raw = match &item.data {
             Some(data) => data.clone().into_bytes(),
             None => match tokio::fs::read(&item.source_path).await {
                 Ok(bytes) => bytes,
-                Err(e) => {
-                    out["error"] = Value::String(format!("error opening source file: {e}"));
-                    return out;
-                }
+                Err(e) => return failed(format!("error opening source file: {e}")),
             },
         };
         let body = if self.cfg.decode_base64 {
             match go_b64_decode(&String::from_utf8_lossy(&raw)) {
                 Ok(b) => b,
-                Err(e) => {
-                    out["error"] = Value::String(format!("error uploading blob: {e}"));
-                    return out;
-                }
+                Err(e) => return failed(format!("error uploading blob: {e}")),
             }
         } else {
             raw
@@ -237,10 +243,7 @@ impl BlobStorage {
                 Ok(v) => {
                     headers.insert("x-ms-blob-content-type", v);
                 }
-                Err(e) => {
-                    out["error"] = Value::String(format!("error uploading blob: {e}"));
-                    return out;
-                }
+                Err(e) => return failed(format!("error uploading blob: {e}")),
             }
         }
         let url = self.blob_url(&item.blob_name);
@@ -249,10 +252,9 @@ impl BlobStorage {
             .send(Method::PUT, url.clone(), headers, Bytes::from(body))
             .await
         {
-            Ok(_) => out["blobURL"] = Value::String(url.to_string()),
-            Err(e) => out["error"] = Value::String(format!("error uploading blob: {e}")),
+            Ok(_) => entry(&item.blob_name, &[("blobURL", Some(url.to_string()))]),
+            Err(e) => failed(format!("error uploading blob: {e}")),
         }
-        out
     }
 
     pub(super) async fn bulk_delete(
@@ -290,15 +292,12 @@ impl BlobStorage {
         let snapshots = snapshots.as_deref();
         let results = futures::stream::iter(names)
             .map(|name| async move {
-                let mut out = json!({ "blobName": name });
-                match self.delete_blob(&name, snapshots).await {
-                    Ok(()) => {}
-                    Err(e) if e.code() == Some("BlobNotFound") => {
-                        out["error"] = Value::String("blob not found".to_owned())
-                    }
-                    Err(e) => out["error"] = Value::String(e.to_string()),
-                }
-                out
+                let error = match self.delete_blob(&name, snapshots).await {
+                    Ok(()) => None,
+                    Err(e) if e.code() == Some("BlobNotFound") => Some("blob not found".into()),
+                    Err(e) => Some(e.to_string()),
+                };
+                entry(&name, &[("error", error)])
             })
             .buffered(limit)
             .collect()

@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 
+use crate::azure::json::Json;
 use bindery_core::{BindingError, InvokeRequest, InvokeResponse};
 use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use super::BlobStorage;
 use crate::azure::client::{StorageError, child_text, parse_xml, rfc1123_to_rfc3339};
@@ -39,7 +39,7 @@ struct ListPayload {
 
 /// One page of List Blobs.
 pub(super) struct Page {
-    pub items: Vec<Value>,
+    pub items: Vec<Json>,
     pub names: Vec<String>,
     pub marker: String,
     pub next_marker: String,
@@ -121,36 +121,34 @@ const PROPERTIES: &[(&str, &str, Kind)] = &[
     ("TagCount", "TagCount", Kind::Int),
 ];
 
-fn convert(text: &str, kind: Kind) -> Value {
+fn convert(text: &str, kind: Kind) -> Json {
     match kind {
-        Kind::Text => Value::String(text.to_owned()),
+        Kind::Text => Json::str(text),
         Kind::Time => rfc1123_to_rfc3339(text)
-            .map(Value::String)
-            .unwrap_or(Value::Null),
-        Kind::Bool => Value::Bool(text.trim().eq_ignore_ascii_case("true")),
+            .map(Json::Str)
+            .unwrap_or(Json::Null),
+        Kind::Bool => Json::Bool(text.trim().eq_ignore_ascii_case("true")),
         Kind::Int => text
             .trim()
             .parse::<i64>()
-            .map(Value::from)
-            .unwrap_or(Value::Null),
+            .map(Json::Int)
+            .unwrap_or(Json::Null),
         // Go marshals []byte as base64: the service's base64 text, as is.
-        Kind::Bytes if text.is_empty() => Value::Null,
-        Kind::Bytes => Value::String(text.to_owned()),
+        Kind::Bytes if text.is_empty() => Json::Null,
+        Kind::Bytes => Json::str(text),
     }
 }
 
-fn properties_json(node: Option<roxmltree::Node<'_, '_>>) -> Value {
+fn properties_json(node: Option<roxmltree::Node<'_, '_>>) -> Json {
     let Some(node) = node else {
-        return Value::Null;
+        return Json::Null;
     };
-    let mut out = Map::new();
-    for (go, xml, kind) in PROPERTIES {
+    Json::obj(PROPERTIES.iter().map(|(go, xml, kind)| {
         let value = child_text(node, xml)
             .map(|t| convert(&t, *kind))
-            .unwrap_or(Value::Null);
-        out.insert((*go).to_owned(), value);
-    }
-    Value::Object(out)
+            .unwrap_or(Json::Null);
+        (*go, value)
+    }))
 }
 
 fn element<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
@@ -159,75 +157,70 @@ fn element<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltre
 }
 
 /// `<Metadata>`/`<OrMetadata>` as a map (`null` when absent, `{}` when empty).
-fn map_json(node: Option<roxmltree::Node<'_, '_>>) -> Value {
+fn map_json(node: Option<roxmltree::Node<'_, '_>>) -> Json {
     let Some(node) = node else {
-        return Value::Null;
+        return Json::Null;
     };
-    let mut out = Map::new();
-    for c in node.children().filter(|c| c.is_element()) {
-        out.insert(
-            c.tag_name().name().to_owned(),
-            Value::String(c.text().unwrap_or("").to_owned()),
-        );
-    }
-    Value::Object(out)
+    Json::Map(
+        node.children()
+            .filter(|c| c.is_element())
+            .map(|c| {
+                (
+                    c.tag_name().name().to_owned(),
+                    Json::str(c.text().unwrap_or("")),
+                )
+            })
+            .collect(),
+    )
 }
 
-fn tags_json(node: Option<roxmltree::Node<'_, '_>>) -> Value {
+fn tags_json(node: Option<roxmltree::Node<'_, '_>>) -> Json {
     let Some(node) = node else {
-        return Value::Null;
+        return Json::Null;
     };
-    let tags: Vec<Value> = element(node, "TagSet")
+    let tags: Vec<Json> = element(node, "TagSet")
         .map(|set| {
             set.children()
                 .filter(|c| c.is_element())
                 .map(|tag| {
-                    serde_json::json!({
-                        "Key": child_text(tag, "Key").unwrap_or_default(),
-                        "Value": child_text(tag, "Value").unwrap_or_default(),
-                    })
+                    Json::obj([
+                        ("Key", Json::Str(child_text(tag, "Key").unwrap_or_default())),
+                        (
+                            "Value",
+                            Json::Str(child_text(tag, "Value").unwrap_or_default()),
+                        ),
+                    ])
                 })
                 .collect()
         })
         .unwrap_or_default();
-    serde_json::json!({ "BlobTagSet": tags })
+    Json::obj([("BlobTagSet", Json::Arr(tags))])
 }
 
-fn text_or_null(node: roxmltree::Node<'_, '_>, name: &str) -> Value {
-    child_text(node, name)
-        .map(Value::String)
-        .unwrap_or(Value::Null)
+fn text_or_null(node: roxmltree::Node<'_, '_>, name: &str) -> Json {
+    child_text(node, name).map(Json::Str).unwrap_or(Json::Null)
 }
 
-fn bool_or_null(node: roxmltree::Node<'_, '_>, name: &str) -> Value {
+fn bool_or_null(node: roxmltree::Node<'_, '_>, name: &str) -> Json {
     child_text(node, name)
-        .map(|t| Value::Bool(t.trim().eq_ignore_ascii_case("true")))
-        .unwrap_or(Value::Null)
+        .map(|t| Json::Bool(t.trim().eq_ignore_ascii_case("true")))
+        .unwrap_or(Json::Null)
 }
 
 /// One `<Blob>` as the Go SDK's `BlobItem` JSON.
-fn blob_item(node: roxmltree::Node<'_, '_>) -> Value {
-    let mut out = Map::new();
-    out.insert("Deleted".into(), bool_or_null(node, "Deleted"));
-    out.insert("Name".into(), text_or_null(node, "Name"));
-    out.insert(
-        "Properties".into(),
-        properties_json(element(node, "Properties")),
-    );
-    out.insert("Snapshot".into(), text_or_null(node, "Snapshot"));
-    out.insert("BlobTags".into(), tags_json(element(node, "Tags")));
-    out.insert(
-        "HasVersionsOnly".into(),
-        bool_or_null(node, "HasVersionsOnly"),
-    );
-    out.insert(
-        "IsCurrentVersion".into(),
-        bool_or_null(node, "IsCurrentVersion"),
-    );
-    out.insert("Metadata".into(), map_json(element(node, "Metadata")));
-    out.insert("OrMetadata".into(), map_json(element(node, "OrMetadata")));
-    out.insert("VersionID".into(), text_or_null(node, "VersionId"));
-    Value::Object(out)
+fn blob_item(node: roxmltree::Node<'_, '_>) -> Json {
+    Json::obj([
+        ("Deleted", bool_or_null(node, "Deleted")),
+        ("Name", text_or_null(node, "Name")),
+        ("Properties", properties_json(element(node, "Properties"))),
+        ("Snapshot", text_or_null(node, "Snapshot")),
+        ("BlobTags", tags_json(element(node, "Tags"))),
+        ("HasVersionsOnly", bool_or_null(node, "HasVersionsOnly")),
+        ("IsCurrentVersion", bool_or_null(node, "IsCurrentVersion")),
+        ("Metadata", map_json(element(node, "Metadata"))),
+        ("OrMetadata", map_json(element(node, "OrMetadata"))),
+        ("VersionID", text_or_null(node, "VersionId")),
+    ])
 }
 
 /// Parses one List Blobs answer.
@@ -349,7 +342,7 @@ impl BlobStorage {
             ("pagesTraversed".to_owned(), pages.to_string()),
         ]);
         Ok(InvokeResponse {
-            data: Bytes::from(Value::Array(blobs).to_string()),
+            data: Json::Arr(blobs).to_bytes(),
             metadata,
         })
     }
@@ -384,13 +377,22 @@ mod tests {
   <NextMarker>abc</NextMarker>
 </EnumerationResults>"#;
 
+    use serde_json::Value;
+
     #[test]
     fn blob_items_are_the_go_sdks_json() {
         let page = parse_page(PAGE.as_bytes()).unwrap();
         assert_eq!(page.names, ["p/a.txt"]);
         assert_eq!(page.marker, "");
         assert_eq!(page.next_marker, "abc");
-        let item = &page.items[0];
+        let text = Json::Arr(page.items).to_bytes();
+        assert!(
+            text.starts_with(br#"[{"Deleted":null,"Name":"p/a.txt","Properties":{"ETag":"0x8DE1","LastModified":"2026-12-01T09:00:01Z","#),
+            "Go's field order: {}",
+            String::from_utf8_lossy(&text)
+        );
+        let items: Value = serde_json::from_slice(&text).unwrap();
+        let item = &items[0];
         assert_eq!(item["Name"], "p/a.txt");
         assert_eq!(item["Deleted"], Value::Null);
         assert_eq!(item["Snapshot"], Value::Null);

@@ -12,6 +12,7 @@ use reqwest::header::HeaderMap;
 
 use super::{BlobStorage, blob_error};
 use crate::azure::client::{header_name, header_value};
+use crate::azure::json::Json;
 use crate::azure::{go_b64_decode, go_parse_bool};
 
 pub(super) const BLOB_NAME: &str = "blobName";
@@ -141,12 +142,15 @@ impl BlobStorage {
             .send(Method::PUT, url.clone(), headers, Bytes::from(data))
             .await
             .map_err(|e| e.into_binding_error("error uploading az blob"))?;
-        let mut body = serde_json::json!({"blobURL": url.as_str(), "blobName": name});
+        let mut fields = vec![
+            ("blobURL", Json::str(url.as_str())),
+            ("blobName", Json::str(name.clone())),
+        ];
         if let Some(presign) = presign_url {
-            body["presignURL"] = serde_json::Value::String(presign);
+            fields.push(("presignURL", Json::Str(presign)));
         }
         Ok(InvokeResponse {
-            data: Bytes::from(body.to_string()),
+            data: Json::obj(fields).to_bytes(),
             metadata: HashMap::from([(BLOB_NAME.to_owned(), name)]),
         })
     }
@@ -181,7 +185,7 @@ impl BlobStorage {
             .sas_url(name, ttl)
             .map_err(|e| BindingError::invalid(format!("error generating SAS URL: {e}")))?;
         Ok(InvokeResponse {
-            data: Bytes::from(serde_json::json!({ "presignURL": url }).to_string()),
+            data: Json::obj([("presignURL", Json::Str(url))]).to_bytes(),
             metadata: HashMap::new(),
         })
     }

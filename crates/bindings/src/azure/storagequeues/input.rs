@@ -127,7 +127,8 @@ impl InputBinding for QueueInput {
             }
             let got = tokio::select! {
                 _ = cx.shutdown().cancelled() => return Ok(()),
-                got = self.queue.get(1, self.cfg.visibility_timeout) => got,
+                // The service takes 1 s at least (daprd would fail every read below that).
+                got = self.queue.get(1, self.cfg.visibility_timeout.max(Duration::from_secs(1))) => got,
             };
             match got {
                 Err(e) => {

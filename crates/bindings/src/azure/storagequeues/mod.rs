@@ -18,6 +18,8 @@
 //! - **Poison messages**: daprd retries a refused message forever (cc#2250). With bindery's
 //!   `deadLetterBinding` delivery option, the runtime sends a message the app keeps refusing
 //!   (after `deliveryAttempts`) to that binding and it is then deleted here.
+//! - A `visibilityTimeout` under one second is raised to one second when reading (the service
+//!   refuses less, so daprd's reads would fail forever); a warning says so at validation.
 //! - I/O errors while reading back off (100 ms doubling to 5 s) instead of retrying at once.
 //! - `popReceipt`/`messageID` missing from an answer cannot happen with this client (it
 //!   reads them from the XML), so daprd's "could not delete message" error has no equivalent.
