@@ -32,7 +32,7 @@ pub const ACCOUNT_KEY: Field = Field::new(
 )
 .aliases(&["accessKey", "storageAccessKey", "storageAccountKey"])
 .sensitive()
-.example("my-secret-key");
+.example("bXktc2VjcmV0LWtleQ==");
 pub const AZURE_TENANT_ID: Field = Field::new(
     "azureTenantId",
     FieldType::String,
@@ -186,6 +186,20 @@ pub enum CertificateSource {
 pub struct AzureAdConfig {
     pub cloud: AzureCloud,
     pub methods: Vec<AdMethod>,
+}
+
+/// The metadata key (as written) that gave `field`'s value: its name or one of its aliases.
+/// Errors name it, so `bindery validate` can tell a value from a secret reference.
+pub fn given_name(p: &Properties, field: &Field) -> String {
+    std::iter::once(field.name)
+        .chain(field.aliases.iter().copied())
+        .find_map(|name| {
+            p.as_map()
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(name) && !p.as_map()[*k].is_empty())
+        })
+        .cloned()
+        .unwrap_or_else(|| field.name.to_owned())
 }
 
 fn nonempty(p: &Properties, field: &Field) -> Option<String> {

@@ -176,18 +176,20 @@ impl BlobConfig {
         }
         let (auth, container_url) = match connection_string {
             Some(text) => {
-                let cs = ConnectionString::parse(&text)?;
+                let cs = ConnectionString::parse(&text).map_err(|e| {
+                    ConfigError::new(auth::given_name(p, &CONNECTION_STRING), e.message)
+                })?;
                 let service = cs.blob_service_url(cloud);
                 let auth = match (&cs.account_key, &cs.sas) {
                     (Some(key), _) => BlobAuth::SharedKey(SharedKey::new(
                         cs.account_name.as_deref().unwrap_or_default(),
                         key.expose(),
-                        CONNECTION_STRING.name,
+                        &auth::given_name(p, &CONNECTION_STRING),
                     )?),
                     (None, Some(sas)) => BlobAuth::Sas(sas.clone()),
                     (None, None) => unreachable!("ConnectionString::parse requires one"),
                 };
-                (auth, container_url(&service, &container)?)
+                (auth, container_url(p, &service, &container)?)
             }
             None => {
                 let account = account.unwrap_or_default();
@@ -199,17 +201,23 @@ impl BlobConfig {
                                 format!("failed to parse custom endpoint {endpoint:?}: {e}"),
                             )
                         })?;
-                        format!("{}/{account}", base.as_str().trim_end_matches('/'))
+                        format!(
+                            "{}/{}",
+                            base.as_str().trim_end_matches('/'),
+                            super::go_path_escape(&account)
+                        )
                     }
                     None => format!("https://{account}.blob.{}", cloud.storage_suffix()),
                 };
                 let auth = match nonempty(p, &ACCOUNT_KEY) {
-                    Some(key) => {
-                        BlobAuth::SharedKey(SharedKey::new(&account, &key, ACCOUNT_KEY.name)?)
-                    }
+                    Some(key) => BlobAuth::SharedKey(SharedKey::new(
+                        &account,
+                        &key,
+                        &auth::given_name(p, &ACCOUNT_KEY),
+                    )?),
                     None => BlobAuth::AzureAd(AzureAdConfig::decode(p)?),
                 };
-                (auth, container_url(&service, &container)?)
+                (auth, container_url(p, &service, &container)?)
             }
         };
         Ok(Self {
@@ -224,13 +232,19 @@ impl BlobConfig {
     }
 }
 
-fn container_url(service: &str, container: &str) -> Result<url::Url, ConfigError> {
+/// `<service>/<container>`. Only the account name (in the host) can make it invalid.
+fn container_url(p: &Properties, service: &str, container: &str) -> Result<url::Url, ConfigError> {
     url::Url::parse(&format!(
         "{}/{}",
         service.trim_end_matches('/'),
         super::go_path_escape(container)
     ))
-    .map_err(|_| ConfigError::new(ENDPOINT.name, "failed to get container's URL"))
+    .map_err(|_| {
+        ConfigError::new(
+            auth::given_name(p, &ACCOUNT_NAME),
+            "failed to get container's URL: the account name is not a valid host name",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -334,6 +348,17 @@ mod tests {
             err.message,
             "invalid public access level: everyone; allowed: [blob container]"
         );
+    }
+
+    #[test]
+    fn key_errors_name_the_key_as_written() {
+        let err = decode(&props(&[
+            ("storageAccount", "a"),
+            ("storageAccessKey", "not base64!"),
+            ("container", "c"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.field, "storageAccessKey");
     }
 
     #[test]

@@ -199,31 +199,9 @@ fn blob_error(e: StorageError, context: &str) -> BindingError {
     e.into_binding_error(context)
 }
 
-/// Go's `url.PathEscape`: everything but unreserved characters and `$&+,;=:@` is escaped,
-/// `/` included.
+/// Go's `url.PathEscape` (see [`crate::azure::client::path_escape`]).
 pub fn go_path_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z'
-            | b'a'..=b'z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'_'
-            | b'.'
-            | b'~'
-            | b'$'
-            | b'&'
-            | b'+'
-            | b','
-            | b';'
-            | b'='
-            | b':'
-            | b'@' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    crate::azure::client::path_escape(s)
 }
 
 #[cfg(test)]

@@ -194,14 +194,30 @@ impl QueueConfig {
                         format!("failed to parse queue endpoint {e:?}: {err}"),
                     )
                 })?;
-                format!("{}/{account}", base.as_str().trim_end_matches('/'))
+                format!(
+                    "{}/{}",
+                    base.as_str().trim_end_matches('/'),
+                    crate::azure::client::path_escape(&account)
+                )
             }
             None => format!("https://{account}.queue.{}", cloud.storage_suffix()),
         };
-        let queue_url = url::Url::parse(&format!("{service}/{queue_name}"))
-            .map_err(|_| ConfigError::new(QUEUE_NAME.name, "not a valid queue URL"))?;
+        let queue_url = url::Url::parse(&format!(
+            "{service}/{}",
+            crate::azure::client::path_escape(&queue_name)
+        ))
+        .map_err(|_| {
+            ConfigError::new(
+                auth::given_name(p, &ACCOUNT_NAME),
+                "not a valid queue URL: the account name is not a valid host name",
+            )
+        })?;
         let auth = match nonempty_field(p, &ACCOUNT_KEY) {
-            Some(key) => QueueAuth::SharedKey(SharedKey::new(&account, &key, ACCOUNT_KEY.name)?),
+            Some(key) => QueueAuth::SharedKey(SharedKey::new(
+                &account,
+                &key,
+                &auth::given_name(p, &ACCOUNT_KEY),
+            )?),
             None => QueueAuth::AzureAd(AzureAdConfig::decode(p)?),
         };
         let polling_interval = p
