@@ -71,7 +71,9 @@ impl StorageError {
     /// Whether a later attempt may succeed (no answer, 5xx, throttling, timeouts).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Transport(_) | Self::Token(_) => true,
+            Self::Transport(_) => true,
+            // The token chain already tried every method; retrying it here only waits.
+            Self::Token(_) => false,
             Self::Service { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             Self::Decode(_) => false,
         }
@@ -80,7 +82,7 @@ impl StorageError {
     /// The `BindingError` kind: service 4xx answers are the request's fault.
     pub fn into_binding_error(self, context: &str) -> bindery_core::BindingError {
         let message = format!("{context}: {self}");
-        if self.is_transient() {
+        if self.is_transient() || matches!(self, Self::Token(_)) {
             bindery_core::BindingError::unavailable(message)
         } else {
             bindery_core::BindingError::invalid(message)

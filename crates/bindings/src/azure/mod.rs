@@ -23,10 +23,11 @@
 //! string-to-sign example and an independently computed HMAC, and end to end against Azurite,
 //! which verifies every signature.
 //!
-//! Azure AD (Entra ID) is decoded and validated from the `azuread` profile's fields (client
-//! secret, client certificate, workload identity, managed identity; see [`auth::AzureAdConfig`]).
-//! AD cannot be reached from this machine, so no token flow is exercised by the tests; see the
-//! binding modules for what happens when AD is chosen.
+//! Azure AD (Entra ID) is decoded and validated from the `azuread` profile's fields (see
+//! [`auth::AzureAdConfig`]); tokens come from [`ad`], also hand-written on `reqwest`
+//! (client secret, workload identity, managed identity; `azure_identity` would bring
+//! `azure_core` and, for certificates, OpenSSL). AD cannot be reached from this machine: the
+//! token flows are tested against a local server that checks the documented requests only.
 //!
 //! # Deviations from daprd shared by both bindings
 //!
@@ -35,7 +36,12 @@
 //!   3 times); failures are classified `Unavailable` so a Resiliency policy retries them.
 //! - A custom `endpoint` equal to the public Azure endpoint is used as given (daprd warns and
 //!   ignores it); the resulting URL is the same apart from path style.
+//! - Azure AD: the client certificate method is validated but not implemented (it fails when
+//!   the token is fetched, naming the method); the Azure CLI and SPIFFE methods are refused
+//!   at validation. Without `azureAuthMethods`, half-given credentials are an error (daprd
+//!   skips them silently).
 
+pub mod ad;
 pub mod auth;
 pub mod client;
 pub mod json;
@@ -47,14 +53,13 @@ pub mod storagequeues;
 
 pub use bindery_core::Sensitive;
 
-/// The start-up error when Azure AD is chosen: the configuration is valid, but this build has
-/// no token client (Azure AD cannot be reached from where bindery is tested).
-pub(crate) fn ad_unavailable(ad: &auth::AzureAdConfig) -> bindery_core::BindingError {
-    let methods: Vec<&str> = ad.methods.iter().map(auth::AdMethod::name).collect();
-    bindery_core::BindingError::invalid(format!(
-        "Azure AD authentication ({}) is configured, but this build of bindery cannot fetch Azure AD tokens: set accountKey (or, for blobs, connectionString)",
-        methods.join(", ")
-    ))
+/// The bearer-token authorizer for an Azure AD configuration (process environment).
+pub(crate) fn ad_authorizer(
+    ad: &auth::AzureAdConfig,
+) -> Result<client::Authorizer, bindery_core::BindingError> {
+    let tokens = ad::AdTokens::new(ad.clone(), ad::process_env())
+        .map_err(|e| bindery_core::BindingError::other(e.to_string()))?;
+    Ok(client::Authorizer::Bearer(std::sync::Arc::new(tokens)))
 }
 
 /// Go's `base64.StdEncoding.DecodeString` (CR and LF are skipped), with Go's error text.

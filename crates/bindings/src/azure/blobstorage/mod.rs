@@ -23,9 +23,6 @@
 //!   `includeMetadata` answers Go's canonical form (`Customkey`) either way.
 //! - `get` with `filePath` and `bulkGet` hold a blob in memory before writing it to the file
 //!   (daprd streams it).
-//! - Azure AD: the configuration is decoded and validated, but no token is fetched in this
-//!   build; choosing AD fails at start with a message saying so (use `accountKey` or
-//!   `connectionString`).
 
 mod bulk;
 mod config;
@@ -94,12 +91,12 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     build_output: Some(|cx| Box::pin(build_output(cx))),
 };
 
-/// The `Authorizer` for a decoded configuration; Azure AD has no token source in this build.
+/// The `Authorizer` for a decoded configuration.
 pub(crate) fn authorizer(auth: &BlobAuth) -> Result<Authorizer, BindingError> {
     match auth {
         BlobAuth::SharedKey(key) => Ok(Authorizer::SharedKey(key.clone())),
         BlobAuth::Sas(token) => Ok(Authorizer::Sas(token.clone())),
-        BlobAuth::AzureAd(ad) => Err(super::ad_unavailable(ad)),
+        BlobAuth::AzureAd(ad) => super::ad_authorizer(ad),
     }
 }
 

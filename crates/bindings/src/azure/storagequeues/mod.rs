@@ -23,8 +23,6 @@
 //! - I/O errors while reading back off (100 ms doubling to 5 s) instead of retrying at once.
 //! - `popReceipt`/`messageID` missing from an answer cannot happen with this client (it
 //!   reads them from the XML), so daprd's "could not delete message" error has no equivalent.
-//! - Azure AD: the configuration is decoded and validated, but no token is fetched in this
-//!   build; choosing AD fails at start with a message saying so (set `accountKey`).
 
 mod config;
 mod input;
@@ -70,7 +68,7 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
 pub fn connect(cfg: &QueueConfig, retries: u32) -> Result<Queue, BindingError> {
     let auth = match &cfg.auth {
         QueueAuth::SharedKey(key) => Authorizer::SharedKey(key.clone()),
-        QueueAuth::AzureAd(ad) => return Err(super::ad_unavailable(ad)),
+        QueueAuth::AzureAd(ad) => super::ad_authorizer(ad)?,
     };
     let client = StorageClient::new(auth)
         .map_err(|e| BindingError::other(e.to_string()))?
