@@ -9,7 +9,7 @@ pub mod app;
 pub mod config;
 mod delivery;
 pub mod loader;
-pub mod registry;
+pub use bindery_core::registry;
 pub mod reload;
 pub mod resiliency;
 mod runtime;

@@ -1,13 +1,14 @@
 //! The running set of components.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bindery_core::check::{self, CheckedBinding, Diagnostic, Severity};
 use bindery_core::manifest::{Component, LoadError};
-use bindery_core::resiliency::{DEAD_LETTER_BINDING, DeliveryOptions, PolicyDirection};
+use bindery_core::resiliency::{DeliveryOptions, PolicyDirection};
 use bindery_core::{
     BindingDescriptor, BindingError, BuildContext, InputBinding, InputContext, InvokeRequest,
     InvokeResponse, OutputBinding, Properties,
@@ -128,8 +129,6 @@ pub(crate) struct InputEntry {
     binding: Option<Box<dyn InputBinding>>,
     /// bindery-only delivery options (dead letter, attempts, concurrency).
     delivery: DeliveryOptions,
-    /// Where `deadLetterBinding` was written, for the error if it names no output binding.
-    pub(crate) dead_letter_origin: LoadError,
     pub(crate) stop: CancellationToken,
     pub(crate) task: Option<JoinHandle<()>>,
 }
@@ -233,17 +232,62 @@ impl Runtime {
     /// Every `deadLetterBinding` must name a loaded output binding.
     fn check_dead_letter_bindings(&self) -> Result<(), StartupError> {
         let outputs = self.outputs.read();
-        for input in self.inputs.lock().iter() {
-            if let Some(name) = &input.delivery.dead_letter_binding
-                && !outputs.contains_key(name)
-            {
-                let mut error = input.dead_letter_origin.clone();
-                error.message =
-                    format!("dead-letter binding {name} is not a loaded output binding");
-                return Err(StartupError::Load(error));
+        let specs = self.specs.lock();
+        let inputs = self.inputs.lock();
+        let dangling = check::dangling_dead_letters(
+            inputs
+                .iter()
+                .filter_map(|i| Some((specs.get(i.name())?, &i.delivery))),
+            &|name| outputs.contains_key(name),
+        );
+        match dangling.into_iter().next() {
+            Some(d) => Err(StartupError::Load(d.error)),
+            None => Ok(()),
+        }
+    }
+
+    /// The pure check, on the resolved metadata. Warnings are logged here, once per build.
+    fn check_binding(&self, component: &Component) -> Result<CheckedBinding, LoadError> {
+        let mut diagnostics = Vec::new();
+        {
+            let stores = self.stores.read();
+            check::check_references(component, &|s| stores.contains_key(s), &mut diagnostics);
+        }
+        let checked = if diagnostics.iter().any(Diagnostic::is_error) {
+            None
+        } else {
+            let values = resolve_metadata(component, &self.stores.read(), &self.config)?;
+            let deferred = HashSet::new();
+            check::check_binding(
+                component,
+                check::Values {
+                    values,
+                    deferred: &deferred,
+                },
+                &self.registry,
+                check::Mode::Runtime,
+                &mut diagnostics,
+            )
+        };
+        // The first error by position is the one that stops start-up, as `validate` lists it.
+        diagnostics.sort_by_key(|d| (d.error.line, d.column));
+        let mut first_error = None;
+        for d in diagnostics {
+            match d.severity {
+                Severity::Warning => {
+                    tracing::warn!(component = %component.name, "{}", d.error);
+                }
+                Severity::Error if first_error.is_none() => first_error = Some(d.error),
+                Severity::Error => {
+                    tracing::error!(component = %component.name, "{}", d.error);
+                }
             }
         }
-        Ok(())
+        match (checked, first_error) {
+            (Some(checked), None) => Ok(checked),
+            (_, Some(error)) => Err(error),
+            (None, None) => Err(component.error(None, "the component did not pass its check")),
+        }
     }
 
     fn init_failed(&self, component: &Component, error: LoadError) -> Result<(), StartupError> {
@@ -297,55 +341,18 @@ impl Runtime {
     }
 
     /// Builds both sides of a binding within its `initTimeout`, without registering anything.
+    /// The component is checked first by the same pure check `bindery validate` runs.
     pub(crate) async fn build_binding(&self, component: &Component) -> Result<Built, LoadError> {
-        let registry = &self.registry;
-        let descriptor = *registry
-            .lookup(&component.spec_type, &component.version)
-            .ok_or_else(|| {
-                let known: Vec<&str> = registry.bindings().iter().map(|d| d.type_name).collect();
-                component_error(
-                    component,
-                    Some("spec.type"),
-                    format!(
-                        "couldn't find binding {} ({}/{}); this build of bindery has: {}",
-                        component.name,
-                        component.spec_type,
-                        if component.version.is_empty() {
-                            "v1"
-                        } else {
-                            &component.version
-                        },
-                        known.join(", ")
-                    ),
-                )
-            })?;
-        let metadata = resolve_metadata(component, &self.stores.read(), &self.config)?;
-        let properties = Properties::new(metadata).map_err(|e| config_error(component, e))?;
-        let mut warnings = Vec::new();
-        let config = (descriptor.decode)(&properties, &mut warnings)
-            .map_err(|e| config_error(component, e))?;
-        for warning in &warnings {
-            tracing::warn!(component = %component.name, field = %warning.field, "{}", warning.message);
-        }
-        let direction = Direction::parse(&properties)
-            .map_err(|e| component_error(component, Some("direction"), e))?;
-        let want_input = descriptor.has_input() && direction.input;
-        let want_output = descriptor.has_output() && direction.output;
-        let delivery = if want_input {
-            DeliveryOptions::from_properties(&properties).map_err(|e| config_error(component, e))?
-        } else {
-            DeliveryOptions::default()
-        };
-        if !want_input && !want_output {
-            tracing::warn!(component = %component.name,
-                "The component's direction leaves nothing this binding type can do; nothing was started.");
-        }
+        let checked = self.check_binding(component)?;
+        let descriptor = checked.descriptor;
+        let want_input = checked.wants_input();
+        let want_output = checked.wants_output();
         let cx = BuildContext::new(
             component.name.clone(),
-            properties.clone(),
+            checked.properties.clone(),
             self.config.app_id.clone(),
         )
-        .decoded(config);
+        .decoded(checked.config.clone());
         let timeout = component.init_timeout;
         let timed_out = || {
             component_error(
@@ -383,10 +390,6 @@ impl Runtime {
             _ => None,
         };
 
-        let route = properties
-            .exact("route")
-            .filter(|r| !r.is_empty())
-            .unwrap_or(&component.name);
         Ok(Built {
             info: ComponentInfo {
                 name: component.name.clone(),
@@ -404,16 +407,11 @@ impl Runtime {
             input: input.map(|binding| InputEntry {
                 target: InputTarget {
                     name: component.name.clone(),
-                    route: clean_route(route),
+                    route: checked.route.clone(),
                 },
-                skip_probe: direction.explicit_input,
+                skip_probe: checked.direction.explicit_input,
                 binding: Some(binding),
-                delivery,
-                dead_letter_origin: component_error(
-                    component,
-                    Some(&format!("spec.metadata.{}", DEAD_LETTER_BINDING.name)),
-                    "",
-                ),
+                delivery: checked.delivery.clone(),
                 stop: CancellationToken::new(),
                 task: None,
             }),
@@ -783,64 +781,6 @@ impl Forwarder for OutputForwarder {
     }
 }
 
-/// The `direction` metadata key: which sides to create and whether to skip the probe.
-struct Direction {
-    input: bool,
-    output: bool,
-    explicit_input: bool,
-}
-
-impl Direction {
-    fn parse(properties: &Properties) -> Result<Self, String> {
-        let Some(value) = properties.get("direction") else {
-            return Ok(Self {
-                input: true,
-                output: true,
-                explicit_input: false,
-            });
-        };
-        let mut direction = Self {
-            input: false,
-            output: false,
-            explicit_input: false,
-        };
-        for token in value
-            .split(',')
-            .map(|t| t.trim().to_lowercase())
-            .filter(|t| !t.is_empty())
-        {
-            match token.as_str() {
-                "input" => {
-                    direction.input = true;
-                    direction.explicit_input = true;
-                }
-                "output" => direction.output = true,
-                other => {
-                    return Err(format!(
-                        "invalid direction {other:?}: expected input, output or both separated by a comma"
-                    ));
-                }
-            }
-        }
-        Ok(direction)
-    }
-}
-
-/// daprd: a leading `/` is added and the path cleaned.
-fn clean_route(route: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in route.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
 fn component_error(
     component: &Component,
     field: Option<&str>,
@@ -862,28 +802,4 @@ fn config_error(component: &Component, error: bindery_core::ConfigError) -> Load
         Some(&format!("spec.metadata.{}", error.field)),
         error.message,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_are_cleaned_like_go_path_clean() {
-        assert_eq!(clean_route("cron-events"), "/cron-events");
-        assert_eq!(clean_route("/a//b/../c/"), "/a/c");
-        assert_eq!(clean_route("/"), "/");
-    }
-
-    #[test]
-    fn direction_parses_tokens() {
-        let d =
-            Direction::parse(&Properties::from_pairs([("Direction", " Input , output")])).unwrap();
-        assert!(d.input && d.output && d.explicit_input);
-        let d = Direction::parse(&Properties::from_pairs([])).unwrap();
-        assert!(d.input && d.output && !d.explicit_input);
-        let d = Direction::parse(&Properties::from_pairs([("direction", "output")])).unwrap();
-        assert!(!d.input && d.output);
-        assert!(Direction::parse(&Properties::from_pairs([("direction", "sideways")])).is_err());
-    }
 }
