@@ -96,8 +96,9 @@ pub enum BlobAuth {
 pub struct BlobConfig {
     pub auth: BlobAuth,
     pub container: String,
-    /// `<service>/<container>`, no trailing slash.
-    pub container_url: url::Url,
+    /// `<service>/<container>`, no trailing slash. An account name that makes no valid host
+    /// fails at start, not here: offline, it may be a secret reference not resolved yet.
+    pub container_url: Result<url::Url, String>,
     /// `None` for private containers.
     pub public_access: Option<&'static str>,
     pub decode_base64: bool,
@@ -189,7 +190,7 @@ impl BlobConfig {
                     (None, Some(sas)) => BlobAuth::Sas(sas.clone()),
                     (None, None) => unreachable!("ConnectionString::parse requires one"),
                 };
-                (auth, container_url(p, &service, &container)?)
+                (auth, container_url(&service, &container))
             }
             None => {
                 let account = account.unwrap_or_default();
@@ -217,7 +218,7 @@ impl BlobConfig {
                     )?),
                     None => BlobAuth::AzureAd(AzureAdConfig::decode(p)?),
                 };
-                (auth, container_url(p, &service, &container)?)
+                (auth, container_url(&service, &container))
             }
         };
         Ok(Self {
@@ -233,17 +234,14 @@ impl BlobConfig {
 }
 
 /// `<service>/<container>`. Only the account name (in the host) can make it invalid.
-fn container_url(p: &Properties, service: &str, container: &str) -> Result<url::Url, ConfigError> {
+fn container_url(service: &str, container: &str) -> Result<url::Url, String> {
     url::Url::parse(&format!(
         "{}/{}",
         service.trim_end_matches('/'),
         super::go_path_escape(container)
     ))
     .map_err(|_| {
-        ConfigError::new(
-            auth::given_name(p, &ACCOUNT_NAME),
-            "failed to get container's URL: the account name is not a valid host name",
-        )
+        "failed to get container's URL: the account name is not a valid host name".to_owned()
     })
 }
 
@@ -308,7 +306,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            c.container_url.as_str(),
+            c.container_url.as_ref().unwrap().as_str(),
             "http://127.0.0.1:10000/devstoreaccount1/c1"
         );
         assert!(matches!(c.auth, BlobAuth::SharedKey(_)));
@@ -332,7 +330,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            c.container_url.as_str(),
+            c.container_url.as_ref().unwrap().as_str(),
             "https://acct.blob.core.usgovcloudapi.net/c"
         );
         assert_eq!(c.public_access, Some("container"));
@@ -374,7 +372,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            c.container_url.as_str(),
+            c.container_url.as_ref().unwrap().as_str(),
             "http://127.0.0.1:10000/devstoreaccount1/c1"
         );
         assert!(matches!(c.auth, BlobAuth::SharedKey(_)));

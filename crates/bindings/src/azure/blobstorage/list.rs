@@ -255,7 +255,7 @@ impl BlobStorage {
         max_results: Option<i64>,
         include: &[&str],
     ) -> Result<Page, StorageError> {
-        let mut url = self.cfg.container_url.clone();
+        let mut url = self.url.clone();
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("restype", "container")

@@ -105,7 +105,8 @@ async fn build_output(cx: BuildContext) -> Result<Box<dyn OutputBinding>, Bindin
     let client = StorageClient::new(authorizer(&cfg.auth)?)
         .map_err(|e| BindingError::other(e.to_string()))?
         .with_retries(cfg.retry_count);
-    let blob = BlobStorage { cfg, client };
+    let url = cfg.container_url.clone().map_err(BindingError::invalid)?;
+    let blob = BlobStorage { cfg, client, url };
     if !blob.cfg.disable_entity_management {
         tokio::time::timeout(std::time::Duration::from_secs(30), blob.ensure_container())
             .await
@@ -123,12 +124,14 @@ async fn build_output(cx: BuildContext) -> Result<Box<dyn OutputBinding>, Bindin
 pub struct BlobStorage {
     cfg: BlobConfig,
     client: StorageClient,
+    /// The container's URL.
+    url: url::Url,
 }
 
 impl BlobStorage {
     /// Creates the container; one that exists already is fine.
     async fn ensure_container(&self) -> Result<(), BindingError> {
-        let mut url = self.cfg.container_url.clone();
+        let mut url = self.url.clone();
         url.set_query(Some("restype=container"));
         let mut headers = HeaderMap::new();
         if let Some(level) = self.cfg.public_access {
@@ -162,10 +165,10 @@ impl BlobStorage {
     fn blob_url(&self, name: &str) -> url::Url {
         url::Url::parse(&format!(
             "{}/{}",
-            self.cfg.container_url.as_str().trim_end_matches('/'),
+            self.url.as_str().trim_end_matches('/'),
             go_path_escape(name)
         ))
-        .unwrap_or_else(|_| self.cfg.container_url.clone())
+        .unwrap_or_else(|_| self.url.clone())
     }
 }
 

@@ -102,8 +102,9 @@ pub enum QueueAuth {
 pub struct QueueConfig {
     pub auth: QueueAuth,
     pub queue_name: String,
-    /// `<service>/<queue>`.
-    pub queue_url: url::Url,
+    /// `<service>/<queue>`. An account name that makes no valid host fails at start, not
+    /// here: offline, it may be a secret reference not resolved yet.
+    pub queue_url: Result<url::Url, String>,
     pub polling_interval: Duration,
     pub ttl: Option<Duration>,
     pub visibility_timeout: Duration,
@@ -206,12 +207,7 @@ impl QueueConfig {
             "{service}/{}",
             crate::azure::client::path_escape(&queue_name)
         ))
-        .map_err(|_| {
-            ConfigError::new(
-                auth::given_name(p, &ACCOUNT_NAME),
-                "not a valid queue URL: the account name is not a valid host name",
-            )
-        })?;
+        .map_err(|_| "not a valid queue URL: the account name is not a valid host name".to_owned());
         let auth = match nonempty_field(p, &ACCOUNT_KEY) {
             Some(key) => QueueAuth::SharedKey(SharedKey::new(
                 &account,
@@ -302,7 +298,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            c.queue_url.as_str(),
+            c.queue_url.as_ref().unwrap().as_str(),
             "https://devstoreaccount1.queue.core.windows.net/q1"
         );
         assert_eq!(c.polling_interval, Duration::from_secs(10));
@@ -331,7 +327,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            c.queue_url.as_str(),
+            c.queue_url.as_ref().unwrap().as_str(),
             "http://127.0.0.1:10001/devstoreaccount1/q1"
         );
         assert_eq!(c.ttl, Some(Duration::from_secs(60)));

@@ -75,7 +75,7 @@ pub fn connect(cfg: &QueueConfig, retries: u32) -> Result<Queue, BindingError> {
         .with_retries(retries);
     Ok(Queue {
         client,
-        url: cfg.queue_url.clone(),
+        url: cfg.queue_url.clone().map_err(BindingError::invalid)?,
     })
 }
 
