@@ -57,6 +57,71 @@ pub(crate) fn corpus_tests_dir() -> Option<std::path::PathBuf> {
         .find(|d| d.is_dir())
 }
 
+/// Every component of `spec_type` (or one of `aliases`) in the corpus, as `(file, metadata)`.
+/// Empty when the corpus is missing (callers print SKIP) or holds none of that type.
+#[cfg(test)]
+pub(crate) fn corpus_components(types: &[&str]) -> Vec<(String, bindery_core::Properties)> {
+    use bindery_core::manifest::{Component, parse_documents};
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(path);
+            }
+        }
+    }
+    let Some(root) = corpus_tests_dir() else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let name = file.display().to_string();
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for doc in parse_documents(&name, &text).into_iter().flatten() {
+            let Ok(Some(c)) = Component::from_document(&doc) else {
+                continue;
+            };
+            if types.iter().any(|t| c.spec_type.eq_ignore_ascii_case(t)) {
+                let map = c
+                    .metadata
+                    .iter()
+                    .map(|i| (i.name.clone(), i.value.clone()))
+                    .collect();
+                let props = bindery_core::Properties::new(map).expect("corpus metadata");
+                found.push((name.clone(), props));
+            }
+        }
+    }
+    found
+}
+
+/// The metadata of the example component file `bindery components example` prints for `d`.
+#[cfg(test)]
+pub(crate) fn example_properties(d: &bindery_core::BindingDescriptor) -> bindery_core::Properties {
+    use bindery_core::manifest::{Component, parse_documents};
+    let text = d.example_yaml();
+    let doc = parse_documents("example.yaml", &text)
+        .into_iter()
+        .next()
+        .expect("one document")
+        .expect("example parses");
+    let c = Component::from_document(&doc)
+        .expect("example component")
+        .expect("a component");
+    let map = c
+        .metadata
+        .iter()
+        .map(|i| (i.name.clone(), i.value.clone()))
+        .collect();
+    bindery_core::Properties::new(map).expect("example metadata")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

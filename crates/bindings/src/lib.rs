@@ -9,6 +9,8 @@ pub mod azure;
 pub mod common;
 #[cfg(feature = "cron")]
 pub mod cron;
+#[cfg(feature = "graphql")]
+pub mod graphql;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "kafka")]
@@ -27,8 +29,14 @@ pub mod postgres;
 pub mod rabbitmq;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "sftp")]
+pub mod sftp;
+#[cfg(feature = "smtp")]
+pub mod smtp;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod sql;
+#[cfg(any(feature = "twilio-sms", feature = "twilio-sendgrid"))]
+pub mod twilio;
 
 /// The binding types compiled into this build.
 #[allow(clippy::vec_init_then_push)]
@@ -55,6 +63,16 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(nats::DESCRIPTOR);
     #[cfg(feature = "kafka")]
     all.push(kafka::DESCRIPTOR);
+    #[cfg(feature = "smtp")]
+    all.push(smtp::DESCRIPTOR);
+    #[cfg(feature = "twilio-sms")]
+    all.push(twilio::sms::DESCRIPTOR);
+    #[cfg(feature = "twilio-sendgrid")]
+    all.push(twilio::sendgrid::DESCRIPTOR);
+    #[cfg(feature = "graphql")]
+    all.push(graphql::DESCRIPTOR);
+    #[cfg(feature = "sftp")]
+    all.push(sftp::DESCRIPTOR);
     #[cfg(feature = "azure-blobstorage")]
     all.push(azure::blobstorage::DESCRIPTOR);
     #[cfg(feature = "azure-storagequeues")]

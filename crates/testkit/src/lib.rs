@@ -6,6 +6,7 @@ pub mod amqp;
 pub mod app;
 pub mod azurite;
 pub mod faults;
+pub mod notify;
 pub mod sidecar;
 
 pub use app::{Recorded, TestApp};
