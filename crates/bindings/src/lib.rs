@@ -4,6 +4,8 @@
 
 use bindery_core::BindingDescriptor;
 
+#[cfg(feature = "azure-common")]
+pub mod azure;
 pub mod common;
 #[cfg(feature = "cron")]
 pub mod cron;
@@ -71,6 +73,10 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(graphql::DESCRIPTOR);
     #[cfg(feature = "sftp")]
     all.push(sftp::DESCRIPTOR);
+    #[cfg(feature = "azure-blobstorage")]
+    all.push(azure::blobstorage::DESCRIPTOR);
+    #[cfg(feature = "azure-storagequeues")]
+    all.push(azure::storagequeues::DESCRIPTOR);
     all
 }
 

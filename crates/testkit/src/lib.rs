@@ -4,6 +4,7 @@
 
 pub mod amqp;
 pub mod app;
+pub mod azurite;
 pub mod faults;
 pub mod notify;
 pub mod sidecar;
