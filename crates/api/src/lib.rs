@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod otlp;
 pub mod proto;
 pub mod serve;
+mod state;
 pub mod trace;
 
 pub use error::ApiError;

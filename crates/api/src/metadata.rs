@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use bindery_core::duration::format_go_duration;
 
-use crate::http::{ApiState, RUNTIME_VERSION};
+use crate::state::{ApiState, RUNTIME_VERSION};
 
 /// One loaded component.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,8 +13,9 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use crate::descriptor::{BindingDescriptor, DecodedConfig, Field, FieldType};
+use crate::descriptor::{BindingDescriptor, DecodedConfig};
 use crate::error::ConfigError;
+use crate::field::{Field, FieldType};
 use crate::manifest::{Component, Document, LoadError};
 use crate::properties::{Properties, is_truthy};
 use crate::registry::{Registry, VERSIONS};

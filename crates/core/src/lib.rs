@@ -11,6 +11,7 @@ pub mod configuration;
 pub mod descriptor;
 pub mod duration;
 pub mod error;
+pub mod field;
 pub mod gojson;
 pub mod locate;
 pub mod manifest;

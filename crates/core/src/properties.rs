@@ -7,9 +7,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::descriptor::{Field, FieldType};
 use crate::duration::parse_duration_or_seconds;
 use crate::error::ConfigError;
+use crate::field::{Field, FieldType};
 
 /// The resolved metadata of one component. `Debug` prints names only: values may be secrets.
 #[derive(Clone, Default)]

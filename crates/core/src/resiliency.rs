@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::descriptor::{Field, FieldType};
 use crate::duration::parse_go_duration;
 use crate::error::ConfigError;
+use crate::field::{Field, FieldType};
 use crate::manifest::{Document, LoadError, get_ci};
 use crate::properties::Properties;
 

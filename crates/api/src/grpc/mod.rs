@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::error::{ApiError, insert_metadata_grpc};
-use crate::http::ApiState;
 use crate::metadata::MetadataView;
 use crate::proto::runtime::dapr_server::{Dapr, DaprServer};
 use crate::proto::runtime::{
@@ -21,6 +20,7 @@ use crate::proto::runtime::{
     GetMetadataResponse, InvokeBindingRequest, InvokeBindingResponse, RegisteredComponents,
     SetMetadataRequest, ShutdownRequest, actor_runtime::ActorRuntimeStatus,
 };
+use crate::state::ApiState;
 use crate::trace::TraceContext;
 
 pub use incoming::merge_headers;

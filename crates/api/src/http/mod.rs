@@ -4,8 +4,6 @@ mod decode;
 #[cfg(test)]
 mod health_tests;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -13,7 +11,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use bindery_runtime::Runtime;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -23,21 +20,10 @@ pub use decode::decode_output_request;
 use crate::error::ApiError;
 use crate::headers::insert_metadata_headers;
 use crate::metadata::MetadataView;
-use crate::trace::{TRACEPARENT, TRACESTATE, TraceContext, Tracer};
+use crate::trace::{TRACEPARENT, TRACESTATE, TraceContext};
 
 /// The version bindery reports as its runtime version.
-pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-#[derive(Clone)]
-pub struct ApiState {
-    pub runtime: Arc<Runtime>,
-    /// `DAPR_API_TOKEN`; when set every call but health must carry it.
-    pub api_token: Option<String>,
-    pub max_body_size: usize,
-    pub enabled_features: Vec<String>,
-    /// Spans for output calls; `Tracer::default()` only propagates.
-    pub tracer: Tracer,
-}
+pub use crate::state::{ApiState, RUNTIME_VERSION};
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
