@@ -2,12 +2,12 @@
 //! binary, so nothing else runs during the restart.
 #![cfg(feature = "mysql")]
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bindery_bindings::mysql::DESCRIPTOR;
-use bindery_core::{BuildContext, InvokeRequest, Properties};
+use bindery_core::InvokeRequest;
+use bindery_testkit::binding;
 
 fn up() -> bool {
     std::net::TcpStream::connect_timeout(
@@ -49,11 +49,7 @@ impl Drop for Restore {
 }
 
 fn query(sql: &str) -> InvokeRequest {
-    InvokeRequest {
-        operation: "query".to_owned(),
-        data: Default::default(),
-        metadata: HashMap::from([("sql".to_owned(), sql.to_owned())]),
-    }
+    binding::sql_request("query", sql, None)
 }
 
 #[tokio::test]
@@ -63,21 +59,14 @@ async fn recovers_after_server_restart() {
         return;
     }
     let url = "root@tcp(127.0.0.1:3306)/test";
-    let cx = BuildContext::new(
-        "mysql-restart".to_owned(),
-        Properties::from_pairs([("url", url), ("maxIdleConns", "4")]),
-        "test".to_owned(),
-    );
-    let binding = match (DESCRIPTOR.build_output.unwrap())(cx).await {
-        Ok(b) => b,
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "mysql not reachable at {url}: {e} (CI is set)"
-            );
-            eprintln!("SKIP: mysql not reachable at {url}: {e}");
-            return;
-        }
+    let built = binding::output(
+        &DESCRIPTOR,
+        "mysql-restart",
+        &[("url", url), ("maxIdleConns", "4")],
+    )
+    .await;
+    let Some(binding) = binding::server_or_skip(built, &format!("mysql at {url}")) else {
+        return;
     };
     for _ in 0..4 {
         binding.invoke(query("SELECT 1 AS one")).await.unwrap();

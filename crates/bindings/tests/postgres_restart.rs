@@ -2,12 +2,12 @@
 //! this binary, so nothing else runs during the restart.
 #![cfg(feature = "postgres")]
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bindery_bindings::postgres::DESCRIPTOR;
-use bindery_core::{BuildContext, InvokeRequest, Properties};
+use bindery_core::InvokeRequest;
+use bindery_testkit::binding;
 
 fn url() -> String {
     std::env::var("POSTGRES_URL")
@@ -54,11 +54,7 @@ impl Drop for Restore {
 }
 
 fn query(sql: &str) -> InvokeRequest {
-    InvokeRequest {
-        operation: "query".to_owned(),
-        data: Default::default(),
-        metadata: HashMap::from([("sql".to_owned(), sql.to_owned())]),
-    }
+    binding::sql_request("query", sql, None)
 }
 
 #[tokio::test]
@@ -68,25 +64,18 @@ async fn recovers_after_server_restart() {
         return;
     }
     let u = url();
-    let cx = BuildContext::new(
-        "pg-restart".to_owned(),
-        Properties::from_pairs([
+    let built = binding::output(
+        &DESCRIPTOR,
+        "pg-restart",
+        &[
             ("connectionString", u.as_str()),
             ("timeout", "5s"),
             ("maxConns", "4"),
-        ]),
-        "test".to_owned(),
-    );
-    let binding = match (DESCRIPTOR.build_output.unwrap())(cx).await {
-        Ok(b) => b,
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "postgres not reachable at {u}: {e} (CI is set)"
-            );
-            eprintln!("SKIP: postgres not reachable at {u}: {e}");
-            return;
-        }
+        ],
+    )
+    .await;
+    let Some(binding) = binding::server_or_skip(built, &format!("postgres at {u}")) else {
+        return;
     };
     assert!(
         cluster_version().is_some(),

@@ -2,12 +2,12 @@
 //! binary, so nothing else runs while the server is down.
 #![cfg(feature = "redis")]
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bindery_bindings::redis::DESCRIPTOR;
-use bindery_core::{BuildContext, InvokeRequest, Properties};
+use bindery_core::InvokeRequest;
+use bindery_testkit::binding;
 
 const START: &[&str] = &[
     "--daemonize",
@@ -57,11 +57,7 @@ impl Drop for Restore {
 }
 
 fn req(op: &str, key: &str, data: &str) -> InvokeRequest {
-    InvokeRequest {
-        operation: op.to_owned(),
-        data: data.as_bytes().to_vec().into(),
-        metadata: HashMap::from([("key".to_owned(), key.to_owned())]),
-    }
+    binding::request(op, data, &[("key", key)])
 }
 
 #[tokio::test]
@@ -70,21 +66,12 @@ async fn recovers_after_server_restart() {
         eprintln!("SKIP: restart test only manages the local server at 127.0.0.1:6379");
         return;
     }
-    if !up() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "redis not reachable at {} (CI is set)",
-            addr()
-        );
-        eprintln!("SKIP: redis not reachable at {}", addr());
+    if !bindery_testkit::require(up(), &format!("redis at {}", addr())) {
         return;
     }
-    let cx = BuildContext::new(
-        "redis-restart".to_owned(),
-        Properties::from_pairs([("redisHost", addr().as_str())]),
-        "test".to_owned(),
-    );
-    let binding = (DESCRIPTOR.build_output.unwrap())(cx).await.unwrap();
+    let binding = binding::output(&DESCRIPTOR, "redis-restart", &[("redisHost", &addr())])
+        .await
+        .unwrap();
     let key = format!("bindery-restart-{}", uuid::Uuid::new_v4());
     binding.invoke(req("create", &key, "before")).await.unwrap();
 

@@ -15,6 +15,8 @@ pub mod properties;
 pub mod redact;
 pub mod resiliency;
 pub mod sensitive;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use binding::{
     Delivery, DeliveryError, EventSink, InputBinding, InputContext, InputEvent, InvokeRequest,

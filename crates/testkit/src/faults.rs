@@ -103,23 +103,7 @@ pub fn note(line: &str) {
     }
 }
 
-/// True when running under CI (`CI` set), where a missing server is a failure, not a skip.
-pub fn under_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-/// `true` when `ok`; otherwise fails under CI and prints `SKIP: …` elsewhere.
-pub fn require(ok: bool, what: &str) -> bool {
-    if ok {
-        return true;
-    }
-    assert!(
-        !under_ci(),
-        "{what} is required under CI but is not available"
-    );
-    eprintln!("SKIP: {what} not available");
-    false
-}
+pub use crate::{require, under_ci};
 
 /// Reads `VmRSS` of a process, in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {

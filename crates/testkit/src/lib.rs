@@ -1,13 +1,16 @@
-//! Test helpers: run the real `bindery` binary, a recording fake app, free ports, and the
-//! server addresses integration tests use.
+//! Test helpers: build and run bindings against a recording sink (`binding`), run the real
+//! `bindery` binary, a recording fake app, free ports, and the server addresses integration
+//! tests use.
 #![forbid(unsafe_code)]
 
 pub mod amqp;
 pub mod app;
+pub mod binding;
 pub mod faults;
 pub mod sidecar;
 
 pub use app::{Recorded, TestApp};
+pub use binding::{RecordingSink, Running};
 pub use sidecar::{Sidecar, SidecarBuilder};
 
 /// A port nobody listens on right now.
@@ -43,4 +46,22 @@ where
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// True when running under CI (`CI` set), where a missing server is a failure, not a skip.
+pub fn under_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// `true` when `ok`; otherwise fails under CI and prints `SKIP: …` elsewhere.
+pub fn require(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    assert!(
+        !under_ci(),
+        "{what} is required under CI but is not available"
+    );
+    eprintln!("SKIP: {what} not available");
+    false
 }
