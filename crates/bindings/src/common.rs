@@ -43,20 +43,6 @@ fn rand_fraction() -> f64 {
     (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0
 }
 
-/// The components-contrib corpus (Dapr's conformance and certification component files):
-/// `$DAPR_DATA_DIR`, else `shared/dapr-data` beside the repository (as CI lays it out), else the
-/// development machine's `/work/shared/dapr-data`.
-#[cfg(test)]
-pub(crate) fn corpus_tests_dir() -> Option<std::path::PathBuf> {
-    let beside = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dapr-data");
-    std::env::var_os("DAPR_DATA_DIR")
-        .map(std::path::PathBuf::from)
-        .into_iter()
-        .chain([beside, std::path::PathBuf::from("/work/shared/dapr-data")])
-        .map(|d| d.join("corpus/components-contrib/tests"))
-        .find(|d| d.is_dir())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
