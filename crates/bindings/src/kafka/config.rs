@@ -1443,7 +1443,7 @@ impl KafkaConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bindery_core::manifest::{Component, parse_documents};
+    use bindery_core::testing::corpus_components;
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
         Properties::from_pairs(pairs.iter().copied())
@@ -1816,44 +1816,16 @@ mod tests {
 
     #[test]
     fn corpus_component_files_decode() {
-        let root = crate::common::corpus_tests_dir().unwrap_or_default();
+        let corpus = corpus_components(
+            &crate::kafka::DESCRIPTOR,
+            &["config/bindings/kafka", "certification/bindings/kafka"],
+        );
         let mut decoded = 0;
-        for dir in ["config/bindings/kafka", "certification/bindings/kafka"] {
-            let mut stack = vec![root.join(dir)];
-            while let Some(path) = stack.pop() {
-                let Ok(entries) = std::fs::read_dir(&path) else {
-                    continue;
-                };
-                for entry in entries.flatten() {
-                    let p = entry.path();
-                    if p.is_dir() {
-                        stack.push(p);
-                        continue;
-                    }
-                    if !matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-                        continue;
-                    }
-                    let text = std::fs::read_to_string(&p).unwrap();
-                    for doc in parse_documents(&p.display().to_string(), &text) {
-                        let Ok(doc) = doc else { continue };
-                        let Ok(Some(component)) = Component::from_document(&doc) else {
-                            continue;
-                        };
-                        if !component.spec_type.eq_ignore_ascii_case("bindings.kafka") {
-                            continue;
-                        }
-                        let mut map = std::collections::HashMap::new();
-                        for item in &component.metadata {
-                            map.insert(item.name.clone(), item.value.clone());
-                        }
-                        let p2 = Properties::new(map).unwrap();
-                        let c = KafkaConfig::from_properties(&p2)
-                            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-                        c.ensure_supported().unwrap();
-                        decoded += 1;
-                    }
-                }
-            }
+        for c in corpus.unwrap_or_default() {
+            let config = KafkaConfig::from_properties(&c.properties())
+                .unwrap_or_else(|e| panic!("{}: {e}", c.relative()));
+            config.ensure_supported().unwrap();
+            decoded += 1;
         }
         assert!(
             decoded >= 5,
