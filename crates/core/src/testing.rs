@@ -96,6 +96,13 @@ pub fn corpus_components(
     Some(out)
 }
 
+/// The `.yaml`/`.yml` files under `dir` (or `dir` itself when it is a file), in name order.
+pub fn corpus_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    collect(dir, &mut out);
+    out
+}
+
 fn collect(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_file() {
         out.push(path.to_owned());

@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use bindery_core::testing::{CorpusComponent, corpus_components, corpus_dir};
+pub use bindery_core::testing::{CorpusComponent, corpus_components, corpus_dir, corpus_files};
 
 /// The app id every context built here carries.
 pub const APP_ID: &str = "app";

@@ -462,16 +462,7 @@ fn postgres_version() -> Option<String> {
 
 /// A `bindings.<ty>` component file with plain metadata values (quoted as YAML strings).
 pub fn component(name: &str, ty: &str, metadata: &[(&str, &str)]) -> String {
-    let mut yaml = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.{ty}\n  version: v1\n  metadata:\n"
-    );
-    for (k, v) in metadata {
-        yaml.push_str(&format!(
-            "  - name: {k}\n    value: {}\n",
-            serde_json::Value::String((*v).to_owned())
-        ));
-    }
-    yaml
+    crate::components::component(name, &format!("bindings.{ty}"), metadata)
 }
 
 /// A unique suffix for queue, topic, key and table names.

@@ -6,6 +6,7 @@
 pub mod amqp;
 pub mod app;
 pub mod binding;
+pub mod components;
 pub mod faults;
 pub mod sidecar;
 
