@@ -102,14 +102,7 @@ async fn probe_statuses_decide_the_subscription() {
         app.requests().iter().all(|r| r.path != "/outputonly"),
         "direction: output never reads"
     );
-    let metadata: Value = sidecar
-        .client
-        .get(sidecar.url("/v1.0/metadata"))
-        .send()
-        .await
-        .unwrap()
-        .json_text()
-        .await;
+    let metadata: Value = sidecar.get("/v1.0/metadata").await.json_text().await;
     let caps: Vec<(String, Value)> = metadata["components"]
         .as_array()
         .unwrap()

@@ -16,10 +16,8 @@ use bindery_api::proto::runtime::{
     BindingEventRequest, BindingEventResponse, GetMetadataRequest, HealthCheckResponse,
     InvokeBindingRequest, ListInputBindingsResponse, SetMetadataRequest, ShutdownRequest,
 };
+use bindery_testkit::grpc::RawCodec;
 use bindery_testkit::{Sidecar, TestApp, components, eventually, free_port, resources};
-use bytes::{Buf, BufMut};
-use serde_json::Value;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
@@ -64,55 +62,6 @@ fn assert_invoke_error(status: &Status, message: &str) {
         .unwrap_or_else(|| panic!("no ErrorInfo detail in {status:?}"));
     assert_eq!(info.reason, "ERR_INVOKE_OUTPUT_BINDING");
     assert_eq!(info.domain, "dapr.io");
-}
-
-async fn get_json(sidecar: &Sidecar, path: &str) -> Value {
-    let text = sidecar
-        .client
-        .get(sidecar.url(path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// Sends arbitrary bytes as the request message of any method, to test what protobuf decoding
-/// and routing do with them.
-#[derive(Clone, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        buf.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let bytes = buf.copy_to_bytes(buf.remaining());
-        Ok(Some(bytes.to_vec()))
-    }
 }
 
 async fn raw_call(port: u16, path: &'static str, body: Vec<u8>) -> Result<Vec<u8>, Status> {
@@ -279,7 +228,7 @@ async fn metadata_set_metadata_and_reflection_match_the_http_api() {
         .await
         .unwrap()
         .into_inner();
-    let http = get_json(&sidecar, "/v1.0/metadata").await;
+    let http = sidecar.get_json("/v1.0/metadata").await;
 
     assert_eq!(grpc.id, "testapp");
     assert_eq!(http["id"], "testapp");
@@ -705,12 +654,7 @@ async fn grpc_app_errors_slowness_and_outage_never_stop_the_sidecar() {
     dapr.invoke_binding(invoke("files", "create", b"2", &[("fileName", "two")]))
         .await
         .expect("the API serves while the app is slow");
-    let r = sidecar
-        .client
-        .get(sidecar.url("/v1.0/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let r = sidecar.get("/v1.0/healthz").await;
     assert_eq!(r.status(), 204);
 
     // Outage: deliveries fail while the app is down and resume when it is back.
@@ -832,7 +776,7 @@ async fn grpc_app_health_checks_use_app_callback_health_check() {
         app.health_calls.load(Ordering::SeqCst) >= 2 && app.count() >= 1
     })
     .await;
-    let metadata = get_json(&sidecar, "/v1.0/metadata").await;
+    let metadata = sidecar.get_json("/v1.0/metadata").await;
     assert_eq!(metadata["appConnectionProperties"]["protocol"], "grpc");
     assert_eq!(
         metadata["appConnectionProperties"]["health"]["healthProbeInterval"],

@@ -13,18 +13,7 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_bindery");
 
 async fn component_names(sidecar: &Sidecar) -> Vec<String> {
-    let v: Value = serde_json::from_str(
-        &sidecar
-            .client
-            .get(sidecar.url("/v1.0/metadata"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let v: Value = sidecar.get_json("/v1.0/metadata").await;
     v["components"]
         .as_array()
         .unwrap()
@@ -168,18 +157,7 @@ async fn hot_reload_can_be_switched_off_in_the_configuration() {
         .args(["--config", &config.path().display().to_string()])
         .spawn()
         .await;
-    let v: Value = serde_json::from_str(
-        &sidecar
-            .client
-            .get(sidecar.url("/v1.0/metadata"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let v: Value = sidecar.get_json("/v1.0/metadata").await;
     assert_eq!(v["enabledFeatures"], json!([]));
     std::fs::write(
         dir.path().join("files.yaml"),

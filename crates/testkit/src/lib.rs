@@ -8,6 +8,7 @@ pub mod app;
 pub mod binding;
 pub mod components;
 pub mod faults;
+pub mod grpc;
 pub mod sidecar;
 
 pub use app::{Recorded, TestApp};
@@ -20,6 +21,20 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind an ephemeral port")
+}
+
+/// `N` ports nobody listens on right now, all different: they are held open together while
+/// chosen (separate [`free_port`] calls can return the same port twice).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    std::array::from_fn(|i| {
+        listeners[i]
+            .local_addr()
+            .map(|a| a.port())
+            .expect("bound port")
+    })
 }
 
 /// Writes component files into a fresh temporary folder.
