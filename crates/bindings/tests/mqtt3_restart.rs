@@ -6,40 +6,10 @@ use std::time::{Duration, Instant};
 
 use bindery_bindings::mqtt3::DESCRIPTOR;
 use bindery_testkit::binding::{self, create};
+use bindery_testkit::faults::Server;
 use bindery_testkit::{RecordingSink, Running};
 
 const PID_FILE: &str = "/run/mosquitto/mosquitto.pid";
-
-fn port_open() -> bool {
-    std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:1883".parse().unwrap(),
-        Duration::from_millis(300),
-    )
-    .is_ok()
-}
-
-fn start_mosquitto() {
-    let _ = Command::new("mosquitto")
-        .args(["-d", "-c", "/etc/mosquitto/mosquitto.conf"])
-        .status();
-    for _ in 0..50 {
-        if port_open() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Starts Mosquitto again whatever happens to the test.
-struct Restore;
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        if !port_open() {
-            start_mosquitto();
-        }
-    }
-}
 
 fn mosquitto_pid() -> Option<String> {
     let pid = std::fs::read_to_string(PID_FILE).ok()?.trim().to_owned();
@@ -49,7 +19,7 @@ fn mosquitto_pid() -> Option<String> {
 
 #[tokio::test]
 async fn input_and_output_resume_after_a_broker_restart() {
-    let Some(pid) = mosquitto_pid().filter(|_| port_open()) else {
+    let Some(pid) = mosquitto_pid().filter(|_| Server::Mosquitto.up()) else {
         bindery_testkit::require(
             false,
             &format!("Mosquitto on 127.0.0.1:1883 with pid file {PID_FILE}"),
@@ -73,22 +43,22 @@ async fn input_and_output_resume_after_a_broker_restart() {
     let ev = events.next().await;
     assert_eq!(&ev.data[..], b"before");
 
-    let guard = Restore;
+    let guard = Server::Mosquitto.restore_on_drop();
     assert!(Command::new("kill").arg(&pid).status().unwrap().success());
     for _ in 0..50 {
-        if !port_open() {
+        if !Server::Mosquitto.up() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(!port_open(), "mosquitto stopped");
+    assert!(!Server::Mosquitto.up(), "mosquitto stopped");
     assert!(
         out.invoke(create("while-down")).await.is_err(),
         "publishing while down fails"
     );
-    start_mosquitto();
+    Server::Mosquitto.start();
     drop(guard);
-    assert!(port_open(), "mosquitto restarted");
+    assert!(Server::Mosquitto.up(), "mosquitto restarted");
     let restarted = Instant::now();
 
     // Output reconnects by itself; keep publishing until one is acknowledged, then the input

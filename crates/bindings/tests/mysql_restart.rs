@@ -8,43 +8,12 @@ use std::time::{Duration, Instant};
 use bindery_bindings::mysql::DESCRIPTOR;
 use bindery_core::InvokeRequest;
 use bindery_testkit::binding;
-
-fn up() -> bool {
-    std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:3306".parse().unwrap(),
-        Duration::from_millis(500),
-    )
-    .is_ok()
-}
+use bindery_testkit::faults::Server;
 
 fn wait(want_up: bool, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
-    while up() != want_up && Instant::now() < deadline {
+    while Server::MariaDb.up() != want_up && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn start() {
-    if !up() {
-        let _ = Command::new("start-stop-daemon")
-            .args([
-                "--start",
-                "--oknodo",
-                "--background",
-                "--exec",
-                "/usr/sbin/mariadbd",
-            ])
-            .status();
-        wait(true, 60);
-    }
-}
-
-/// Starts MariaDB again when dropped, so a failing test never leaves it down.
-struct Restore;
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        start();
     }
 }
 
@@ -72,7 +41,7 @@ async fn recovers_after_server_restart() {
         binding.invoke(query("SELECT 1 AS one")).await.unwrap();
     }
 
-    let _restore = Restore;
+    let _restore = Server::MariaDb.restore_on_drop();
     let stopped = Command::new("mariadb-admin")
         .args(["-uroot", "shutdown"])
         .status();
@@ -81,13 +50,13 @@ async fn recovers_after_server_restart() {
         "mariadb-admin shutdown failed"
     );
     wait(false, 30);
-    assert!(!up(), "mariadb did not stop");
+    assert!(!Server::MariaDb.up(), "mariadb did not stop");
     // While it is down the call fails as retriable instead of hanging.
     let err = binding.invoke(query("SELECT 1 AS one")).await.unwrap_err();
     assert!(err.kind().is_retriable(), "{err}");
 
-    start();
-    assert!(up(), "mariadb did not come back");
+    Server::MariaDb.start();
+    assert!(Server::MariaDb.up(), "mariadb did not come back");
 
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut last = None;

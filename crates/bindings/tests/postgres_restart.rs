@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use bindery_bindings::postgres::DESCRIPTOR;
 use bindery_core::InvokeRequest;
 use bindery_testkit::binding;
+use bindery_testkit::faults::Server;
 
 fn url() -> String {
     std::env::var("POSTGRES_URL")
@@ -22,34 +23,11 @@ fn cluster_version() -> Option<String> {
         .next()
 }
 
-fn up() -> bool {
-    std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:5432".parse().unwrap(),
-        Duration::from_millis(500),
-    )
-    .is_ok()
-}
-
 fn pg_ctl(action: &str) {
     if let Some(v) = cluster_version() {
         let _ = Command::new("pg_ctlcluster")
             .args(["--skip-systemctl-redirect", &v, "main", action])
             .status();
-    }
-}
-
-/// Starts PostgreSQL again when dropped, so a failing test never leaves it down.
-struct Restore;
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        if !up() {
-            pg_ctl("start");
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !up() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
     }
 }
 
@@ -86,13 +64,13 @@ async fn recovers_after_server_restart() {
         binding.invoke(query("SELECT 1")).await.unwrap();
     }
 
-    let _restore = Restore;
+    let _restore = Server::Postgres.restore_on_drop();
     pg_ctl("restart");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !up() && Instant::now() < deadline {
+    while !Server::Postgres.up() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(up(), "postgres did not come back");
+    assert!(Server::Postgres.up(), "postgres did not come back");
 
     // The same binding answers again within a few seconds, by itself.
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -8,52 +8,10 @@ use std::time::{Duration, Instant};
 use bindery_bindings::redis::DESCRIPTOR;
 use bindery_core::InvokeRequest;
 use bindery_testkit::binding;
-
-const START: &[&str] = &[
-    "--daemonize",
-    "yes",
-    "--bind",
-    "127.0.0.1",
-    "-::1",
-    "--port",
-    "6379",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    "/var/lib/redis",
-    "--logfile",
-    "/var/log/redis/ci.log",
-];
+use bindery_testkit::faults::Server;
 
 fn addr() -> String {
     std::env::var("REDIS_ADDR").unwrap_or_else(|_| "127.0.0.1:6379".to_owned())
-}
-
-fn up() -> bool {
-    std::net::TcpStream::connect_timeout(&addr().parse().unwrap(), Duration::from_millis(500))
-        .is_ok()
-}
-
-fn start_server() {
-    if up() {
-        return;
-    }
-    let _ = Command::new("redis-server").args(START).status();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !up() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Restarts Redis when dropped, so a failing test never leaves it down.
-struct Restore;
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        start_server();
-    }
 }
 
 fn req(op: &str, key: &str, data: &str) -> InvokeRequest {
@@ -66,7 +24,7 @@ async fn recovers_after_server_restart() {
         eprintln!("SKIP: restart test only manages the local server at 127.0.0.1:6379");
         return;
     }
-    if !bindery_testkit::require(up(), &format!("redis at {}", addr())) {
+    if !bindery_testkit::require(Server::Redis.up(), &format!("redis at {}", addr())) {
         return;
     }
     let binding = binding::output(&DESCRIPTOR, "redis-restart", &[("redisHost", &addr())])
@@ -75,23 +33,23 @@ async fn recovers_after_server_restart() {
     let key = format!("bindery-restart-{}", uuid::Uuid::new_v4());
     binding.invoke(req("create", &key, "before")).await.unwrap();
 
-    let _restore = Restore;
+    let _restore = Server::Redis.restore_on_drop();
     let status = Command::new("redis-cli")
         .args(["-p", "6379", "shutdown", "nosave"])
         .status();
     assert!(status.is_ok(), "redis-cli must run");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while up() && Instant::now() < deadline {
+    while Server::Redis.up() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!up(), "redis did not stop");
+    assert!(!Server::Redis.up(), "redis did not stop");
 
     // While it is down the binding fails (after its retries) instead of hanging.
     let err = binding.invoke(req("get", &key, "")).await.unwrap_err();
     assert!(err.kind().is_retriable(), "{err}");
 
-    start_server();
-    assert!(up(), "redis did not come back");
+    Server::Redis.start();
+    assert!(Server::Redis.up(), "redis did not come back");
 
     // The same binding recovers on its own within a few seconds.
     let deadline = Instant::now() + Duration::from_secs(15);

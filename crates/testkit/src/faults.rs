@@ -317,6 +317,12 @@ impl Server {
         )
     }
 
+    /// A guard that starts the server again when dropped (also on panic), for a test that stops
+    /// it its own way.
+    pub fn restore_on_drop(self) -> Restore {
+        Restore(self)
+    }
+
     /// Stops the server; the returned guard starts it again when dropped (also on panic).
     pub fn stop(self) -> Restore {
         let guard = Restore(self);
