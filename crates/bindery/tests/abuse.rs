@@ -5,13 +5,12 @@
 use std::time::{Duration, Instant};
 
 use bindery_testkit::faults;
+use bindery_testkit::grpc::RawCodec;
 use bindery_testkit::{Sidecar, resources};
-use bytes::{Buf, BufMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Endpoint;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bindery");
 
@@ -205,38 +204,6 @@ async fn invalid_utf8_and_bad_escapes_in_http_metadata_are_rejected_cleanly() {
     .expect("answer");
     assert!(status_of(&answer).is_some(), "{answer}");
     assert_serving(&sidecar).await;
-}
-
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        buf.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        Ok(Some(buf.copy_to_bytes(buf.remaining()).to_vec()))
-    }
 }
 
 #[tokio::test]

@@ -3,37 +3,15 @@
 
 use std::time::Duration;
 
-use bindery_testkit::{Sidecar, TestApp, eventually, free_port, resources};
+use bindery_testkit::{Sidecar, TestApp, components, eventually, free_port, resources};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bindery");
 
+/// A cron component firing every second, with `extra` metadata items (raw YAML).
 fn cron(name: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.cron\n  version: v1\n  metadata:\n  - name: schedule\n    value: \"@every 1s\"\n{extra}"
-    )
-}
-
-fn localstorage(root: &std::path::Path) -> String {
-    format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: files\nspec:\n  type: bindings.localstorage\n  metadata:\n  - name: rootPath\n    value: {}\n",
-        root.display()
-    )
-}
-
-async fn posts_within(
-    app: &TestApp,
-    path: &str,
-    n: usize,
-    timeout: Duration,
-) -> Vec<bindery_testkit::Recorded> {
-    eventually(timeout, || async {
-        let posts = app.requests_to(&Method::POST, path);
-        (posts.len() >= n).then_some(posts)
-    })
-    .await
-    .unwrap_or_else(|| app.requests_to(&Method::POST, path))
+    components::cron(name, "@every 1s") + extra
 }
 
 #[tokio::test]
@@ -49,7 +27,9 @@ async fn cron_events_reach_the_app_after_an_options_probe_with_metadata_headers(
         .env("APP_API_TOKEN", "app-token")
         .spawn()
         .await;
-    let posts = posts_within(&app, "/cron-events", 2, Duration::from_secs(5)).await;
+    let posts = app
+        .posts_within("/cron-events", 2, Duration::from_secs(5))
+        .await;
     assert!(
         posts.len() >= 2,
         "expected ticks; app saw {:?}\n{}",
@@ -98,13 +78,13 @@ async fn probe_statuses_decide_the_subscription() {
         .spawn()
         .await;
     assert!(
-        !posts_within(&app, "/notallowed", 1, Duration::from_secs(5))
+        !app.posts_within("/notallowed", 1, Duration::from_secs(5))
             .await
             .is_empty(),
         "405 means subscribed"
     );
     assert!(
-        !posts_within(&app, "/implicit", 1, Duration::from_secs(5))
+        !app.posts_within("/implicit", 1, Duration::from_secs(5))
             .await
             .is_empty(),
         "direction: input skips the probe"
@@ -122,14 +102,7 @@ async fn probe_statuses_decide_the_subscription() {
         app.requests().iter().all(|r| r.path != "/outputonly"),
         "direction: output never reads"
     );
-    let metadata: Value = sidecar
-        .client
-        .get(sidecar.url("/v1.0/metadata"))
-        .send()
-        .await
-        .unwrap()
-        .json_text()
-        .await;
+    let metadata: Value = sidecar.get("/v1.0/metadata").await.json_text().await;
     let caps: Vec<(String, Value)> = metadata["components"]
         .as_array()
         .unwrap()
@@ -175,7 +148,7 @@ async fn delivery_waits_for_an_app_that_starts_late() {
     let app = TestApp::start_on(app_port).await;
     sidecar.wait_ready().await;
     assert!(
-        !posts_within(&app, "/late", 1, Duration::from_secs(5))
+        !app.posts_within("/late", 1, Duration::from_secs(5))
             .await
             .is_empty(),
         "{}",
@@ -194,7 +167,7 @@ async fn app_failures_are_reported_and_the_sidecar_keeps_delivering() {
         .spawn()
         .await;
     assert!(
-        posts_within(&app, "/flaky", 3, Duration::from_secs(8))
+        app.posts_within("/flaky", 3, Duration::from_secs(8))
             .await
             .len()
             >= 3
@@ -270,7 +243,7 @@ async fn unhealthy_app_pauses_delivery_until_it_recovers() {
     assert_eq!(r.status(), 500);
     app.respond(Method::GET, "/healthz", &[200]);
     assert!(
-        !posts_within(&app, "/gated", 1, Duration::from_secs(5))
+        !app.posts_within("/gated", 1, Duration::from_secs(5))
             .await
             .is_empty(),
         "{}",
@@ -281,7 +254,7 @@ async fn unhealthy_app_pauses_delivery_until_it_recovers() {
 #[tokio::test]
 async fn localstorage_round_trip_with_daprd_statuses_and_quoting() {
     let root = tempfile::tempdir().unwrap();
-    let dir = resources(&[("f.yaml", &localstorage(root.path()))]);
+    let dir = resources(&[("f.yaml", &components::localstorage("files", root.path()))]);
     let sidecar = Sidecar::builder(BIN).resources(dir.path()).spawn().await;
 
     let r = sidecar.invoke("files", json!({"operation": "create", "data": "hello world", "metadata": {"fileName": "a.txt"}})).await;
@@ -366,10 +339,7 @@ async fn localstorage_round_trip_with_daprd_statuses_and_quoting() {
 async fn http_binding_errors_carry_response_metadata_headers() {
     let upstream = TestApp::start().await;
     upstream.respond(Method::POST, "/call", &[404]);
-    let component = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: api\nspec:\n  type: bindings.http\n  metadata:\n  - name: url\n    value: http://127.0.0.1:{}\n",
-        upstream.port
-    );
+    let component = components::http("api", &format!("http://127.0.0.1:{}", upstream.port));
     let dir = resources(&[("h.yaml", &component)]);
     let sidecar = Sidecar::builder(BIN).resources(dir.path()).spawn().await;
     let r = sidecar

@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use bindery_testkit::binding::{corpus_dir, corpus_files};
+
 const BIN: &str = env!("CARGO_BIN_EXE_bindery");
 
 fn run(args: &[&str]) -> (bool, String, String) {
@@ -78,29 +80,8 @@ fn validate_reports_file_line_component_and_field() {
 
 #[test]
 fn every_dapr_conformance_component_file_for_our_types_validates() {
-    let corpus = [
-        "../shared/dapr-data",
-        "../../shared/dapr-data",
-        "/work/shared/dapr-data",
-    ]
-    .iter()
-    .map(|p| {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(p)
-    })
-    .chain(
-        std::env::var("DAPR_DATA_DIR")
-            .ok()
-            .map(std::path::PathBuf::from),
-    )
-    .find(|p| p.join("corpus").is_dir());
-    let Some(corpus) = corpus else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "the Dapr corpus (shared/dapr-data) is missing under CI"
-        );
-        eprintln!("SKIP: shared/dapr-data not found");
+    let Some(corpus) = corpus_dir() else {
+        bindery_testkit::require(false, "the Dapr corpus (shared/dapr-data)");
         return;
     };
     let (_, list, _) = run(&["components"]);
@@ -109,7 +90,7 @@ fn every_dapr_conformance_component_file_for_our_types_validates() {
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
         .collect();
     let mut checked = 0;
-    for entry in walk(&corpus.join("corpus")) {
+    for entry in corpus_files(&corpus) {
         let text = std::fs::read_to_string(&entry).unwrap_or_default();
         let mentions_ours = ours.iter().any(|t| text.contains(&format!("type: {t}")));
         // `${{VAR}}` placeholders are filled in by Dapr's test harness, not by daprd.
@@ -125,20 +106,6 @@ fn every_dapr_conformance_component_file_for_our_types_validates() {
         checked += 1;
     }
     assert!(checked >= 10, "only {checked} corpus files checked");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
 }
 
 /// People type `cron`, `Cron`, `bindings.cron` or an alias (`postgresql`, `mqtt`): each gives the

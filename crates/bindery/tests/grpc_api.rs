@@ -16,35 +16,14 @@ use bindery_api::proto::runtime::{
     BindingEventRequest, BindingEventResponse, GetMetadataRequest, HealthCheckResponse,
     InvokeBindingRequest, ListInputBindingsResponse, SetMetadataRequest, ShutdownRequest,
 };
-use bindery_testkit::{Sidecar, TestApp, eventually, free_port, resources};
-use bytes::{Buf, BufMut};
-use serde_json::Value;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use bindery_testkit::grpc::RawCodec;
+use bindery_testkit::{Sidecar, TestApp, components, eventually, free_port, resources};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::StatusExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bindery");
-
-fn localstorage(name: &str, root: &std::path::Path) -> String {
-    format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.localstorage\n  version: v1\n  metadata:\n  - name: rootPath\n    value: {}\n",
-        root.display()
-    )
-}
-
-fn cron(name: &str) -> String {
-    format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.cron\n  version: v1\n  metadata:\n  - name: schedule\n    value: \"@every 1s\"\n"
-    )
-}
-
-fn http_binding(name: &str, url: &str) -> String {
-    format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.http\n  version: v1\n  metadata:\n  - name: url\n    value: {url}\n"
-    )
-}
 
 async fn channel(port: u16) -> Channel {
     Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
@@ -85,55 +64,6 @@ fn assert_invoke_error(status: &Status, message: &str) {
     assert_eq!(info.domain, "dapr.io");
 }
 
-async fn get_json(sidecar: &Sidecar, path: &str) -> Value {
-    let text = sidecar
-        .client
-        .get(sidecar.url(path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// Sends arbitrary bytes as the request message of any method, to test what protobuf decoding
-/// and routing do with them.
-#[derive(Clone, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        buf.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let bytes = buf.copy_to_bytes(buf.remaining());
-        Ok(Some(bytes.to_vec()))
-    }
-}
-
 async fn raw_call(port: u16, path: &'static str, body: Vec<u8>) -> Result<Vec<u8>, Status> {
     let mut grpc = tonic::client::Grpc::new(channel(port).await);
     grpc.ready().await.expect("channel ready");
@@ -149,7 +79,10 @@ async fn raw_call(port: u16, path: &'static str, body: Vec<u8>) -> Result<Vec<u8
 #[tokio::test]
 async fn invoke_binding_hands_data_over_raw_and_answers_like_daprd() {
     let root = tempfile::tempdir().unwrap();
-    let dir = resources(&[("files.yaml", &localstorage("files", root.path()))]);
+    let dir = resources(&[(
+        "files.yaml",
+        &components::localstorage("files", root.path()),
+    )]);
     let sidecar = Sidecar::builder(BIN).resources(dir.path()).spawn().await;
     let mut dapr = client(&sidecar).await;
 
@@ -226,7 +159,7 @@ async fn grpc_headers_join_the_metadata_and_response_metadata_comes_back_as_head
     let target = TestApp::start().await;
     target.respond(http::Method::POST, "/missing", &[404]);
     let url = format!("http://127.0.0.1:{}", target.port);
-    let dir = resources(&[("web.yaml", &http_binding("web", &url))]);
+    let dir = resources(&[("web.yaml", &components::http("web", &url))]);
     let sidecar = Sidecar::builder(BIN).resources(dir.path()).spawn().await;
     let mut dapr = client(&sidecar).await;
 
@@ -271,10 +204,10 @@ async fn grpc_headers_join_the_metadata_and_response_metadata_comes_back_as_head
 #[tokio::test]
 async fn metadata_set_metadata_and_reflection_match_the_http_api() {
     let dir = resources(&[
-        ("ticker.yaml", &cron("ticker")),
+        ("ticker.yaml", &components::cron("ticker", "@every 1s")),
         (
             "files.yaml",
-            &localstorage("files", tempfile::tempdir().unwrap().keep().as_path()),
+            &components::localstorage("files", tempfile::tempdir().unwrap().keep().as_path()),
         ),
     ]);
     let sidecar = Sidecar::builder(BIN)
@@ -295,7 +228,7 @@ async fn metadata_set_metadata_and_reflection_match_the_http_api() {
         .await
         .unwrap()
         .into_inner();
-    let http = get_json(&sidecar, "/v1.0/metadata").await;
+    let http = sidecar.get_json("/v1.0/metadata").await;
 
     assert_eq!(grpc.id, "testapp");
     assert_eq!(http["id"], "testapp");
@@ -373,7 +306,10 @@ async fn metadata_set_metadata_and_reflection_match_the_http_api() {
 #[tokio::test]
 async fn bad_input_gets_daprd_statuses_and_the_sidecar_keeps_serving() {
     let root = tempfile::tempdir().unwrap();
-    let dir = resources(&[("files.yaml", &localstorage("files", root.path()))]);
+    let dir = resources(&[(
+        "files.yaml",
+        &components::localstorage("files", root.path()),
+    )]);
     let sidecar = Sidecar::builder(BIN)
         .resources(dir.path())
         .args(["--max-body-size", "1Ki"])
@@ -431,7 +367,10 @@ async fn bad_input_gets_daprd_statuses_and_the_sidecar_keeps_serving() {
 #[tokio::test]
 async fn dapr_api_token_is_required_on_every_call() {
     let root = tempfile::tempdir().unwrap();
-    let dir = resources(&[("files.yaml", &localstorage("files", root.path()))]);
+    let dir = resources(&[(
+        "files.yaml",
+        &components::localstorage("files", root.path()),
+    )]);
     let sidecar = Sidecar::builder(BIN)
         .resources(dir.path())
         .env("DAPR_API_TOKEN", "s3cret")
@@ -644,9 +583,9 @@ async fn grpc_app_gets_events_by_exact_name_with_metadata_unchanged_and_the_app_
     let app_port = free_port();
     let _server = app.serve(app_port).await;
     let dir = resources(&[
-        ("a.yaml", &cron("Ticker")),
-        ("b.yaml", &cron("OTHER")),
-        ("c.yaml", &cron("third")),
+        ("a.yaml", &components::cron("Ticker", "@every 1s")),
+        ("b.yaml", &components::cron("OTHER", "@every 1s")),
+        ("c.yaml", &components::cron("third", "@every 1s")),
     ]);
     let sidecar = grpc_app_sidecar(dir.path(), app_port, &[]).await;
 
@@ -683,8 +622,11 @@ async fn grpc_app_errors_slowness_and_outage_never_stop_the_sidecar() {
     let server = app.serve(app_port).await;
     let root = tempfile::tempdir().unwrap();
     let dir = resources(&[
-        ("ticker.yaml", &cron("ticker")),
-        ("files.yaml", &localstorage("files", root.path())),
+        ("ticker.yaml", &components::cron("ticker", "@every 1s")),
+        (
+            "files.yaml",
+            &components::localstorage("files", root.path()),
+        ),
     ]);
     let sidecar = grpc_app_sidecar(dir.path(), app_port, &[]).await;
     let mut dapr = client(&sidecar).await;
@@ -712,12 +654,7 @@ async fn grpc_app_errors_slowness_and_outage_never_stop_the_sidecar() {
     dapr.invoke_binding(invoke("files", "create", b"2", &[("fileName", "two")]))
         .await
         .expect("the API serves while the app is slow");
-    let r = sidecar
-        .client
-        .get(sidecar.url("/v1.0/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let r = sidecar.get("/v1.0/healthz").await;
     assert_eq!(r.status(), 204);
 
     // Outage: deliveries fail while the app is down and resume when it is back.
@@ -756,9 +693,12 @@ async fn grpc_app_reply_forwards_data_to_output_bindings() {
     let target = TestApp::start().await;
     let url = format!("http://127.0.0.1:{}", target.port);
     let dir = resources(&[
-        ("ticker.yaml", &cron("ticker")),
-        ("files.yaml", &localstorage("files", root.path())),
-        ("web.yaml", &http_binding("web", &url)),
+        ("ticker.yaml", &components::cron("ticker", "@every 1s")),
+        (
+            "files.yaml",
+            &components::localstorage("files", root.path()),
+        ),
+        ("web.yaml", &components::http("web", &url)),
     ]);
     let sidecar = grpc_app_sidecar(dir.path(), app_port, &[]).await;
 
@@ -806,7 +746,7 @@ async fn a_failed_list_input_bindings_is_asked_again_not_cached() {
     app.list_failures.store(2, Ordering::SeqCst);
     let app_port = free_port();
     let _server = app.serve(app_port).await;
-    let dir = resources(&[("ticker.yaml", &cron("ticker"))]);
+    let dir = resources(&[("ticker.yaml", &components::cron("ticker", "@every 1s"))]);
     let sidecar = grpc_app_sidecar(dir.path(), app_port, &[]).await;
 
     wait_for("events after the probe recovered", &sidecar, || {
@@ -821,7 +761,7 @@ async fn grpc_app_health_checks_use_app_callback_health_check() {
     let app = FakeApp::new(&["ticker"]);
     let app_port = free_port();
     let _server = app.serve(app_port).await;
-    let dir = resources(&[("ticker.yaml", &cron("ticker"))]);
+    let dir = resources(&[("ticker.yaml", &components::cron("ticker", "@every 1s"))]);
     let sidecar = grpc_app_sidecar(
         dir.path(),
         app_port,
@@ -836,7 +776,7 @@ async fn grpc_app_health_checks_use_app_callback_health_check() {
         app.health_calls.load(Ordering::SeqCst) >= 2 && app.count() >= 1
     })
     .await;
-    let metadata = get_json(&sidecar, "/v1.0/metadata").await;
+    let metadata = sidecar.get_json("/v1.0/metadata").await;
     assert_eq!(metadata["appConnectionProperties"]["protocol"], "grpc");
     assert_eq!(
         metadata["appConnectionProperties"]["health"]["healthProbeInterval"],

@@ -6,32 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bindery_testkit::{Sidecar, TestApp, eventually, resources};
+use bindery_testkit::{Sidecar, TestApp, components, eventually, resources};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bindery");
 
-fn localstorage(name: &str, root: &std::path::Path) -> String {
-    format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.localstorage\n  metadata:\n  - name: rootPath\n    value: {}\n",
-        root.display()
-    )
-}
-
 async fn component_names(sidecar: &Sidecar) -> Vec<String> {
-    let v: Value = serde_json::from_str(
-        &sidecar
-            .client
-            .get(sidecar.url("/v1.0/metadata"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let v: Value = sidecar.get_json("/v1.0/metadata").await;
     v["components"]
         .as_array()
         .unwrap()
@@ -51,7 +33,7 @@ async fn components_are_added_changed_and_removed_without_a_restart() {
     // Added.
     std::fs::write(
         dir.path().join("files.yaml"),
-        localstorage("files", root_a.path()),
+        components::localstorage("files", root_a.path()),
     )
     .unwrap();
     let create = |n: usize| json!({"operation": "create", "data": "x", "metadata": {"fileName": format!("f{n}.txt")}});
@@ -101,7 +83,7 @@ async fn components_are_added_changed_and_removed_without_a_restart() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     std::fs::write(
         dir.path().join("files.yaml"),
-        localstorage("files", root_b.path()),
+        components::localstorage("files", root_b.path()),
     )
     .unwrap();
     eventually(Duration::from_secs(10), || async {
@@ -175,22 +157,11 @@ async fn hot_reload_can_be_switched_off_in_the_configuration() {
         .args(["--config", &config.path().display().to_string()])
         .spawn()
         .await;
-    let v: Value = serde_json::from_str(
-        &sidecar
-            .client
-            .get(sidecar.url("/v1.0/metadata"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let v: Value = sidecar.get_json("/v1.0/metadata").await;
     assert_eq!(v["enabledFeatures"], json!([]));
     std::fs::write(
         dir.path().join("files.yaml"),
-        localstorage("files", root.path()),
+        components::localstorage("files", root.path()),
     )
     .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -199,10 +170,15 @@ async fn hot_reload_can_be_switched_off_in_the_configuration() {
 
 const RABBITMQ: &str = "amqp://guest:guest@127.0.0.1:5672/";
 
+/// The `orders` rabbitmq input with `extra` metadata items (raw YAML).
 fn rabbitmq_component(queue: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: orders\nspec:\n  type: bindings.rabbitmq\n  metadata:\n  - name: host\n    value: {RABBITMQ}\n  - name: queueName\n    value: {queue}\n  - name: deleteWhenUnused\n    value: \"false\"\n  - name: prefetchCount\n    value: \"1\"\n{extra}"
-    )
+    let metadata = [
+        ("host", RABBITMQ),
+        ("queueName", queue),
+        ("deleteWhenUnused", "false"),
+        ("prefetchCount", "1"),
+    ];
+    components::component("orders", "bindings.rabbitmq", &metadata) + extra
 }
 
 fn rabbitmq_reachable() -> bool {
@@ -212,12 +188,7 @@ fn rabbitmq_reachable() -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_input_binding_swapped_mid_stream_loses_no_event() {
-    if !rabbitmq_reachable() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "RabbitMQ is required under CI"
-        );
-        eprintln!("SKIP: RabbitMQ not reachable at 127.0.0.1:5672");
+    if !bindery_testkit::require(rabbitmq_reachable(), "RabbitMQ at 127.0.0.1:5672") {
         return;
     }
     let queue = format!("bindery-reload-{}", uuid_like());

@@ -105,12 +105,7 @@ async fn bodies_over_max_body_size_are_refused_and_the_sidecar_keeps_serving() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(json_body(r).await["errorCode"], "ERR_MALFORMED_REQUEST");
-    let r = sidecar
-        .client
-        .get(sidecar.url("/v1.0/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let r = sidecar.get("/v1.0/healthz").await;
     assert_eq!(r.status(), 204);
 }
 
@@ -122,12 +117,7 @@ async fn metadata_lists_components_and_extended_values() {
         .args(["--app-max-concurrency", "3"])
         .spawn()
         .await;
-    let r = sidecar
-        .client
-        .get(sidecar.url("/v1.0/metadata"))
-        .send()
-        .await
-        .unwrap();
+    let r = sidecar.get("/v1.0/metadata").await;
     assert_eq!(r.status(), 200);
     let v = json_body(r).await;
     assert_eq!(v["id"], "testapp");
@@ -148,15 +138,7 @@ async fn metadata_lists_components_and_extended_values() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let v = json_body(
-        sidecar
-            .client
-            .get(sidecar.url("/v1.0/metadata"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let v = json_body(sidecar.get("/v1.0/metadata").await).await;
     assert_eq!(v["extended"]["owner"], "team-a");
 }
 
@@ -168,12 +150,7 @@ async fn api_token_is_required_except_for_health() {
         .env("DAPR_API_TOKEN", "s3cret")
         .spawn()
         .await;
-    let r = sidecar
-        .client
-        .get(sidecar.url("/v1.0/metadata"))
-        .send()
-        .await
-        .unwrap();
+    let r = sidecar.get("/v1.0/metadata").await;
     assert_eq!(r.status(), 401);
     assert_eq!(r.text().await.unwrap(), "invalid api token\n");
     let r = sidecar
@@ -213,19 +190,9 @@ async fn readiness_waits_for_the_app_port_but_outbound_does_not() {
         .app_port(app_port)
         .spawn()
         .await;
-    let r = sidecar
-        .client
-        .get(sidecar.url("/v1.0/healthz/outbound"))
-        .send()
-        .await
-        .unwrap();
+    let r = sidecar.get("/v1.0/healthz/outbound").await;
     assert_eq!(r.status(), 204);
-    let r = sidecar
-        .client
-        .get(sidecar.url("/v1.0/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let r = sidecar.get("/v1.0/healthz").await;
     assert_eq!(r.status(), 500);
     let v = json_body(r).await;
     assert_eq!(v["errorCode"], "ERR_HEALTH_NOT_READY");
@@ -239,23 +206,13 @@ async fn readiness_waits_for_the_app_port_but_outbound_does_not() {
 
     let _app = TestApp::start_on(app_port).await;
     sidecar.wait_ready().await;
-    let r = sidecar
-        .client
-        .get(sidecar.url("/v1.0/healthz?appid=other"))
-        .send()
-        .await
-        .unwrap();
+    let r = sidecar.get("/v1.0/healthz?appid=other").await;
     assert_eq!(r.status(), 500);
     assert_eq!(
         json_body(r).await["errorCode"],
         "ERR_HEALTH_APPID_NOT_MATCH"
     );
-    let r = sidecar
-        .client
-        .get(sidecar.url("/v1.0/healthz?appid=testapp"))
-        .send()
-        .await
-        .unwrap();
+    let r = sidecar.get("/v1.0/healthz?appid=testapp").await;
     assert_eq!(r.status(), 204);
 }
 
@@ -306,12 +263,7 @@ async fn start_up_failures_name_the_file_component_field_and_cause() {
     let ignored = unknown.replace("  version: v1\n", "  version: v1\n  ignoreErrors: true\n");
     let dir = resources(&[("bad.yaml", &ignored)]);
     let sidecar = Sidecar::builder(BIN).resources(dir.path()).spawn().await;
-    let r = sidecar
-        .client
-        .get(sidecar.url("/v1.0/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let r = sidecar.get("/v1.0/healthz").await;
     assert_eq!(r.status(), 204);
 
     let duplicate = format!("{SECRET_STORE}---\n{SECRET_STORE}");
@@ -358,15 +310,7 @@ async fn daprd_flags_in_single_dash_form_and_ignored_flags_are_accepted() {
         ])
         .spawn()
         .await;
-    let v = json_body(
-        sidecar
-            .client
-            .get(sidecar.url("/v1.0/metadata"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let v = json_body(sidecar.get("/v1.0/metadata").await).await;
     assert_eq!(v["components"][0]["name"], "envs");
     let first_line = sidecar
         .output()
@@ -415,15 +359,7 @@ async fn secret_stores_env_refs_and_templates_feed_component_metadata() {
         Some("tok-123"),
         "envRef and {{appID}} resolved"
     );
-    let v = json_body(
-        sidecar
-            .client
-            .get(sidecar.url("/v1.0/metadata"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let v = json_body(sidecar.get("/v1.0/metadata").await).await;
     let names: Vec<&str> = v["components"]
         .as_array()
         .unwrap()

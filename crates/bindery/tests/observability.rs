@@ -9,7 +9,7 @@ use std::time::Duration;
 use bindery_api::otlp::{ExportTraceServiceRequest, Span};
 use bindery_api::proto::runtime::dapr_client::DaprClient;
 use bindery_api::proto::runtime::{GetMetadataRequest, InvokeBindingRequest};
-use bindery_testkit::{Sidecar, TestApp, eventually, free_port, resources};
+use bindery_testkit::{Sidecar, TestApp, components, eventually, free_port, resources};
 use prost::Message;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -23,30 +23,15 @@ fn traceparent() -> String {
 }
 
 fn component(name: &str, ty: &str, metadata: &[(&str, &str)], extra_spec: &str) -> String {
-    let mut out = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: {ty}\n  version: v1\n{extra_spec}  metadata:\n"
-    );
-    for (k, v) in metadata {
-        out.push_str(&format!("  - name: {k}\n    value: \"{v}\"\n"));
-    }
-    out
+    components::component_with(name, ty, extra_spec, metadata)
 }
 
 fn cron(name: &str) -> String {
-    component(name, "bindings.cron", &[("schedule", "@every 1s")], "")
+    components::cron(name, "@every 1s")
 }
 
 fn localstorage(root: &std::path::Path) -> String {
-    component(
-        "files",
-        "bindings.localstorage",
-        &[("rootPath", &root.display().to_string())],
-        "",
-    )
-}
-
-fn http_binding(name: &str, url: &str) -> String {
-    component(name, "bindings.http", &[("url", url)], "")
+    components::localstorage("files", root)
 }
 
 /// A Configuration sampling every trace and exporting over OTLP/HTTP to `port`.
@@ -238,7 +223,7 @@ async fn traceparent_flows_from_the_http_api_through_the_http_binding_and_is_exp
     let receiver = TestApp::start().await;
     let dir = resources(&[(
         "h.yaml",
-        &http_binding("up", &format!("http://127.0.0.1:{}/hook", upstream.port)),
+        &components::http("up", &format!("http://127.0.0.1:{}/hook", upstream.port)),
     )]);
     let config = tracing_config(dir.path(), Some(receiver.port));
     let sidecar = Sidecar::builder(BIN)
@@ -290,7 +275,7 @@ async fn traceparent_flows_from_the_grpc_api_through_the_http_binding() {
     let upstream = TestApp::start().await;
     let dir = resources(&[(
         "h.yaml",
-        &http_binding("up", &format!("http://127.0.0.1:{}/hook", upstream.port)),
+        &components::http("up", &format!("http://127.0.0.1:{}/hook", upstream.port)),
     )]);
     let sidecar = Sidecar::builder(BIN).resources(dir.path()).spawn().await;
     let channel =
@@ -461,11 +446,8 @@ async fn failed_components_show_in_metadata_without_failing_readiness() {
         .await;
     sidecar.wait_ready().await;
     let metadata: Value = sidecar
-        .client
-        .get(sidecar.url("/v1.0/metadata"))
-        .send()
+        .get("/v1.0/metadata")
         .await
-        .unwrap()
         .text()
         .await
         .map(|t| serde_json::from_str(&t).expect("metadata JSON"))
@@ -490,12 +472,7 @@ async fn failed_components_show_in_metadata_without_failing_readiness() {
     );
     assert!(broken.get("capabilities").is_none());
     // ignoreErrors: the sidecar is still ready.
-    let health = sidecar
-        .client
-        .get(sidecar.url("/v1.0/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let health = sidecar.get("/v1.0/healthz").await;
     assert_eq!(health.status(), 204);
     // The failure is a metric too.
     let text = sidecar.scrape_metrics().await;

@@ -4,22 +4,16 @@
 use std::process::Command;
 use std::time::Duration;
 
-use bindery_testkit::{Recorded, Sidecar, TestApp, eventually, resources};
+use bindery_testkit::amqp::url as rabbit_url;
+use bindery_testkit::{Sidecar, TestApp, components, eventually, resources};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bindery");
 
-fn http_binding(name: &str, url: &str) -> String {
-    format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.http\n  metadata:\n  - name: url\n    value: {url}\n"
-    )
-}
-
+/// A cron component with `extra` metadata items (raw YAML).
 fn cron(name: &str, schedule: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.cron\n  metadata:\n  - name: schedule\n    value: \"{schedule}\"\n{extra}"
-    )
+    components::cron(name, schedule) + extra
 }
 
 fn resiliency(body: &str) -> String {
@@ -31,15 +25,6 @@ async fn body(r: reqwest::Response) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::String(text))
 }
 
-async fn posts_within(app: &TestApp, path: &str, n: usize, timeout: Duration) -> Vec<Recorded> {
-    eventually(timeout, || async {
-        let posts = app.requests_to(&Method::POST, path);
-        (posts.len() >= n).then_some(posts)
-    })
-    .await
-    .unwrap_or_else(|| app.requests_to(&Method::POST, path))
-}
-
 #[tokio::test]
 async fn outbound_retries_recover_from_503_but_never_retry_a_404() {
     let upstream = TestApp::start().await;
@@ -47,10 +32,13 @@ async fn outbound_retries_recover_from_503_but_never_retry_a_404() {
     upstream.respond(Method::POST, "/missing", &[404]);
     let base = format!("http://127.0.0.1:{}", upstream.port);
     let dir = resources(&[
-        ("a.yaml", &http_binding("flaky", &format!("{base}/flaky"))),
+        (
+            "a.yaml",
+            &components::http("flaky", &format!("{base}/flaky")),
+        ),
         (
             "b.yaml",
-            &http_binding("missing", &format!("{base}/missing")),
+            &components::http("missing", &format!("{base}/missing")),
         ),
         (
             "resiliency.yaml",
@@ -87,7 +75,7 @@ async fn outbound_timeout_answers_500_with_the_deadline_message() {
     let dir = resources(&[
         (
             "a.yaml",
-            &http_binding("slow", &format!("http://127.0.0.1:{}/slow", upstream.port)),
+            &components::http("slow", &format!("http://127.0.0.1:{}/slow", upstream.port)),
         ),
         (
             "resiliency.yaml",
@@ -121,7 +109,7 @@ async fn circuit_breaker_opens_fails_fast_then_half_opens() {
     let dir = resources(&[
         (
             "a.yaml",
-            &http_binding("down", &format!("http://127.0.0.1:{}/down", upstream.port)),
+            &components::http("down", &format!("http://127.0.0.1:{}/down", upstream.port)),
         ),
         (
             "resiliency.yaml",
@@ -197,14 +185,18 @@ async fn inbound_retries_follow_the_policy_matching_and_delivery_attempts() {
         .await;
     // The first tick fires after 5 s and the next after 10 s: every POST seen before then
     // belongs to the first tick's event.
-    let retried = posts_within(&app, "/retried", 4, Duration::from_secs(8)).await;
+    let retried = app
+        .posts_within("/retried", 4, Duration::from_secs(8))
+        .await;
     assert_eq!(
         retried.len(),
         4,
         "three failures, then accepted\n{}",
         sidecar.output()
     );
-    let attempts = posts_within(&app, "/attempts", 3, Duration::from_secs(2)).await;
+    let attempts = app
+        .posts_within("/attempts", 3, Duration::from_secs(2))
+        .await;
     assert_eq!(attempts.len(), 3, "deliveryAttempts: 3");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.requests_to(&Method::POST, "/retried").len(), 4);
@@ -282,10 +274,6 @@ async fn an_invalid_resiliency_stops_start_up_and_validate_points_at_the_line() 
 // ---------------------------------------------------------------------------------------------
 // RabbitMQ: what happens to a message the app never accepts.
 
-fn rabbit_url() -> String {
-    std::env::var("RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
-
 fn rabbit_reachable() -> bool {
     let url = rabbit_url();
     let authority = url.split("://").nth(1).unwrap_or_default();
@@ -300,13 +288,7 @@ fn rabbit_reachable() -> bool {
         .ok()
         .and_then(|mut a| a.next())
         .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
-    if !reachable {
-        if std::env::var_os("CI").is_some() {
-            panic!("RabbitMQ not reachable at {address}");
-        }
-        eprintln!("SKIP: rabbitmq not reachable at {address}");
-    }
-    reachable
+    bindery_testkit::require(reachable, &format!("RabbitMQ at {address}"))
 }
 
 /// Deletes the test's queues when it ends, however it ends.
@@ -341,11 +323,16 @@ fn queue_depth(queue: &str) -> Option<(u64, u64)> {
     })
 }
 
+/// A durable rabbitmq component with `extra` metadata items (raw YAML).
 fn rabbit(name: &str, queue: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.rabbitmq\n  metadata:\n  - name: host\n    value: {}\n  - name: queueName\n    value: {queue}\n  - name: durable\n    value: \"true\"\n  - name: deleteWhenUnused\n    value: \"false\"\n{extra}",
-        rabbit_url()
-    )
+    let metadata = [
+        ("host", rabbit_url()),
+        ("queueName", queue.to_owned()),
+        ("durable", "true".to_owned()),
+        ("deleteWhenUnused", "false".to_owned()),
+    ];
+    let metadata: Vec<(&str, &str)> = metadata.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    components::component(name, "bindings.rabbitmq", &metadata) + extra
 }
 
 #[tokio::test]
@@ -408,7 +395,7 @@ async fn rabbitmq_dead_letter_drop_and_default_nack() {
     }
 
     // Dead letter: two attempts, then the event lands on the dlq queue, read back by its input.
-    let dead = posts_within(&app, "/dlq", 1, Duration::from_secs(15)).await;
+    let dead = app.posts_within("/dlq", 1, Duration::from_secs(15)).await;
     assert_eq!(dead.len(), 1, "dead-lettered\n{}", sidecar.output());
     assert_eq!(dead[0].body, "\"poison\"");
     assert_eq!(dead[0].header("bindery.failure.binding"), Some("src"));
@@ -427,7 +414,9 @@ async fn rabbitmq_dead_letter_drop_and_default_nack() {
     assert_eq!(app.requests_to(&Method::POST, "/src").len(), 2);
 
     // Drop: one attempt, acknowledged, logged.
-    let dropped = posts_within(&app, "/dropper", 1, Duration::from_secs(10)).await;
+    let dropped = app
+        .posts_within("/dropper", 1, Duration::from_secs(10))
+        .await;
     assert_eq!(dropped.len(), 1);
     assert!(
         eventually(Duration::from_secs(5), || async {
@@ -443,7 +432,7 @@ async fn rabbitmq_dead_letter_drop_and_default_nack() {
     );
 
     // Default: nacked and redelivered until the app accepts it.
-    let plain = posts_within(&app, "/plain", 4, Duration::from_secs(10)).await;
+    let plain = app.posts_within("/plain", 4, Duration::from_secs(10)).await;
     assert_eq!(plain.len(), 4, "redelivered after each nack");
     assert!(plain.iter().all(|p| p.body == "\"retry me\""));
 
@@ -491,7 +480,7 @@ async fn a_failing_dead_letter_binding_leaves_the_event_with_its_source() {
         ),
         (
             "broken.yaml",
-            http_binding("broken", &format!("http://127.0.0.1:{dead_port}/x")),
+            components::http("broken", &format!("http://127.0.0.1:{dead_port}/x")),
         ),
     ];
     let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
@@ -506,7 +495,7 @@ async fn a_failing_dead_letter_binding_leaves_the_event_with_its_source() {
         .invoke("src", json!({"operation": "create", "data": "keep me"}))
         .await;
     assert_eq!(r.status(), 204);
-    let posts = posts_within(&app, "/src", 3, Duration::from_secs(10)).await;
+    let posts = app.posts_within("/src", 3, Duration::from_secs(10)).await;
     assert!(
         posts.len() >= 3,
         "the dead-letter failure nacks, so the broker redelivers\n{}",

@@ -78,15 +78,7 @@ async fn python_client_invokes_bindings_and_reads_metadata_over_grpc() {
     assert_eq!(out["extended_after_set"]["pythonKey"], "pythonValue");
 
     // The same value is visible over HTTP: one runtime behind both APIs.
-    let http = sidecar
-        .client
-        .get(sidecar.url("/v1.0/metadata"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let http = sidecar.get("/v1.0/metadata").await.text().await.unwrap();
     let http: Value = serde_json::from_str(&http).unwrap();
     assert_eq!(http["extended"]["pythonKey"], "pythonValue");
 }
@@ -189,12 +181,7 @@ async fn python_grpc_app_receives_input_binding_events() {
         output.contains("error invoking app: rpc error: code = Unknown"),
         "{output}"
     );
-    let r = sidecar
-        .client
-        .get(sidecar.url("/v1.0/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let r = sidecar.get("/v1.0/healthz").await;
     assert_eq!(r.status(), 204);
 }
 

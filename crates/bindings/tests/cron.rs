@@ -1,73 +1,28 @@
 //! The cron binding built through its descriptor, on the real clock.
 #![cfg(feature = "cron")]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bindery_bindings::cron::DESCRIPTOR;
-use bindery_core::{
-    BuildContext, Delivery, DeliveryError, EventSink, InputContext, InputEvent, Properties,
-};
-use bytes::Bytes;
-use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
+use bindery_testkit::binding;
+use bindery_testkit::{RecordingSink, Running};
 
-/// Records events; answers Err to show the binding ignores the verdict, and can be slow.
-struct Sink {
-    events: Mutex<Vec<InputEvent>>,
-    delay: Duration,
-    fail: bool,
-}
-
-#[async_trait]
-impl EventSink for Sink {
-    async fn deliver(&self, event: InputEvent) -> Delivery {
-        self.events.lock().await.push(event);
-        tokio::time::sleep(self.delay).await;
-        if self.fail {
-            Err(DeliveryError::new("app said no"))
-        } else {
-            Ok(Bytes::new())
-        }
-    }
-}
-
-async fn start(
-    schedule: &str,
-    sink: Arc<Sink>,
-) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let build = DESCRIPTOR.build_input.expect("input binding");
-    let binding = build(BuildContext::new(
-        "cron-test".to_owned(),
-        Properties::from_pairs([("schedule", schedule)]),
-        "app".to_owned(),
-    ))
-    .await
-    .expect("builds");
-    let token = CancellationToken::new();
-    let cx = InputContext::new("cron-test", sink, token.clone());
-    let handle = tokio::spawn(async move {
-        binding.run(cx).await.expect("run ends cleanly");
-    });
-    (token, handle)
+/// Starts the binding with a sink that records events (answering Err to show the binding
+/// ignores the verdict, or taking its time like a slow app).
+async fn start(schedule: &str, sink: RecordingSink) -> Running {
+    let binding = binding::input(&DESCRIPTOR, "cron-test", &[("schedule", schedule)])
+        .await
+        .expect("builds");
+    Running::start("cron-test", binding, sink.shared())
 }
 
 #[tokio::test]
 async fn every_second_delivers_events_with_metadata_and_stops_on_shutdown() {
-    let sink = Arc::new(Sink {
-        events: Mutex::new(Vec::new()),
-        delay: Duration::ZERO,
-        fail: true,
-    });
-    let (token, handle) = start("@every 1s", sink.clone()).await;
+    let run = start("@every 1s", RecordingSink::refusing_all()).await;
+    let sink = run.sink().clone();
     tokio::time::sleep(Duration::from_millis(3300)).await;
-    token.cancel();
-    tokio::time::timeout(Duration::from_secs(5), handle)
-        .await
-        .expect("run returns after shutdown")
-        .expect("no panic");
-    let events = sink.events.lock().await.clone();
+    run.stop_within(Duration::from_secs(5)).await;
+    let events = sink.events();
     assert!(events.len() >= 2, "got {} events", events.len());
     for e in &events {
         assert!(e.data.is_empty());
@@ -81,30 +36,23 @@ async fn every_second_delivers_events_with_metadata_and_stops_on_shutdown() {
         let stamp = stamp.split('.').next().unwrap();
         chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S").expect("Go time format");
     }
-    assert_eq!(events.len(), sink.events.lock().await.len());
+    assert_eq!(events.len(), sink.events().len());
     // Nothing fires after shutdown.
     let count = events.len();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(sink.events.lock().await.len(), count);
+    assert_eq!(sink.events().len(), count);
 }
 
 #[tokio::test]
 async fn slow_app_gets_overlapping_ticks_and_shutdown_waits_for_them() {
-    let sink = Arc::new(Sink {
-        events: Mutex::new(Vec::new()),
-        delay: Duration::from_millis(2500),
-        fail: false,
-    });
-    let (token, handle) = start("* * * * * *", sink.clone()).await;
+    let slow = RecordingSink::accepting().delay(Duration::from_millis(2500));
+    let run = start("* * * * * *", slow).await;
+    let sink = run.sink().clone();
     tokio::time::sleep(Duration::from_millis(3300)).await;
     // Each delivery takes 2.5 s, yet ticks kept coming every second.
-    assert!(sink.events.lock().await.len() >= 2);
+    assert!(sink.events().len() >= 2);
     let started = std::time::Instant::now();
-    token.cancel();
-    tokio::time::timeout(Duration::from_secs(10), handle)
-        .await
-        .expect("run returns")
-        .expect("no panic");
+    run.stop_within(Duration::from_secs(10)).await;
     // run waited for the in-flight deliveries rather than dropping them.
     assert!(
         started.elapsed() >= Duration::from_millis(500),
@@ -115,14 +63,7 @@ async fn slow_app_gets_overlapping_ticks_and_shutdown_waits_for_them() {
 
 #[tokio::test]
 async fn invalid_schedule_fails_to_build() {
-    let build = DESCRIPTOR.build_input.expect("input binding");
-    let err = match build(BuildContext::new(
-        "bad".to_owned(),
-        Properties::from_pairs([("schedule", "every minute")]),
-        "app".to_owned(),
-    ))
-    .await
-    {
+    let err = match binding::input(&DESCRIPTOR, "bad", &[("schedule", "every minute")]).await {
         Ok(_) => panic!("must not build"),
         Err(e) => e,
     };

@@ -8,7 +8,8 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bindery_bindings::http::DESCRIPTOR;
-use bindery_core::{BuildContext, ErrorKind, InvokeRequest, OutputBinding, Properties};
+use bindery_core::{ErrorKind, OutputBinding};
+use bindery_testkit::binding::{self, request as req};
 
 /// Echoes the request as JSON; a few paths answer specially.
 async fn handler(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -63,26 +64,10 @@ async fn server() -> String {
 }
 
 async fn build(pairs: &[(&str, &str)]) -> Box<dyn OutputBinding> {
-    let build = DESCRIPTOR.build_output.expect("output binding");
-    build(BuildContext::new(
-        "api".to_owned(),
-        Properties::from_pairs(pairs.iter().copied()),
-        "app".to_owned(),
-    ))
-    .await
-    .map_err(|e| e.to_string())
-    .expect("builds")
-}
-
-fn req(op: &str, data: &str, metadata: &[(&str, &str)]) -> InvokeRequest {
-    InvokeRequest {
-        operation: op.to_owned(),
-        data: data.as_bytes().to_vec().into(),
-        metadata: metadata
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    }
+    binding::output(&DESCRIPTOR, "api", pairs)
+        .await
+        .map_err(|e| e.to_string())
+        .expect("builds")
 }
 
 fn echo(data: &[u8]) -> serde_json::Value {
@@ -328,7 +313,6 @@ async fn response_timeout_and_network_errors() {
 
 #[tokio::test]
 async fn bad_tls_material_fails_to_build() {
-    let build = DESCRIPTOR.build_output.expect("output binding");
     let cases: [(&[(&str, &str)], &str); 3] = [
         (
             &[("MTLSRootCA", "/nonexistent/ca.pem")],
@@ -347,12 +331,7 @@ async fn bad_tls_material_fails_to_build() {
         ),
     ];
     for (pairs, message) in cases {
-        let result = build(BuildContext::new(
-            "api".to_owned(),
-            Properties::from_pairs(pairs.iter().copied()),
-            "app".to_owned(),
-        ))
-        .await;
+        let result = binding::output(&DESCRIPTOR, "api", pairs).await;
         match result {
             Ok(_) => panic!("must not build: {message}"),
             Err(e) => assert_eq!(e.message(), message),

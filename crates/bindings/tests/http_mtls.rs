@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use bindery_bindings::http::DESCRIPTOR;
-use bindery_core::{
-    BindingError, BuildContext, ErrorKind, InvokeRequest, OutputBinding, Properties,
-};
+use bindery_core::{BindingError, ErrorKind, InvokeRequest, OutputBinding};
+use bindery_testkit::binding;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
 use tokio_rustls::TlsAcceptor;
@@ -94,20 +93,11 @@ async fn tls_server(config: rustls::ServerConfig) -> String {
 }
 
 async fn build(pairs: &[(&str, &str)]) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let build = DESCRIPTOR.build_output.expect("output binding");
-    build(BuildContext::new(
-        "api".to_owned(),
-        Properties::from_pairs(pairs.iter().copied()),
-        "app".to_owned(),
-    ))
-    .await
+    binding::output(&DESCRIPTOR, "api", pairs).await
 }
 
 fn get() -> InvokeRequest {
-    InvokeRequest {
-        operation: "get".to_owned(),
-        ..Default::default()
-    }
+    binding::request("get", "", &[])
 }
 
 #[tokio::test]

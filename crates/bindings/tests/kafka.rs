@@ -1,5 +1,6 @@
 //! `bindings.kafka` against a real Kafka-protocol broker (Tansu, started by
 //! scripts/start-kafka.sh when nothing answers on KAFKA_BROKERS / 127.0.0.1:9092).
+#![cfg(feature = "kafka")]
 
 mod kafka_support;
 
@@ -9,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bindery_bindings::kafka::DESCRIPTOR;
 use bindery_core::{ErrorKind, InvokeRequest};
+use bindery_testkit::binding;
 use bytes::Bytes;
 use kafka_support::*;
 use rdkafka::ClientConfig;
@@ -210,7 +212,7 @@ async fn output_errors() {
         ("publishTopic", "t"),
     ]);
     let started = std::time::Instant::now();
-    let result = (DESCRIPTOR.build_output.unwrap())(build_context("dead", properties)).await;
+    let result = binding::output_from(&DESCRIPTOR, "dead", properties).await;
     let e = result.err().expect("build must fail");
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert!(
@@ -227,7 +229,7 @@ async fn output_errors() {
         ("authType", "awsiam"),
         ("region", "us-east-1"),
     ]);
-    let e = (DESCRIPTOR.build_output.unwrap())(build_context("aws", properties))
+    let e = binding::output_from(&DESCRIPTOR, "aws", properties)
         .await
         .err()
         .unwrap();
@@ -275,7 +277,7 @@ async fn input_delivers_with_metadata() {
         .await
         .expect("produce");
 
-    let sink = Recorder::accept_all();
+    let sink = RecordingSink::accepting().shared();
     let group = unique("g");
     let input = start_input(
         "kafka-in",
@@ -289,18 +291,12 @@ async fn input_delivers_with_metadata() {
     )
     .await;
     assert!(
-        wait_until(Duration::from_secs(60), || sink
-            .accepted
-            .lock()
-            .unwrap()
-            .len()
-            >= 2)
-        .await,
+        wait_until(Duration::from_secs(60), || sink.accepted().len() >= 2).await,
         "events arrive"
     );
-    input.stop().await;
+    input.stop_within(STOP).await;
 
-    let events = sink.accepted.lock().unwrap().clone();
+    let events = sink.accepted();
     let hello = events
         .iter()
         .find(|e| e.data.as_ref() == b"hello")
@@ -357,7 +353,7 @@ async fn retry_mode_commits_only_after_ok() {
     ];
 
     // The app refuses "bad" for as long as this instance runs.
-    let sink = Recorder::new(Arc::new(|e, _| e.data.as_ref() != b"bad"));
+    let sink = RecordingSink::with_verdict(|e, _| e.data.as_ref() != b"bad").shared();
     let input = start_input("kafka-retry", &settings, Arc::clone(&sink)).await;
     assert!(
         wait_until(Duration::from_secs(60), || sink
@@ -370,7 +366,7 @@ async fn retry_mode_commits_only_after_ok() {
         "bad is retried: {:?}",
         sink.attempted_payloads()
     );
-    input.stop().await;
+    input.stop_within(STOP).await;
     assert_eq!(
         sink.accepted_payloads(),
         vec!["good-1"],
@@ -378,19 +374,11 @@ async fn retry_mode_commits_only_after_ok() {
     );
 
     // A new instance in the same group gets "bad" again, and not "good-1".
-    let again = Recorder::accept_all();
+    let again = RecordingSink::accepting().shared();
     let input = start_input("kafka-retry", &settings, Arc::clone(&again)).await;
-    assert!(
-        wait_until(Duration::from_secs(60), || again
-            .accepted
-            .lock()
-            .unwrap()
-            .len()
-            >= 2)
-        .await
-    );
+    assert!(wait_until(Duration::from_secs(60), || again.accepted().len() >= 2).await);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    input.stop().await;
+    input.stop_within(STOP).await;
     let delivered = again.accepted_payloads();
     assert_eq!(delivered, vec!["bad", "good-2"]);
     eprintln!(
@@ -418,19 +406,11 @@ async fn default_mode_skips_a_failed_event_and_logs_it() {
         ("initialOffset", "oldest"),
     ];
 
-    let sink = Recorder::new(Arc::new(|e, _| e.data.as_ref() != b"refused"));
+    let sink = RecordingSink::with_verdict(|e, _| e.data.as_ref() != b"refused").shared();
     let input = start_input("kafka-skip", &settings, Arc::clone(&sink)).await;
-    assert!(
-        wait_until(Duration::from_secs(60), || sink
-            .attempts
-            .lock()
-            .unwrap()
-            .len()
-            >= 3)
-        .await
-    );
+    assert!(wait_until(Duration::from_secs(60), || sink.events().len() >= 3).await);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    input.stop().await;
+    input.stop_within(STOP).await;
     assert_eq!(
         sink.attempted_payloads(),
         vec!["first", "refused", "last"],
@@ -443,19 +423,12 @@ async fn default_mode_skips_a_failed_event_and_logs_it() {
     );
 
     // Restart: the group's offset is past "refused", so nothing comes back.
-    let again = Recorder::accept_all();
+    let again = RecordingSink::accepting().shared();
     let input = start_input("kafka-skip", &settings, Arc::clone(&again)).await;
     produce_all(&topic, &["after-restart"]).await;
-    assert!(
-        wait_until(Duration::from_secs(60), || !again
-            .accepted
-            .lock()
-            .unwrap()
-            .is_empty())
-        .await
-    );
+    assert!(wait_until(Duration::from_secs(60), || !again.accepted().is_empty()).await);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    input.stop().await;
+    input.stop_within(STOP).await;
     assert_eq!(again.accepted_payloads(), vec!["after-restart"]);
     eprintln!(
         "default mode: sent 4, delivered {:?} then {:?}, skipped 1 (refused)",
@@ -474,7 +447,7 @@ async fn initial_offset_oldest_vs_newest() {
     create_topic(&topic, 1).await;
     produce_all(&topic, &["before"]).await;
 
-    let oldest = Recorder::accept_all();
+    let oldest = RecordingSink::accepting().shared();
     let g1 = unique("g");
     let a = start_input(
         "oldest",
@@ -486,7 +459,7 @@ async fn initial_offset_oldest_vs_newest() {
         Arc::clone(&oldest),
     )
     .await;
-    let newest = Recorder::accept_all();
+    let newest = RecordingSink::accepting().shared();
     let g2 = unique("g");
     let b = start_input(
         "newest",
@@ -497,7 +470,7 @@ async fn initial_offset_oldest_vs_newest() {
 
     // Keep producing probes until the newest-group consumer is assigned and sees one.
     let mut probes = 0;
-    while newest.accepted.lock().unwrap().is_empty() {
+    while newest.accepted().is_empty() {
         assert!(probes < 120, "newest consumer never received anything");
         produce_all(&topic, &[&format!("probe-{probes}")]).await;
         probes += 1;
@@ -508,8 +481,8 @@ async fn initial_offset_oldest_vs_newest() {
             > probes)
         .await
     );
-    a.stop().await;
-    b.stop().await;
+    a.stop_within(STOP).await;
+    b.stop_within(STOP).await;
     assert_eq!(
         oldest.accepted_payloads().first().map(String::as_str),
         Some("before")
@@ -526,7 +499,7 @@ async fn initial_offset_oldest_vs_newest() {
     delete_topic(&topic).await;
 }
 
-fn counts(sent: &[String], a: &Recorder, b: &Recorder) -> (usize, usize, usize, usize) {
+fn counts(sent: &[String], a: &RecordingSink, b: &RecordingSink) -> (usize, usize, usize, usize) {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for p in a
         .accepted_payloads()
@@ -561,8 +534,8 @@ async fn consumer_group_shares_partitions_and_takes_over() {
         ("heartbeatInterval", "1s"),
         ("sessionTimeout", "6s"),
     ];
-    let a = Recorder::accept_all();
-    let b = Recorder::accept_all();
+    let a = RecordingSink::accepting().shared();
+    let b = RecordingSink::accepting().shared();
     let run_a = start_input("member-a", &settings, Arc::clone(&a)).await;
     let run_b = start_input("member-b", &settings, Arc::clone(&b)).await;
     let out = output(&[("publishTopic", &topic)]).await;
@@ -619,19 +592,19 @@ async fn consumer_group_shares_partitions_and_takes_over() {
 
     // Phase 2: member b's app starts failing everything, then b stops mid-retry. Its
     // partitions move to a, which must receive every phase-2 event.
-    b.set_verdict(Arc::new(|_, _| false));
-    let b_attempts_before = b.attempts.lock().unwrap().len();
+    b.set_verdict(|_, _| false);
+    let b_attempts_before = b.events().len();
     let phase2: Vec<String> = (0..200).map(|i| format!("p2-{i}")).collect();
     for (i, p) in phase2.iter().enumerate() {
         publish(out.as_ref(), p, &[("partitionKey", &format!("key-{i}"))]).await;
     }
     assert!(
-        wait_until(Duration::from_secs(30), || b.attempts.lock().unwrap().len()
+        wait_until(Duration::from_secs(30), || b.events().len()
             > b_attempts_before + 3)
         .await,
         "b is retrying its failed event"
     );
-    run_b.stop().await;
+    run_b.stop_within(STOP).await;
     assert!(
         wait_until(Duration::from_secs(90), || counts(&phase2, &a, &b).1
             == phase2.len())
@@ -650,7 +623,7 @@ async fn consumer_group_shares_partitions_and_takes_over() {
         "b accepted nothing in phase 2"
     );
 
-    run_a.stop().await;
+    run_a.stop_within(STOP).await;
     out.close().await.unwrap();
     delete_topic(&topic).await;
 }
@@ -660,18 +633,18 @@ async fn input_without_topics_waits_for_shutdown() {
     if !ensure_broker() {
         return;
     }
-    let sink = Recorder::accept_all();
+    let sink = RecordingSink::accepting().shared();
     let input = start_input("no-topics", &[("consumerGroup", "g")], Arc::clone(&sink)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
-        !input.handle.is_finished(),
+        !input.is_finished(),
         "keeps running until shutdown, like daprd's Read returning nil"
     );
-    input.stop().await;
-    assert!(sink.attempts.lock().unwrap().is_empty());
+    input.stop_within(STOP).await;
+    assert!(sink.events().is_empty());
 
     // Topics without a consumer group cannot consume.
-    let e = (DESCRIPTOR.build_input.unwrap())(build_context("nogroup", props(&[("topics", "t")])))
+    let e = binding::input_from(&DESCRIPTOR, "nogroup", props(&[("topics", "t")]))
         .await
         .err()
         .expect("needs a consumer group");

@@ -2,6 +2,7 @@
 //! forgets topics, records and group offsets on restart, so this test is about reconnection:
 //! once the broker is back and the topic is recreated, the same producer and consumer work
 //! again by themselves.
+#![cfg(feature = "kafka")]
 
 mod kafka_support;
 
@@ -97,7 +98,7 @@ async fn producer_and_consumer_recover_after_broker_restart() {
     let topic = unique("restart");
     create_topic(&topic, 2).await;
     let group = unique("g");
-    let sink = Recorder::accept_all();
+    let sink = RecordingSink::accepting().shared();
     let input = start_input(
         "kafka-restart-in",
         &[
@@ -245,7 +246,7 @@ async fn producer_and_consumer_recover_after_broker_restart() {
         "consumer did not deliver everything sent after it resumed"
     );
 
-    input.stop().await;
+    input.stop_within(STOP).await;
     out.close().await.unwrap();
     delete_topic(&topic).await;
 }

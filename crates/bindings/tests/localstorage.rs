@@ -1,35 +1,26 @@
 //! The localstorage binding built through its descriptor, against a real temporary directory.
 #![cfg(feature = "localstorage")]
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use bindery_bindings::localstorage::DESCRIPTOR;
-use bindery_core::{BuildContext, ErrorKind, InvokeRequest, OutputBinding, Properties};
-use bytes::Bytes;
+use bindery_core::{ErrorKind, InvokeRequest, OutputBinding};
+use bindery_testkit::binding;
 
 async fn build(root: &Path) -> Box<dyn OutputBinding> {
-    let build = DESCRIPTOR.build_output.expect("output binding");
-    build(BuildContext::new(
-        "files".to_owned(),
-        Properties::from_pairs([("rootPath", root.to_str().unwrap())]),
-        "app".to_owned(),
-    ))
+    binding::output(
+        &DESCRIPTOR,
+        "files",
+        &[("rootPath", root.to_str().unwrap())],
+    )
     .await
     .map_err(|e| e.to_string())
     .expect("builds")
 }
 
 fn req(op: &str, file: Option<&str>, data: &[u8]) -> InvokeRequest {
-    let mut metadata = HashMap::new();
-    if let Some(f) = file {
-        metadata.insert("fileName".to_owned(), f.to_owned());
-    }
-    InvokeRequest {
-        operation: op.to_owned(),
-        data: Bytes::copy_from_slice(data),
-        metadata,
-    }
+    let file: Vec<(&str, &str)> = file.map(|f| ("fileName", f)).into_iter().collect();
+    binding::request(op, data, &file)
 }
 
 #[tokio::test]
@@ -198,7 +189,6 @@ async fn symlinks_inside_the_root_are_followed() {
 
 #[tokio::test]
 async fn bad_roots_fail_to_build() {
-    let build = DESCRIPTOR.build_output.expect("output binding");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("file");
     std::fs::write(&file, b"x").unwrap();
@@ -222,12 +212,7 @@ async fn bad_roots_fail_to_build() {
             "failed to parse metadata: property rootPath must not be empty",
         ),
     ] {
-        let result = build(BuildContext::new(
-            "files".to_owned(),
-            Properties::from_pairs([("rootPath", root.as_str())]),
-            "app".to_owned(),
-        ))
-        .await;
+        let result = binding::output(&DESCRIPTOR, "files", &[("rootPath", root.as_str())]).await;
         match result {
             Ok(_) => panic!("{root} must be refused"),
             Err(e) => assert_eq!(e.message(), message, "{root}"),

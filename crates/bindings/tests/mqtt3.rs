@@ -1,20 +1,12 @@
 //! bindings.mqtt3 against the real Mosquitto on this machine (`MQTT_URL`).
 #![cfg(feature = "mqtt3")]
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bindery_bindings::mqtt3::DESCRIPTOR;
-use bindery_core::{
-    BuildContext, Delivery, DeliveryError, EventSink, InputBinding, InputContext, InputEvent,
-    InvokeRequest, OutputBinding, Properties,
-};
-use bytes::Bytes;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use bindery_core::{InputBinding, OutputBinding, Properties};
+use bindery_testkit::binding::{self, create, tcp_or_skip};
+use bindery_testkit::{RecordingSink, Running};
 
 fn url() -> String {
     std::env::var("MQTT_URL").unwrap_or_else(|_| "tcp://127.0.0.1:1883".into())
@@ -29,14 +21,7 @@ async fn reachable() -> bool {
         .next()
         .unwrap_or("127.0.0.1:1883")
         .to_owned();
-    if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("Mosquitto not reachable at {addr}");
-    }
-    eprintln!("SKIP: mosquitto not reachable at {addr}");
-    false
+    tcp_or_skip(&addr, "Mosquitto").await
 }
 
 fn unique(prefix: &str) -> String {
@@ -44,109 +29,38 @@ fn unique(prefix: &str) -> String {
 }
 
 fn props(topic: &str, consumer: &str, extra: &[(&str, &str)]) -> Properties {
-    let mut m: HashMap<String, String> = HashMap::from([
-        ("url".to_owned(), url()),
-        ("topic".to_owned(), topic.to_owned()),
-        ("consumerID".to_owned(), consumer.to_owned()),
-        ("backOffInterval".to_owned(), "100ms".to_owned()),
-    ]);
-    for (k, v) in extra {
-        m.insert((*k).to_owned(), (*v).to_owned());
-    }
-    Properties::new(m).unwrap()
-}
-
-fn cx(p: Properties) -> BuildContext {
-    BuildContext::new("mqtt", p, "app")
+    let url = url();
+    let base = [
+        ("url", url.as_str()),
+        ("topic", topic),
+        ("consumerID", consumer),
+        ("backOffInterval", "100ms"),
+    ];
+    binding::props(&[&base[..], extra].concat())
 }
 
 async fn output(p: Properties) -> Box<dyn OutputBinding> {
-    (DESCRIPTOR.build_output.unwrap())(cx(p))
+    binding::output_from(&DESCRIPTOR, "mqtt", p)
         .await
         .expect("build output")
 }
 
 async fn input(p: Properties) -> Box<dyn InputBinding> {
-    (DESCRIPTOR.build_input.unwrap())(cx(p))
+    binding::input_from(&DESCRIPTOR, "mqtt", p)
         .await
         .expect("build input")
 }
 
-fn create(data: &str, md: &[(&str, &str)]) -> InvokeRequest {
-    InvokeRequest {
-        operation: "create".into(),
-        data: Bytes::from(data.to_owned()),
-        metadata: md
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    }
-}
-
-struct Sink {
-    tx: mpsc::UnboundedSender<InputEvent>,
-    fail: AtomicUsize,
-}
-
-#[async_trait]
-impl EventSink for Sink {
-    async fn deliver(&self, event: InputEvent) -> Delivery {
-        let _ = self.tx.send(event);
-        if self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(DeliveryError::new("app refused"));
-        }
-        Ok(Bytes::new())
-    }
-}
-
-struct Running {
-    events: mpsc::UnboundedReceiver<InputEvent>,
-    token: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), bindery_core::BindingError>>,
-}
-
-impl Running {
-    async fn next(&mut self) -> InputEvent {
-        tokio::time::timeout(Duration::from_secs(10), self.events.recv())
-            .await
-            .expect("an event within 10s")
-            .expect("sink open")
-    }
-    /// Nothing arrives for `wait`.
-    async fn quiet(&mut self, wait: Duration) -> bool {
-        tokio::time::timeout(wait, self.events.recv())
-            .await
-            .is_err()
-    }
-    async fn stop(self) {
-        self.token.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("run returns after shutdown")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-/// Starts the input and waits until it has had time to connect and subscribe.
+/// Starts the input (its sink refuses the first `fail` events) and waits until it has had time
+/// to connect and subscribe.
 async fn run(binding: Box<dyn InputBinding>, fail: usize) -> Running {
-    let (tx, events) = mpsc::unbounded_channel();
-    let sink = Arc::new(Sink {
-        tx,
-        fail: AtomicUsize::new(fail),
-    });
-    let token = CancellationToken::new();
-    let task = tokio::spawn(binding.run(InputContext::new("mqtt", sink, token.clone())));
+    run_with(binding, RecordingSink::refusing(fail)).await
+}
+
+async fn run_with(binding: Box<dyn InputBinding>, sink: RecordingSink) -> Running {
+    let running = Running::start("mqtt", binding, sink.shared());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    Running {
-        events,
-        token,
-        task,
-    }
+    running
 }
 
 #[tokio::test]
@@ -349,36 +263,19 @@ async fn handlers_run_concurrently() {
     if !reachable().await {
         return;
     }
-    struct Slow(mpsc::UnboundedSender<InputEvent>);
-    #[async_trait]
-    impl EventSink for Slow {
-        async fn deliver(&self, event: InputEvent) -> Delivery {
-            let _ = self.0.send(event);
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            Ok(Bytes::new())
-        }
-    }
     let topic = unique("bindery/conc");
-    let (tx, mut events) = mpsc::unbounded_channel();
-    let token = CancellationToken::new();
     let binding = input(props(&topic, &unique("c"), &[])).await;
-    let task =
-        tokio::spawn(binding.run(InputContext::new("mqtt", Arc::new(Slow(tx)), token.clone())));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let slow = RecordingSink::accepting().delay(Duration::from_secs(3));
+    let mut r = run_with(binding, slow).await;
     let out = output(props(&topic, &unique("p"), &[])).await;
     out.invoke(create("a", &[])).await.unwrap();
     out.invoke(create("b", &[])).await.unwrap();
     for _ in 0..2 {
-        tokio::time::timeout(Duration::from_secs(2), events.recv())
+        r.next_within(Duration::from_secs(2))
             .await
             .expect("second message while the first is still being handled");
     }
-    token.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    r.stop().await;
     out.close().await.unwrap();
 }
 

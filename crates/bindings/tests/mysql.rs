@@ -5,58 +5,24 @@
 use std::collections::HashMap;
 
 use bindery_bindings::mysql::DESCRIPTOR;
-use bindery_core::{
-    BindingError, BuildContext, ErrorKind, InvokeRequest, InvokeResponse, OutputBinding, Properties,
-};
+use bindery_core::{BindingError, ErrorKind, InvokeResponse, OutputBinding};
+use bindery_testkit::binding::{self, server_or_skip, sql_call as run, sql_request as req};
 
 fn url() -> String {
     std::env::var("MYSQL_URL").unwrap_or_else(|_| "root@tcp(127.0.0.1:3306)/test".to_owned())
 }
 
 async fn build_with(props: &[(&str, &str)]) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let cx = BuildContext::new(
-        "mysql-test".to_owned(),
-        Properties::from_pairs(props.iter().copied()),
-        "test".to_owned(),
-    );
-    (DESCRIPTOR.build_output.unwrap())(cx).await
+    binding::output(&DESCRIPTOR, "mysql-test", props).await
 }
 
+/// Builds the binding, or `None` (SKIP) when the server is not there outside CI.
 async fn build() -> Option<Box<dyn OutputBinding>> {
     let u = url();
-    match build_with(&[("url", u.as_str())]).await {
-        Ok(b) => Some(b),
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "mysql not reachable at {u}: {e} (CI is set)"
-            );
-            eprintln!("SKIP: mysql not reachable at {u}: {e}");
-            None
-        }
-    }
-}
-
-fn req(op: &str, sql: &str, params: Option<&str>) -> InvokeRequest {
-    let mut metadata = HashMap::new();
-    if !sql.is_empty() {
-        metadata.insert("sql".to_owned(), sql.to_owned());
-    }
-    if let Some(p) = params {
-        metadata.insert("params".to_owned(), p.to_owned());
-    }
-    InvokeRequest {
-        operation: op.to_owned(),
-        data: Default::default(),
-        metadata,
-    }
-}
-
-async fn run(b: &dyn OutputBinding, op: &str, sql: &str, params: Option<&str>) -> InvokeResponse {
-    b.invoke(req(op, sql, params))
-        .await
-        .unwrap_or_else(|e| panic!("{op} {sql}: {e}"))
-        .expect("a response")
+    server_or_skip(
+        build_with(&[("url", u.as_str())]).await,
+        &format!("mysql at {u}"),
+    )
 }
 
 fn text(r: &InvokeResponse) -> &str {

@@ -1,36 +1,23 @@
 //! bindings.nats against the real nats-server (with JetStream) on this machine (`NATS_URL`).
 #![cfg(feature = "nats")]
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bindery_bindings::nats::DESCRIPTOR;
-use bindery_core::{
-    BuildContext, Delivery, DeliveryError, EventSink, InputBinding, InputContext, InputEvent,
-    InvokeRequest, OutputBinding, Properties,
-};
-use bytes::Bytes;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use bindery_core::{InputBinding, OutputBinding, Properties};
+use bindery_testkit::binding::{self, create, server_or_skip};
+use bindery_testkit::{RecordingSink, Running};
 
 fn url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
 async fn admin() -> Option<async_nats::jetstream::Context> {
-    match async_nats::connect(url()).await {
-        Ok(c) => Some(async_nats::jetstream::new(c)),
-        Err(e) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("NATS not reachable at {}: {e}", url());
-            }
-            eprintln!("SKIP: nats not reachable at {}", url());
-            None
-        }
-    }
+    let client = server_or_skip(
+        async_nats::connect(url()).await,
+        &format!("NATS at {}", url()),
+    )?;
+    Some(async_nats::jetstream::new(client))
 }
 
 fn unique() -> String {
@@ -38,105 +25,28 @@ fn unique() -> String {
 }
 
 fn props(subject: &str, extra: &[(&str, &str)]) -> Properties {
-    let mut m: HashMap<String, String> = HashMap::from([
-        ("natsURL".to_owned(), url()),
-        ("subject".to_owned(), subject.to_owned()),
-    ]);
-    for (k, v) in extra {
-        m.insert((*k).to_owned(), (*v).to_owned());
-    }
-    Properties::new(m).unwrap()
-}
-
-fn cx(p: Properties) -> BuildContext {
-    BuildContext::new("nats", p, "app")
+    let url = url();
+    let base = [("natsURL", url.as_str()), ("subject", subject)];
+    binding::props(&[&base[..], extra].concat())
 }
 
 async fn output(p: Properties) -> Box<dyn OutputBinding> {
-    (DESCRIPTOR.build_output.unwrap())(cx(p))
+    binding::output_from(&DESCRIPTOR, "nats", p)
         .await
         .expect("build output")
 }
 
 async fn input(p: Properties) -> Box<dyn InputBinding> {
-    (DESCRIPTOR.build_input.unwrap())(cx(p))
+    binding::input_from(&DESCRIPTOR, "nats", p)
         .await
         .expect("build input")
 }
 
-fn create(data: &str, md: &[(&str, &str)]) -> InvokeRequest {
-    InvokeRequest {
-        operation: "create".into(),
-        data: Bytes::from(data.to_owned()),
-        metadata: md
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    }
-}
-
-struct Sink {
-    tx: mpsc::UnboundedSender<InputEvent>,
-    fail: AtomicUsize,
-}
-
-#[async_trait]
-impl EventSink for Sink {
-    async fn deliver(&self, event: InputEvent) -> Delivery {
-        let _ = self.tx.send(event);
-        if self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(DeliveryError::new("app refused"));
-        }
-        Ok(Bytes::new())
-    }
-}
-
-struct Running {
-    events: mpsc::UnboundedReceiver<InputEvent>,
-    token: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), bindery_core::BindingError>>,
-}
-
-impl Running {
-    async fn next(&mut self) -> InputEvent {
-        tokio::time::timeout(Duration::from_secs(10), self.events.recv())
-            .await
-            .expect("an event within 10s")
-            .expect("sink open")
-    }
-    async fn quiet(&mut self, wait: Duration) -> bool {
-        tokio::time::timeout(wait, self.events.recv())
-            .await
-            .is_err()
-    }
-    async fn stop(self) {
-        self.token.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("run returns after shutdown")
-            .unwrap()
-            .unwrap();
-    }
-}
-
+/// Starts the input (its sink refuses the first `fail` events) and gives it time to subscribe.
 async fn run(binding: Box<dyn InputBinding>, fail: usize) -> Running {
-    let (tx, events) = mpsc::unbounded_channel();
-    let sink = Arc::new(Sink {
-        tx,
-        fail: AtomicUsize::new(fail),
-    });
-    let token = CancellationToken::new();
-    let task = tokio::spawn(binding.run(InputContext::new("nats", sink, token.clone())));
+    let running = Running::start("nats", binding, RecordingSink::refusing(fail).shared());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    Running {
-        events,
-        token,
-        task,
-    }
+    running
 }
 
 #[tokio::test]
@@ -188,16 +98,10 @@ async fn core_queue_group_shares_messages() {
     let mut b = run(input(p).await, 0).await;
     let out = output(props(&subject, &[])).await;
     for i in 0..20 {
-        out.invoke(create(&format!("m{i}"), &[])).await.unwrap();
+        out.invoke(create(format!("m{i}"), &[])).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut total = 0;
-    while a.events.try_recv().is_ok() {
-        total += 1;
-    }
-    while b.events.try_recv().is_ok() {
-        total += 1;
-    }
+    let total = a.drain().len() + b.drain().len();
     assert_eq!(total, 20, "each message exactly once across the group");
     a.stop().await;
     b.stop().await;
@@ -236,10 +140,10 @@ async fn jetstream_publish_ack_consume_ack_and_nak() {
     assert_eq!(first.metadata.get("stream"), Some(&stream));
     assert_eq!(first.metadata.get("subject"), Some(&subject));
     assert_eq!(first.metadata.get("h").map(String::as_str), Some("v"));
-    let again = tokio::time::timeout(Duration::from_secs(3), r.events.recv())
+    let again = r
+        .next_within(Duration::from_secs(3))
         .await
-        .expect("nak redelivers without waiting for ackWait")
-        .unwrap();
+        .expect("nak redelivers without waiting for ackWait");
     assert_eq!(&again.data[..], b"one");
     tokio::time::sleep(Duration::from_millis(300)).await;
     r.stop().await;
@@ -317,27 +221,27 @@ async fn init_errors() {
         &[("jetStream", "true"), ("stream", "BINDERY_NOPE_X")],
     );
     assert!(
-        (DESCRIPTOR.build_input.unwrap())(cx(missing.clone()))
+        binding::input_from(&DESCRIPTOR, "nats", missing.clone())
             .await
             .is_err(),
         "unknown stream"
     );
     assert!(
-        (DESCRIPTOR.build_output.unwrap())(cx(missing))
+        binding::output_from(&DESCRIPTOR, "nats", missing)
             .await
             .is_err(),
         "unknown stream"
     );
     let no_stream = props(&subject, &[("jetStream", "true")]);
     assert!(
-        (DESCRIPTOR.build_input.unwrap())(cx(no_stream))
+        binding::input_from(&DESCRIPTOR, "nats", no_stream)
             .await
             .is_err(),
         "no stream captures the subject"
     );
     let unreachable = props(&subject, &[("natsURL", "nats://127.0.0.1:1")]);
     assert!(
-        (DESCRIPTOR.build_output.unwrap())(cx(unreachable))
+        binding::output_from(&DESCRIPTOR, "nats", unreachable)
             .await
             .is_err()
     );

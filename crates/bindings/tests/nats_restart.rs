@@ -1,20 +1,13 @@
 //! bindings.nats survives a nats-server restart: core and JetStream input and output resume.
 #![cfg(feature = "nats")]
 
-use std::collections::HashMap;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bindery_bindings::nats::DESCRIPTOR;
-use bindery_core::{
-    BuildContext, Delivery, EventSink, InputContext, InputEvent, InvokeRequest, OutputBinding,
-    Properties,
-};
-use bytes::Bytes;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use bindery_core::{InvokeRequest, OutputBinding};
+use bindery_testkit::binding;
+use bindery_testkit::{RecordingSink, Running};
 
 fn port_open() -> bool {
     std::net::TcpStream::connect_timeout(
@@ -76,41 +69,17 @@ impl Drop for Restore {
     }
 }
 
-struct Sink(mpsc::UnboundedSender<InputEvent>);
-
-#[async_trait]
-impl EventSink for Sink {
-    async fn deliver(&self, event: InputEvent) -> Delivery {
-        let _ = self.0.send(event);
-        Ok(Bytes::new())
-    }
-}
-
-fn cx(p: &Properties) -> BuildContext {
-    BuildContext::new("nats", p.clone(), "app")
-}
-
 fn create(data: &str) -> InvokeRequest {
-    InvokeRequest {
-        operation: "create".into(),
-        data: Bytes::from(data.to_owned()),
-        metadata: HashMap::new(),
-    }
+    binding::create(data, &[])
 }
 
 /// Publishes until the input sees one message, within 30 s.
-async fn resumes(
-    out: &dyn OutputBinding,
-    events: &mut mpsc::UnboundedReceiver<InputEvent>,
-    what: &str,
-) {
+async fn resumes(out: &dyn OutputBinding, events: &mut Running, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match out.invoke(create("after")).await {
             Ok(_) => {
-                if let Ok(Some(ev)) =
-                    tokio::time::timeout(Duration::from_millis(500), events.recv()).await
-                {
+                if let Some(ev) = events.next_within(Duration::from_millis(500)).await {
                     assert_eq!(&ev.data[..], b"after");
                     return;
                 }
@@ -128,50 +97,34 @@ async fn resumes(
 #[tokio::test]
 async fn core_and_jetstream_resume_after_a_server_restart() {
     let Some(pid) = nats_pid().filter(|_| port_open()) else {
-        if std::env::var_os("CI").is_some() {
-            panic!("nats-server not running on 127.0.0.1:4222");
-        }
-        eprintln!("SKIP: nats not reachable at 127.0.0.1:4222");
+        bindery_testkit::require(false, "nats-server on 127.0.0.1:4222");
         return;
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
     let url = "nats://127.0.0.1:4222";
-    let core = Properties::new(HashMap::from([
-        ("natsURL".to_owned(), url.to_owned()),
-        ("subject".to_owned(), format!("bindery.restart.core.{id}")),
-    ]))
-    .unwrap();
+    let core_subject = format!("bindery.restart.core.{id}");
+    let core = [("natsURL", url), ("subject", core_subject.as_str())];
     let stream = format!("BINDERY_RESTART_{id}");
-    let jet = Properties::new(HashMap::from([
-        ("natsURL".to_owned(), url.to_owned()),
-        ("subject".to_owned(), format!("bindery.restart.js.{id}")),
-        ("jetStream".to_owned(), "true".to_owned()),
-        ("stream".to_owned(), stream.clone()),
-        ("createStream".to_owned(), "true".to_owned()),
-        ("durableName".to_owned(), "restart".to_owned()),
-    ]))
-    .unwrap();
-    let token = CancellationToken::new();
-    let mut tasks = Vec::new();
+    let jet_subject = format!("bindery.restart.js.{id}");
+    let jet = [
+        ("natsURL", url),
+        ("subject", jet_subject.as_str()),
+        ("jetStream", "true"),
+        ("stream", stream.as_str()),
+        ("createStream", "true"),
+        ("durableName", "restart"),
+    ];
     let mut setup = Vec::new();
-    for p in [&core, &jet] {
-        let out = (DESCRIPTOR.build_output.unwrap())(cx(p)).await.unwrap();
-        let input = (DESCRIPTOR.build_input.unwrap())(cx(p)).await.unwrap();
-        let (tx, events) = mpsc::unbounded_channel();
-        tasks.push(tokio::spawn(input.run(InputContext::new(
-            "nats",
-            Arc::new(Sink(tx)),
-            token.clone(),
-        ))));
+    for p in [&core[..], &jet[..]] {
+        let out = binding::output(&DESCRIPTOR, "nats", p).await.unwrap();
+        let input = binding::input(&DESCRIPTOR, "nats", p).await.unwrap();
+        let events = Running::start("nats", input, RecordingSink::accepting().shared());
         setup.push((out, events));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (out, events) in setup.iter_mut() {
         out.invoke(create("before")).await.unwrap();
-        let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        let ev = events.next().await;
         assert_eq!(&ev.data[..], b"before");
     }
 
@@ -196,15 +149,12 @@ async fn core_and_jetstream_resume_after_a_server_restart() {
     resumes(js_out.as_ref(), js_events, "jetstream").await;
     eprintln!("resumed {:?} after restart", restarted.elapsed());
 
-    token.cancel();
-    for task in tasks {
-        tokio::time::timeout(Duration::from_secs(10), task)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+    let mut outputs = Vec::new();
+    for (out, events) in setup {
+        events.stop().await;
+        outputs.push(out);
     }
-    for (out, _) in &setup {
+    for out in &outputs {
         out.close().await.unwrap();
     }
     if let Ok(client) = async_nats::connect(url).await {

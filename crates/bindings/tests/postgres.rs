@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bindery_bindings::postgres::DESCRIPTOR;
-use bindery_core::{
-    BindingError, BuildContext, ErrorKind, InvokeRequest, InvokeResponse, OutputBinding, Properties,
-};
+use bindery_core::{BindingError, ErrorKind, InvokeResponse, OutputBinding, Properties};
+use bindery_testkit::binding::{self, server_or_skip, sql_call as run, sql_request as req};
 
 fn url() -> String {
     std::env::var("POSTGRES_URL")
@@ -16,54 +15,20 @@ fn url() -> String {
 }
 
 async fn build_with(props: &[(&str, &str)]) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let cx = BuildContext::new(
-        "pg-test".to_owned(),
-        Properties::from_pairs(props.iter().copied()),
-        "test".to_owned(),
-    );
-    (DESCRIPTOR.build_output.unwrap())(cx).await
+    binding::output(&DESCRIPTOR, "pg-test", props).await
 }
 
 /// Builds the binding, or `None` (SKIP) when the server is not there outside CI.
 async fn build() -> Option<Box<dyn OutputBinding>> {
     let u = url();
-    match build_with(&[("connectionString", u.as_str())]).await {
-        Ok(b) => Some(b),
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "postgres not reachable at {u}: {e} (CI is set)"
-            );
-            eprintln!("SKIP: postgres not reachable at {u}: {e}");
-            None
-        }
-    }
-}
-
-fn req(op: &str, sql: &str, params: Option<&str>) -> InvokeRequest {
-    let mut metadata = HashMap::new();
-    if !sql.is_empty() {
-        metadata.insert("sql".to_owned(), sql.to_owned());
-    }
-    if let Some(p) = params {
-        metadata.insert("params".to_owned(), p.to_owned());
-    }
-    InvokeRequest {
-        operation: op.to_owned(),
-        data: Default::default(),
-        metadata,
-    }
+    server_or_skip(
+        build_with(&[("connectionString", u.as_str())]).await,
+        &format!("postgres at {u}"),
+    )
 }
 
 fn table() -> String {
     format!("bindery_{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn run(b: &dyn OutputBinding, op: &str, sql: &str, params: Option<&str>) -> InvokeResponse {
-    b.invoke(req(op, sql, params))
-        .await
-        .unwrap_or_else(|e| panic!("{op} {sql}: {e}"))
-        .expect("a response")
 }
 
 fn text(r: &InvokeResponse) -> &str {

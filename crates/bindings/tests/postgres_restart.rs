@@ -2,12 +2,13 @@
 //! this binary, so nothing else runs during the restart.
 #![cfg(feature = "postgres")]
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bindery_bindings::postgres::DESCRIPTOR;
-use bindery_core::{BuildContext, InvokeRequest, Properties};
+use bindery_core::InvokeRequest;
+use bindery_testkit::binding;
+use bindery_testkit::faults::Server;
 
 fn url() -> String {
     std::env::var("POSTGRES_URL")
@@ -22,14 +23,6 @@ fn cluster_version() -> Option<String> {
         .next()
 }
 
-fn up() -> bool {
-    std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:5432".parse().unwrap(),
-        Duration::from_millis(500),
-    )
-    .is_ok()
-}
-
 fn pg_ctl(action: &str) {
     if let Some(v) = cluster_version() {
         let _ = Command::new("pg_ctlcluster")
@@ -38,27 +31,8 @@ fn pg_ctl(action: &str) {
     }
 }
 
-/// Starts PostgreSQL again when dropped, so a failing test never leaves it down.
-struct Restore;
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        if !up() {
-            pg_ctl("start");
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !up() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
 fn query(sql: &str) -> InvokeRequest {
-    InvokeRequest {
-        operation: "query".to_owned(),
-        data: Default::default(),
-        metadata: HashMap::from([("sql".to_owned(), sql.to_owned())]),
-    }
+    binding::sql_request("query", sql, None)
 }
 
 #[tokio::test]
@@ -68,25 +42,18 @@ async fn recovers_after_server_restart() {
         return;
     }
     let u = url();
-    let cx = BuildContext::new(
-        "pg-restart".to_owned(),
-        Properties::from_pairs([
+    let built = binding::output(
+        &DESCRIPTOR,
+        "pg-restart",
+        &[
             ("connectionString", u.as_str()),
             ("timeout", "5s"),
             ("maxConns", "4"),
-        ]),
-        "test".to_owned(),
-    );
-    let binding = match (DESCRIPTOR.build_output.unwrap())(cx).await {
-        Ok(b) => b,
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "postgres not reachable at {u}: {e} (CI is set)"
-            );
-            eprintln!("SKIP: postgres not reachable at {u}: {e}");
-            return;
-        }
+        ],
+    )
+    .await;
+    let Some(binding) = binding::server_or_skip(built, &format!("postgres at {u}")) else {
+        return;
     };
     assert!(
         cluster_version().is_some(),
@@ -97,13 +64,13 @@ async fn recovers_after_server_restart() {
         binding.invoke(query("SELECT 1")).await.unwrap();
     }
 
-    let _restore = Restore;
+    let _restore = Server::Postgres.restore_on_drop();
     pg_ctl("restart");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !up() && Instant::now() < deadline {
+    while !Server::Postgres.up() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(up(), "postgres did not come back");
+    assert!(Server::Postgres.up(), "postgres did not come back");
 
     // The same binding answers again within a few seconds, by itself.
     let deadline = Instant::now() + Duration::from_secs(15);

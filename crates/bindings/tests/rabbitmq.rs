@@ -1,42 +1,25 @@
 //! bindings.rabbitmq against the real RabbitMQ on this machine (`RABBITMQ_URL`).
 #![cfg(feature = "rabbitmq")]
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bindery_bindings::rabbitmq::DESCRIPTOR;
-use bindery_core::{
-    BuildContext, Delivery, DeliveryError, EventSink, InputBinding, InputContext, InputEvent,
-    InvokeRequest, OutputBinding, Properties,
-};
-use bytes::Bytes;
+use bindery_core::{InputBinding, OutputBinding, Properties};
+use bindery_testkit::binding::{self, create, server_or_skip};
+use bindery_testkit::{RecordingSink, Running};
 use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-fn url() -> String {
-    std::env::var("RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
+use bindery_testkit::amqp::url;
 
 async fn admin() -> Option<(Connection, Channel)> {
-    match Connection::connect(&url(), ConnectionProperties::default()).await {
-        Ok(c) => {
-            let ch = c.create_channel().await.expect("channel");
-            Some((c, ch))
-        }
-        Err(e) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("RabbitMQ not reachable at {}: {e}", url());
-            }
-            eprintln!("SKIP: rabbitmq not reachable at {}", url());
-            None
-        }
-    }
+    let c = server_or_skip(
+        Connection::connect(&url(), ConnectionProperties::default()).await,
+        &format!("RabbitMQ at {}", url()),
+    )?;
+    let ch = c.create_channel().await.expect("channel");
+    Some((c, ch))
 }
 
 fn queue_name() -> String {
@@ -44,104 +27,34 @@ fn queue_name() -> String {
 }
 
 fn props(queue: &str, extra: &[(&str, &str)]) -> Properties {
-    let mut m: HashMap<String, String> = HashMap::from([
-        ("host".to_owned(), url()),
-        ("queueName".to_owned(), queue.to_owned()),
-        ("reconnectWaitInSeconds".to_owned(), "200ms".to_owned()),
-    ]);
-    for (k, v) in extra {
-        m.insert((*k).to_owned(), (*v).to_owned());
-    }
-    Properties::new(m).unwrap()
-}
-
-fn cx(p: Properties) -> BuildContext {
-    BuildContext::new("rabbit", p, "app")
+    let url = url();
+    let base = [
+        ("host", url.as_str()),
+        ("queueName", queue),
+        ("reconnectWaitInSeconds", "200ms"),
+    ];
+    binding::props(&[&base[..], extra].concat())
 }
 
 async fn output(p: Properties) -> Box<dyn OutputBinding> {
-    (DESCRIPTOR.build_output.unwrap())(cx(p))
+    binding::output_from(&DESCRIPTOR, "rabbit", p)
         .await
         .expect("build output")
 }
 
 async fn input(p: Properties) -> Box<dyn InputBinding> {
-    (DESCRIPTOR.build_input.unwrap())(cx(p))
+    binding::input_from(&DESCRIPTOR, "rabbit", p)
         .await
         .expect("build input")
 }
 
-fn create(data: &str, md: &[(&str, &str)]) -> InvokeRequest {
-    InvokeRequest {
-        operation: "create".into(),
-        data: Bytes::from(data.to_owned()),
-        metadata: md
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    }
-}
-
-/// Records events; refuses the first `fail` of them; takes `delay` per event.
-struct Sink {
-    tx: mpsc::UnboundedSender<InputEvent>,
-    fail: AtomicUsize,
-    delay: Duration,
-}
-
-#[async_trait]
-impl EventSink for Sink {
-    async fn deliver(&self, event: InputEvent) -> Delivery {
-        let _ = self.tx.send(event);
-        tokio::time::sleep(self.delay).await;
-        if self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(DeliveryError::new("app refused"));
-        }
-        Ok(Bytes::new())
-    }
-}
-
-struct Running {
-    events: mpsc::UnboundedReceiver<InputEvent>,
-    token: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), bindery_core::BindingError>>,
-}
-
-impl Running {
-    async fn next(&mut self) -> InputEvent {
-        tokio::time::timeout(Duration::from_secs(10), self.events.recv())
-            .await
-            .expect("an event within 10s")
-            .expect("sink open")
-    }
-    async fn stop(self) {
-        self.token.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("run returns after shutdown")
-            .unwrap()
-            .unwrap();
-    }
-}
-
+/// Runs the input against a sink that refuses the first `fail` events and takes `delay` each.
 fn run(binding: Box<dyn InputBinding>, fail: usize, delay: Duration) -> Running {
-    let (tx, events) = mpsc::unbounded_channel();
-    let sink = Arc::new(Sink {
-        tx,
-        fail: AtomicUsize::new(fail),
-        delay,
-    });
-    let token = CancellationToken::new();
-    let task = tokio::spawn(binding.run(InputContext::new("rabbit", sink, token.clone())));
-    Running {
-        events,
-        token,
-        task,
-    }
+    Running::start(
+        "rabbit",
+        binding,
+        RecordingSink::refusing(fail).delay(delay).shared(),
+    )
 }
 
 async fn ready_count(ch: &Channel, queue: &str) -> u32 {
@@ -331,7 +244,7 @@ async fn max_priority_orders_the_queue_and_is_a_queue_argument() {
         .expect("a message");
     assert_eq!(first.delivery.data, b"high");
     // The same queue without the argument is a different declaration: Init fails.
-    let err = (DESCRIPTOR.build_output.unwrap())(cx(props(&q, &[]))).await;
+    let err = binding::output_from(&DESCRIPTOR, "rabbit", props(&q, &[])).await;
     assert!(err.is_err(), "inequivalent x-max-priority must fail");
     out.close().await.unwrap();
     cleanup(&ch, &q).await;
@@ -476,7 +389,7 @@ async fn prefetch_count_limits_unacked_deliveries() {
     let q = queue_name();
     let out = output(props(&q, &[])).await;
     for i in 0..4 {
-        out.invoke(create(&format!("m{i}"), &[])).await.unwrap();
+        out.invoke(create(format!("m{i}"), &[])).await.unwrap();
     }
     wait_ready(&ch, &q, 4).await;
     // A slow app: with prefetch 1, only one message is out at a time.
@@ -496,8 +409,7 @@ async fn prefetch_count_limits_unacked_deliveries() {
         0,
         "no prefetch limit takes them all"
     );
-    r.token.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), r.task).await;
+    let _ = r.cancel(Duration::from_secs(10)).await;
     out.close().await.unwrap();
     cleanup(&ch, &q).await;
 }
@@ -545,7 +457,7 @@ async fn init_errors() {
         .unwrap_err();
     assert_eq!(err.message, "missing host address");
     let p = props("q", &[("host", "amqp://guest:secret@127.0.0.1:1/")]);
-    let err = (DESCRIPTOR.build_output.unwrap())(cx(p))
+    let err = binding::output_from(&DESCRIPTOR, "rabbit", p)
         .await
         .err()
         .expect("unreachable");

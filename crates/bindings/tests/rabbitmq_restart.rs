@@ -1,23 +1,13 @@
 //! bindings.rabbitmq survives a broker restart: input and output reconnect by themselves.
 #![cfg(feature = "rabbitmq")]
 
-use std::collections::HashMap;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bindery_bindings::rabbitmq::DESCRIPTOR;
-use bindery_core::{
-    BuildContext, Delivery, EventSink, InputContext, InputEvent, InvokeRequest, Properties,
-};
-use bytes::Bytes;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
-fn url() -> String {
-    std::env::var("RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
+use bindery_testkit::amqp::url;
+use bindery_testkit::binding::{self, create};
+use bindery_testkit::{RecordingSink, Running};
 
 fn rabbitmqctl(arg: &str) -> bool {
     Command::new("rabbitmqctl")
@@ -39,16 +29,6 @@ impl Drop for Restore {
     }
 }
 
-struct Sink(mpsc::UnboundedSender<InputEvent>);
-
-#[async_trait]
-impl EventSink for Sink {
-    async fn deliver(&self, event: InputEvent) -> Delivery {
-        let _ = self.0.send(event);
-        Ok(Bytes::new())
-    }
-}
-
 async fn reachable() -> bool {
     tokio::net::TcpStream::connect("127.0.0.1:5672")
         .await
@@ -58,40 +38,28 @@ async fn reachable() -> bool {
 #[tokio::test]
 async fn input_and_output_resume_after_a_broker_restart() {
     if !reachable().await || !rabbitmqctl("status") {
-        if std::env::var_os("CI").is_some() {
-            panic!("RabbitMQ not reachable or rabbitmqctl not usable");
-        }
-        eprintln!("SKIP: rabbitmq not reachable at 127.0.0.1:5672");
+        bindery_testkit::require(
+            false,
+            "RabbitMQ on 127.0.0.1:5672 with a usable rabbitmqctl",
+        );
         return;
     }
     let queue = format!("bindery-restart-{}", uuid::Uuid::new_v4().simple());
-    let props = Properties::new(HashMap::from([
-        ("host".to_owned(), url()),
-        ("queueName".to_owned(), queue.clone()),
-        ("reconnectWaitInSeconds".to_owned(), "500ms".to_owned()),
-    ]))
-    .unwrap();
-    let cx = || BuildContext::new("rabbit", props.clone(), "app");
-    let out = (DESCRIPTOR.build_output.unwrap())(cx()).await.unwrap();
-    let input = (DESCRIPTOR.build_input.unwrap())(cx()).await.unwrap();
-    let (tx, mut events) = mpsc::unbounded_channel();
-    let token = CancellationToken::new();
-    let task = tokio::spawn(input.run(InputContext::new(
-        "rabbit",
-        Arc::new(Sink(tx)),
-        token.clone(),
-    )));
-    let create = |data: &str| InvokeRequest {
-        operation: "create".into(),
-        data: Bytes::from(data.to_owned()),
-        metadata: HashMap::new(),
-    };
+    let url = url();
+    let props = [
+        ("host", url.as_str()),
+        ("queueName", queue.as_str()),
+        ("reconnectWaitInSeconds", "500ms"),
+    ];
+    let out = binding::output(&DESCRIPTOR, "rabbit", &props)
+        .await
+        .unwrap();
+    let input = binding::input(&DESCRIPTOR, "rabbit", &props).await.unwrap();
+    let mut events = Running::start("rabbit", input, RecordingSink::accepting().shared());
+    let create = |data: &str| create(data, &[]);
 
     out.invoke(create("before")).await.unwrap();
-    let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let ev = events.next().await;
     assert_eq!(&ev.data[..], b"before");
 
     let guard = Restore;
@@ -117,18 +85,13 @@ async fn input_and_output_resume_after_a_broker_restart() {
         }
     }
     // Input: reconnects, re-declares and resumes consuming.
-    let ev = tokio::time::timeout(Duration::from_secs(30), events.recv())
+    let ev = events
+        .next_within(Duration::from_secs(30))
         .await
-        .expect("input resumed")
-        .unwrap();
+        .expect("input resumed");
     assert_eq!(&ev.data[..], b"after");
     eprintln!("resumed {:?} after start_app", restarted.elapsed());
 
-    token.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    events.stop().await;
     out.close().await.unwrap();
 }

@@ -2,33 +2,16 @@
 //! 127.0.0.1:6379).
 #![cfg(feature = "redis")]
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use bindery_bindings::redis::DESCRIPTOR;
-use bindery_core::{BuildContext, ErrorKind, InvokeRequest, OutputBinding, Properties};
-use bytes::Bytes;
+use bindery_core::{ErrorKind, OutputBinding, Properties};
+use bindery_testkit::binding::{self, request, tcp_or_skip};
 
 fn addr() -> String {
     std::env::var("REDIS_ADDR").unwrap_or_else(|_| "127.0.0.1:6379".to_owned())
 }
 
 async fn reachable() -> bool {
-    let ok = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(addr()),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "redis not reachable at {} (CI is set)",
-            addr()
-        );
-        eprintln!("SKIP: redis not reachable at {}", addr());
-    }
-    ok
+    tcp_or_skip(&addr(), "redis").await
 }
 
 async fn build(
@@ -37,23 +20,7 @@ async fn build(
     let host = addr();
     let mut pairs = vec![("redisHost", host.as_str()), ("redisPassword", "")];
     pairs.extend_from_slice(extra);
-    let cx = BuildContext::new(
-        "redis-test".to_owned(),
-        Properties::from_pairs(pairs),
-        "test".to_owned(),
-    );
-    (DESCRIPTOR.build_output.unwrap())(cx).await
-}
-
-fn request(op: &str, data: &[u8], md: &[(&str, &str)]) -> InvokeRequest {
-    InvokeRequest {
-        operation: op.to_owned(),
-        data: Bytes::copy_from_slice(data),
-        metadata: md
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<HashMap<_, _>>(),
-    }
+    binding::output(&DESCRIPTOR, "redis-test", &pairs).await
 }
 
 fn key() -> String {
@@ -123,7 +90,7 @@ async fn binary_data_is_stored_verbatim() {
     let b = build(&[]).await.unwrap();
     let k = key();
     let data = [0u8, 159, 146, 150, b'{', b'}'];
-    b.invoke(request("create", &data, &[("key", &k)]))
+    b.invoke(request("create", data, &[("key", &k)]))
         .await
         .unwrap();
     let got = b
@@ -321,16 +288,12 @@ async fn redis_db_selects_the_database() {
 #[tokio::test]
 async fn build_fails_with_daprd_text_when_unreachable() {
     // A closed port on loopback: the PING in Init fails.
-    let cx = BuildContext::new(
-        "redis-bad".to_owned(),
-        Properties::from_pairs([
-            ("redisHost", "127.0.0.1:1"),
-            ("dialTimeout", "1s"),
-            ("redisMaxRetries", "0"),
-        ]),
-        "test".to_owned(),
-    );
-    let err = match (DESCRIPTOR.build_output.unwrap())(cx).await {
+    let unreachable = [
+        ("redisHost", "127.0.0.1:1"),
+        ("dialTimeout", "1s"),
+        ("redisMaxRetries", "0"),
+    ];
+    let err = match binding::output(&DESCRIPTOR, "redis-bad", &unreachable).await {
         Ok(_) => panic!("build must fail"),
         Err(e) => e,
     };

@@ -20,6 +20,8 @@ pub mod redact;
 pub mod registry;
 pub mod resiliency;
 pub mod sensitive;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use binding::{
     Delivery, DeliveryError, EventSink, InputBinding, InputContext, InputEvent, InvokeRequest,

@@ -99,6 +99,21 @@ impl TestApp {
             .filter(|r| r.method == method && r.path == path)
             .collect()
     }
+
+    /// The POSTs to `path` once there are `n` of them, or (after `timeout`) those there are.
+    pub async fn posts_within(
+        &self,
+        path: &str,
+        n: usize,
+        timeout: std::time::Duration,
+    ) -> Vec<Recorded> {
+        crate::eventually(timeout, || async {
+            let posts = self.requests_to(&Method::POST, path);
+            (posts.len() >= n).then_some(posts)
+        })
+        .await
+        .unwrap_or_else(|| self.requests_to(&Method::POST, path))
+    }
 }
 
 async fn record(State(inner): State<Arc<Mutex<Inner>>>, request: Request) -> impl IntoResponse {

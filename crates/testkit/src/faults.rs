@@ -103,23 +103,7 @@ pub fn note(line: &str) {
     }
 }
 
-/// True when running under CI (`CI` set), where a missing server is a failure, not a skip.
-pub fn under_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-/// `true` when `ok`; otherwise fails under CI and prints `SKIP: …` elsewhere.
-pub fn require(ok: bool, what: &str) -> bool {
-    if ok {
-        return true;
-    }
-    assert!(
-        !under_ci(),
-        "{what} is required under CI but is not available"
-    );
-    eprintln!("SKIP: {what} not available");
-    false
-}
+pub use crate::{require, under_ci};
 
 /// Reads `VmRSS` of a process, in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
@@ -333,6 +317,12 @@ impl Server {
         )
     }
 
+    /// A guard that starts the server again when dropped (also on panic), for a test that stops
+    /// it its own way.
+    pub fn restore_on_drop(self) -> Restore {
+        Restore(self)
+    }
+
     /// Stops the server; the returned guard starts it again when dropped (also on panic).
     pub fn stop(self) -> Restore {
         let guard = Restore(self);
@@ -478,16 +468,7 @@ fn postgres_version() -> Option<String> {
 
 /// A `bindings.<ty>` component file with plain metadata values (quoted as YAML strings).
 pub fn component(name: &str, ty: &str, metadata: &[(&str, &str)]) -> String {
-    let mut yaml = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.{ty}\n  version: v1\n  metadata:\n"
-    );
-    for (k, v) in metadata {
-        yaml.push_str(&format!(
-            "  - name: {k}\n    value: {}\n",
-            serde_json::Value::String((*v).to_owned())
-        ));
-    }
-    yaml
+    crate::components::component(name, &format!("bindings.{ty}"), metadata)
 }
 
 /// A unique suffix for queue, topic, key and table names.

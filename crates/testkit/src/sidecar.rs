@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::free_port;
+use crate::free_ports;
 
 pub struct SidecarBuilder {
     binary: PathBuf,
@@ -47,9 +47,8 @@ impl SidecarBuilder {
     }
 
     pub async fn spawn(self) -> Sidecar {
-        let http_port = free_port();
-        let grpc_port = free_port();
-        let metrics_port = free_port();
+        // Chosen together: three separate picks have handed out one port twice.
+        let [http_port, grpc_port, metrics_port] = free_ports::<3>();
         let mut command = Command::new(&self.binary);
         command
             .args([
@@ -184,6 +183,21 @@ impl Sidecar {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("bindery never became ready:\n{}", self.output());
+    }
+
+    /// `GET <path>` on the HTTP API.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// `GET <path>` on the HTTP API, as JSON (a panic showing the body when it is not).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let text = self.get(path).await.text().await.expect("response body");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
     }
 
     /// `POST /v1.0/bindings/<name>` with a JSON body.

@@ -58,16 +58,11 @@ pub fn sdk(kind: &str) -> Option<PathBuf> {
 }
 
 pub fn localstorage(name: &str, root: &Path) -> String {
-    format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.localstorage\n  version: v1\n  metadata:\n  - name: rootPath\n    value: {}\n",
-        root.display()
-    )
+    bindery_testkit::components::localstorage(name, root)
 }
 
 pub fn cron(name: &str) -> String {
-    format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: bindings.cron\n  version: v1\n  metadata:\n  - name: schedule\n    value: \"@every 1s\"\n"
-    )
+    bindery_testkit::components::cron(name, "@every 1s")
 }
 
 /// Runs a script to completion (within `timeout`) and returns the JSON document on its

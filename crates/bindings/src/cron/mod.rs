@@ -156,7 +156,7 @@ impl InputBinding for CronBinding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bindery_core::manifest::{Component, parse_documents};
+    use bindery_core::testing::corpus_components;
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
         Properties::from_pairs(pairs.iter().copied())
@@ -200,10 +200,6 @@ mod tests {
 
     #[test]
     fn corpus_components_decode() {
-        let Some(root) = crate::common::corpus_tests_dir() else {
-            eprintln!("SKIP: components-contrib corpus not found");
-            return;
-        };
         let files = [
             "config/bindings/cron/bindings.yaml",
             "certification/bindings/cron/components/cron1s.yaml",
@@ -214,25 +210,15 @@ mod tests {
             "certification/bindings/cron/components_sameroute/cron.yaml",
             "certification/bindings/cron/components_sameroute/cron3s.yaml",
         ];
+        let Some(components) = corpus_components(&DESCRIPTOR, &files) else {
+            return;
+        };
         let mut decoded = 0;
-        for file in files {
-            let path = root.join(file).display().to_string();
-            let text = std::fs::read_to_string(&path).expect("corpus file");
-            for doc in parse_documents(&path, &text) {
-                let doc = doc.expect("document parses");
-                let Some(component) = Component::from_document(&doc).expect("component") else {
-                    continue;
-                };
-                assert_eq!(component.spec_type, "bindings.cron");
-                let map = component
-                    .metadata
-                    .iter()
-                    .map(|i| (i.name.clone(), i.value.clone()))
-                    .collect();
-                let p = Properties::new(map).expect("properties");
-                CronConfig::from_properties(&p).unwrap_or_else(|e| panic!("{file}: {e}"));
-                decoded += 1;
-            }
+        for c in &components {
+            assert_eq!(c.component.spec_type, "bindings.cron");
+            CronConfig::from_properties(&c.properties())
+                .unwrap_or_else(|e| panic!("{}: {e}", c.relative()));
+            decoded += 1;
         }
         assert_eq!(decoded, files.len());
     }

@@ -671,7 +671,7 @@ fn io_text(e: &std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bindery_core::manifest::{Component, parse_documents};
+    use bindery_core::testing::corpus_components;
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
         Properties::from_pairs(pairs.iter().copied())
@@ -817,28 +817,14 @@ mod tests {
 
     #[test]
     fn corpus_components_decode() {
-        let Some(root) = crate::common::corpus_tests_dir() else {
-            eprintln!("SKIP: components-contrib corpus not found");
+        let Some(components) =
+            corpus_components(&DESCRIPTOR, &["config/bindings/http/bindings.yml"])
+        else {
             return;
         };
-        let path = root
-            .join("config/bindings/http/bindings.yml")
-            .display()
-            .to_string();
-        let text = std::fs::read_to_string(&path).expect("corpus file");
-        let path = path.as_str();
         let mut decoded = 0;
-        for doc in parse_documents(path, &text) {
-            let doc = doc.expect("document parses");
-            let Some(c) = Component::from_document(&doc).expect("component") else {
-                continue;
-            };
-            let map = c
-                .metadata
-                .iter()
-                .map(|i| (i.name.clone(), i.value.clone()))
-                .collect();
-            let cfg = HttpConfig::from_properties(&Properties::new(map).unwrap()).unwrap();
+        for c in &components {
+            let cfg = HttpConfig::from_properties(&c.properties()).unwrap();
             assert_eq!(cfg.url, "http://localhost:22222/call");
             decoded += 1;
         }

@@ -529,7 +529,7 @@ fn go_io(op: &str, path: &Path, e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bindery_core::manifest::{Component as ManifestComponent, parse_documents};
+    use bindery_core::testing::corpus_components;
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
         Properties::from_pairs(pairs.iter().copied())
@@ -599,28 +599,15 @@ mod tests {
 
     #[test]
     fn corpus_components_decode() {
-        let Some(root) = crate::common::corpus_tests_dir() else {
-            eprintln!("SKIP: components-contrib corpus not found");
+        let Some(components) = corpus_components(
+            &DESCRIPTOR,
+            &["certification/bindings/localstorage/components/localstorage.yaml"],
+        ) else {
             return;
         };
-        let path = root
-            .join("certification/bindings/localstorage/components/localstorage.yaml")
-            .display()
-            .to_string();
-        let text = std::fs::read_to_string(&path).expect("corpus file");
-        let path = path.as_str();
         let mut decoded = 0;
-        for doc in parse_documents(path, &text) {
-            let doc = doc.expect("document parses");
-            let Some(c) = ManifestComponent::from_document(&doc).expect("component") else {
-                continue;
-            };
-            let map = c
-                .metadata
-                .iter()
-                .map(|i| (i.name.clone(), i.value.clone()))
-                .collect();
-            let cfg = LocalStorageConfig::from_properties(&Properties::new(map).unwrap()).unwrap();
+        for c in &components {
+            let cfg = LocalStorageConfig::from_properties(&c.properties()).unwrap();
             assert_eq!(
                 cfg.root_path,
                 PathBuf::from("/tmp/dapr-cert-test/bindings.localstorage")

@@ -217,6 +217,7 @@ pub fn parse_url(raw: &str) -> Result<Broker, String> {
 mod tests {
     use super::*;
     use bindery_core::manifest::{Component, parse_documents};
+    use bindery_core::testing::corpus_components;
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
         Properties::from_pairs(pairs.iter().copied())
@@ -333,20 +334,20 @@ spec:
 
     #[test]
     fn corpus_files_decode() {
-        let dir = crate::common::corpus_tests_dir()
-            .unwrap_or_default()
-            .join("config/bindings/mqtt3")
-            .display()
-            .to_string();
-        let mut texts = vec![MOSQUITTO.to_owned()];
-        for broker in ["mosquitto", "emqx", "vernemq"] {
-            if let Ok(t) = std::fs::read_to_string(format!("{dir}/{broker}/bindings.yml")) {
-                texts.push(t);
-            }
-        }
-        for text in texts {
-            let doc = parse_documents("bindings.yml", &text).remove(0).unwrap();
-            let component = Component::from_document(&doc).unwrap().unwrap();
+        let doc = parse_documents("bindings.yml", MOSQUITTO)
+            .remove(0)
+            .unwrap();
+        let mut components = vec![Component::from_document(&doc).unwrap().unwrap()];
+        let corpus = corpus_components(
+            &crate::mqtt3::DESCRIPTOR,
+            &[
+                "config/bindings/mqtt3/mosquitto/bindings.yml",
+                "config/bindings/mqtt3/emqx/bindings.yml",
+                "config/bindings/mqtt3/vernemq/bindings.yml",
+            ],
+        );
+        components.extend(corpus.unwrap_or_default().into_iter().map(|c| c.component));
+        for component in components {
             assert_eq!(component.spec_type, "bindings.mqtt3");
             let p = Properties::from_pairs(
                 component

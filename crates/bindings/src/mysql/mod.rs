@@ -528,28 +528,20 @@ impl OutputBinding for MysqlBinding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bindery_core::Properties;
-    use bindery_core::manifest::{Component, parse_documents};
+    use bindery_core::testing::corpus_components;
 
     #[test]
     fn corpus_component_files_decode() {
-        let path = crate::common::corpus_tests_dir()
-            .unwrap_or_default()
-            .join("certification/bindings/mysql/components/standard/mysql.yaml");
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            eprintln!("SKIP: the components-contrib corpus is not present");
+        let Some(components) = corpus_components(
+            &DESCRIPTOR,
+            &["certification/bindings/mysql/components/standard/mysql.yaml"],
+        ) else {
             return;
         };
         let mut decoded = 0;
-        for doc in parse_documents(&path.to_string_lossy(), &text) {
-            let component = Component::from_document(&doc.unwrap()).unwrap().unwrap();
-            assert!(DESCRIPTOR.matches(&component.spec_type.to_lowercase()));
-            let map: std::collections::HashMap<String, String> = component
-                .metadata
-                .iter()
-                .map(|item| (item.name.clone(), item.value.clone()))
-                .collect();
-            let config = MysqlConfig::from_properties(&Properties::new(map).unwrap()).unwrap();
+        for c in &components {
+            assert!(DESCRIPTOR.matches(&c.component.spec_type.to_lowercase()));
+            let config = MysqlConfig::from_properties(&c.properties()).unwrap();
             assert_eq!(config.dsn.db.as_deref(), Some("dapr_test"));
             options(&config).unwrap();
             decoded += 1;

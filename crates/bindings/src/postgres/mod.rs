@@ -350,72 +350,33 @@ impl OutputBinding for PostgresBinding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bindery_core::Properties;
-    use bindery_core::manifest::{Component, parse_documents};
-
-    fn collect(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                collect(&path, out);
-            } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-                out.push(path);
-            }
-        }
-    }
+    use bindery_core::testing::corpus_components;
 
     #[test]
     fn corpus_component_files_decode() {
-        let mut files = Vec::new();
-        for dir in [
-            "config/bindings/postgresql",
-            "certification/bindings/postgres/components",
-        ] {
-            collect(
-                &crate::common::corpus_tests_dir()
-                    .unwrap_or_default()
-                    .join(dir),
-                &mut files,
-            );
-        }
-        if files.is_empty() {
-            eprintln!("SKIP: the components-contrib corpus is not present");
+        let Some(components) = corpus_components(
+            &DESCRIPTOR,
+            &[
+                "config/bindings/postgresql",
+                "certification/bindings/postgres/components",
+            ],
+        ) else {
             return;
-        }
+        };
         let mut decoded = 0;
-        for file in files {
-            let text = std::fs::read_to_string(&file).unwrap();
-            for doc in parse_documents(&file.to_string_lossy(), &text) {
-                let Ok(doc) = doc else { continue };
-                let Ok(Some(component)) = Component::from_document(&doc) else {
-                    continue;
-                };
-                if !DESCRIPTOR.matches(&component.spec_type.to_lowercase()) {
-                    continue;
+        for c in &components {
+            // The conformance runner substitutes `${{...}}` placeholders; so do we.
+            let props = c.properties_mapped(|_, value| {
+                if value.starts_with("${{") {
+                    "host=db.example.com user=app sslmode=require".to_owned()
+                } else {
+                    value.to_owned()
                 }
-                let map: std::collections::HashMap<String, String> = component
-                    .metadata
-                    .iter()
-                    .filter(|item| item.secret_key_ref.is_none() && item.env_ref.is_none())
-                    // The conformance runner substitutes `${{...}}` placeholders; so do we.
-                    .map(|item| {
-                        let value = if item.value.starts_with("${{") {
-                            "host=db.example.com user=app sslmode=require".to_owned()
-                        } else {
-                            item.value.clone()
-                        };
-                        (item.name.clone(), value)
-                    })
-                    .collect();
-                let props = Properties::new(map).unwrap();
-                let config = PostgresConfig::from_properties(&props)
-                    .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-                config.driver_config().unwrap();
-                decoded += 1;
-            }
+            });
+            let config = PostgresConfig::from_properties(&props)
+                .unwrap_or_else(|e| panic!("{}: {e}", c.relative()));
+            config.driver_config().unwrap();
+            decoded += 1;
         }
         assert!(
             decoded >= 3,

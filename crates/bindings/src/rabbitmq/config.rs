@@ -260,6 +260,7 @@ pub fn parse_ttl(value: &str) -> Result<Option<Duration>, String> {
 mod tests {
     use super::*;
     use bindery_core::manifest::{Component, parse_documents};
+    use bindery_core::testing::corpus_components;
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
         Properties::from_pairs(pairs.iter().copied())
@@ -410,19 +411,14 @@ spec:
 
     #[test]
     fn corpus_file_decodes() {
-        let path = crate::common::corpus_tests_dir()
-            .unwrap_or_default()
-            .join("config/bindings/rabbitmq/bindings.yml")
-            .display()
-            .to_string();
-        let path = path.as_str();
-        let mut texts = vec![CORPUS.to_owned()];
-        if let Ok(text) = std::fs::read_to_string(path) {
-            texts.push(text);
-        }
-        for text in texts {
-            let doc = parse_documents(path, &text).remove(0).unwrap();
-            let component = Component::from_document(&doc).unwrap().unwrap();
+        let doc = parse_documents("bindings.yml", CORPUS).remove(0).unwrap();
+        let mut components = vec![Component::from_document(&doc).unwrap().unwrap()];
+        let corpus = corpus_components(
+            &crate::rabbitmq::DESCRIPTOR,
+            &["config/bindings/rabbitmq/bindings.yml"],
+        );
+        components.extend(corpus.unwrap_or_default().into_iter().map(|c| c.component));
+        for component in components {
             assert_eq!(component.spec_type, "bindings.rabbitmq");
             let p = Properties::from_pairs(
                 component

@@ -414,69 +414,24 @@ fn tls_certificates(config: &RedisConfig) -> Result<Option<TlsCertificates>, Red
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bindery_core::Properties;
-    use bindery_core::manifest::{Component, parse_documents};
-    use std::collections::HashMap;
-
-    fn corpus_files() -> Vec<std::path::PathBuf> {
-        let mut out = Vec::new();
-        for dir in [
-            "config/bindings/redis",
-            "certification/bindings/redis/components",
-        ] {
-            collect(
-                &crate::common::corpus_tests_dir()
-                    .unwrap_or_default()
-                    .join(dir),
-                &mut out,
-            );
-        }
-        out
-    }
-
-    fn collect(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                collect(&path, out);
-            } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-                out.push(path);
-            }
-        }
-    }
+    use bindery_core::testing::corpus_components;
 
     #[test]
     fn corpus_component_files_decode() {
-        let files = corpus_files();
-        if files.is_empty() {
-            eprintln!("SKIP: the components-contrib corpus is not present");
+        let Some(components) = corpus_components(
+            &DESCRIPTOR,
+            &[
+                "config/bindings/redis",
+                "certification/bindings/redis/components",
+            ],
+        ) else {
             return;
-        }
+        };
         let mut decoded = 0;
-        for file in files {
-            let text = std::fs::read_to_string(&file).unwrap();
-            for doc in parse_documents(&file.to_string_lossy(), &text) {
-                let Ok(doc) = doc else { continue };
-                let Ok(Some(component)) = Component::from_document(&doc) else {
-                    continue;
-                };
-                if !DESCRIPTOR.matches(&component.spec_type.to_lowercase()) {
-                    continue;
-                }
-                let map: HashMap<String, String> = component
-                    .metadata
-                    .iter()
-                    .filter(|item| item.secret_key_ref.is_none() && item.env_ref.is_none())
-                    .map(|item| (item.name.clone(), item.value.clone()))
-                    .collect();
-                let props = Properties::new(map).unwrap();
-                RedisConfig::from_properties(&props)
-                    .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-                decoded += 1;
-            }
+        for c in &components {
+            RedisConfig::from_properties(&c.properties())
+                .unwrap_or_else(|e| panic!("{}: {e}", c.relative()));
+            decoded += 1;
         }
         assert!(decoded >= 6, "only {decoded} redis component files decoded");
     }

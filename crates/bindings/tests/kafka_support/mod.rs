@@ -1,25 +1,22 @@
-//! Shared helpers for the Kafka tests: find (or start) the broker, create unique topics, build
-//! the binding through its descriptor, and record what the app saw.
+//! Shared helpers for the Kafka tests: find (or start) the broker, create unique topics, and
+//! build and run the binding through the test kit with the broker's address filled in.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bindery_bindings::kafka::DESCRIPTOR;
-use bindery_core::{
-    BuildContext, Delivery, DeliveryError, EventSink, InputContext, InputEvent, OutputBinding,
-    Properties,
-};
-use bytes::Bytes;
+use bindery_core::{OutputBinding, Properties};
+use bindery_testkit::binding::{self, create};
+pub use bindery_testkit::{RecordingSink, Running};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+
+/// How long an input may take to stop.
+pub const STOP: Duration = Duration::from_secs(30);
 
 pub fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
@@ -54,11 +51,10 @@ pub fn ensure_broker() -> bool {
             return true;
         }
     }
-    if std::env::var_os("CI").is_some() {
-        panic!("kafka not reachable at {addr} (and scripts/start-kafka.sh could not start it)");
-    }
-    eprintln!("SKIP: kafka not reachable at {addr}");
-    false
+    bindery_testkit::require(
+        false,
+        &format!("kafka at {addr} (scripts/start-kafka.sh could not start it)"),
+    )
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -105,116 +101,24 @@ pub async fn delete_topic(name: &str) {
     let _ = admin().delete_topics(&[name], &AdminOptions::new()).await;
 }
 
+/// The broker's address and `authType: none`, then `pairs`.
 pub fn props(pairs: &[(&str, &str)]) -> Properties {
-    let mut map: HashMap<String, String> = HashMap::from([
-        ("brokers".to_owned(), brokers()),
-        ("authType".to_owned(), "none".to_owned()),
-    ]);
-    for (k, v) in pairs {
-        map.insert((*k).to_owned(), (*v).to_owned());
-    }
-    Properties::new(map).expect("properties")
-}
-
-pub fn build_context(name: &str, properties: Properties) -> BuildContext {
-    BuildContext::new(name, properties, "kafka-test")
+    let brokers = brokers();
+    let base = [("brokers", brokers.as_str()), ("authType", "none")];
+    binding::props(&[&base[..], pairs].concat())
 }
 
 pub async fn output(pairs: &[(&str, &str)]) -> Box<dyn OutputBinding> {
-    (DESCRIPTOR.build_output.expect("output"))(build_context("kafka-out", props(pairs)))
+    binding::output_from(&DESCRIPTOR, "kafka-out", props(pairs))
         .await
         .unwrap_or_else(|e| panic!("build output: {e}"))
 }
 
-/// What the test app answers for one event.
-pub type Verdict = Arc<dyn Fn(&InputEvent, usize) -> bool + Send + Sync>;
-
-/// Records every delivery attempt and answers with `verdict(event, attempt_number)`.
-pub struct Recorder {
-    pub attempts: Mutex<Vec<InputEvent>>,
-    pub accepted: Mutex<Vec<InputEvent>>,
-    verdict: Mutex<Verdict>,
-}
-
-impl Recorder {
-    pub fn new(verdict: Verdict) -> Arc<Self> {
-        Arc::new(Self {
-            attempts: Mutex::new(Vec::new()),
-            accepted: Mutex::new(Vec::new()),
-            verdict: Mutex::new(verdict),
-        })
-    }
-
-    pub fn accept_all() -> Arc<Self> {
-        Self::new(Arc::new(|_, _| true))
-    }
-
-    pub fn set_verdict(&self, verdict: Verdict) {
-        *self.verdict.lock().unwrap() = verdict;
-    }
-
-    pub fn accepted_payloads(&self) -> Vec<String> {
-        self.accepted
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| String::from_utf8_lossy(&e.data).into_owned())
-            .collect()
-    }
-
-    pub fn attempted_payloads(&self) -> Vec<String> {
-        self.attempts
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| String::from_utf8_lossy(&e.data).into_owned())
-            .collect()
-    }
-}
-
-#[async_trait]
-impl EventSink for Recorder {
-    async fn deliver(&self, event: InputEvent) -> Delivery {
-        let attempt = {
-            let mut attempts = self.attempts.lock().unwrap();
-            attempts.push(event.clone());
-            attempts.iter().filter(|e| e.data == event.data).count()
-        };
-        let verdict = self.verdict.lock().unwrap().clone();
-        if verdict(&event, attempt) {
-            self.accepted.lock().unwrap().push(event);
-            Ok(Bytes::new())
-        } else {
-            Err(DeliveryError::new("app refused the event"))
-        }
-    }
-}
-
-/// A running input binding.
-pub struct Running {
-    pub token: CancellationToken,
-    pub handle: JoinHandle<Result<(), bindery_core::BindingError>>,
-}
-
-impl Running {
-    pub async fn stop(self) {
-        self.token.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.handle)
-            .await
-            .expect("input stops within 30s")
-            .expect("input task")
-            .expect("input returns Ok");
-    }
-}
-
-pub async fn start_input(name: &str, pairs: &[(&str, &str)], sink: Arc<Recorder>) -> Running {
-    let binding = (DESCRIPTOR.build_input.expect("input"))(build_context(name, props(pairs)))
+pub async fn start_input(name: &str, pairs: &[(&str, &str)], sink: Arc<RecordingSink>) -> Running {
+    let input = binding::input_from(&DESCRIPTOR, name, props(pairs))
         .await
         .unwrap_or_else(|e| panic!("build input: {e}"));
-    let token = CancellationToken::new();
-    let cx = InputContext::new(name, sink, token.clone());
-    let handle = tokio::spawn(binding.run(cx));
-    Running { token, handle }
+    Running::start(name, input, sink)
 }
 
 /// Waits until `check` holds, up to `within`.
@@ -231,16 +135,8 @@ pub async fn wait_until(within: Duration, mut check: impl FnMut() -> bool) -> bo
 
 /// Publishes one record through the binding.
 pub async fn publish(out: &dyn OutputBinding, data: &str, metadata: &[(&str, &str)]) {
-    let request = bindery_core::InvokeRequest {
-        operation: "create".to_owned(),
-        data: Bytes::from(data.to_owned()),
-        metadata: metadata
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    };
     let response = out
-        .invoke(request)
+        .invoke(create(data, metadata))
         .await
         .unwrap_or_else(|e| panic!("create {data}: {e}"));
     assert!(
