@@ -4,6 +4,8 @@
 
 use bindery_core::BindingDescriptor;
 
+#[cfg(feature = "aws-common")]
+pub mod aws;
 pub mod common;
 #[cfg(feature = "cron")]
 pub mod cron;
@@ -53,5 +55,7 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(nats::DESCRIPTOR);
     #[cfg(feature = "kafka")]
     all.push(kafka::DESCRIPTOR);
+    #[cfg(feature = "aws-s3")]
+    all.push(aws::s3::DESCRIPTOR);
     all
 }

@@ -5,6 +5,7 @@
 pub mod amqp;
 pub mod app;
 pub mod faults;
+pub mod moto;
 pub mod sidecar;
 
 pub use app::{Recorded, TestApp};

@@ -1,0 +1,86 @@
+//! Amazon Web Services bindings on the official AWS SDK for Rust, one submodule per service,
+//! each behind its own Cargo feature (`aws-s3`, `aws-sqs`, ...; `aws` enables all of them).
+//! This module registers nothing itself: `crate::registry()` lists each binding's descriptor.
+//!
+//! [`auth`] holds what the six share: region, endpoint, static keys or the SDK's default
+//! credential chain, an assumed role, and the error texts for an unreachable endpoint.
+
+pub mod auth;
+#[cfg(feature = "aws-s3")]
+pub mod s3;
+
+/// A credential: Debug and Display print `<redacted>`. (Stands in for the kit's
+/// `bindery_core::Sensitive` until it lands.)
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Sensitive<T>(T);
+
+impl<T> Sensitive<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::fmt::Debug for Sensitive<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<T> std::fmt::Display for Sensitive<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+
+    use bindery_core::manifest::{Component, parse_documents};
+
+    /// Every YAML file of the corpus under `config/bindings/<sub>` and
+    /// `certification/bindings/<sub>`.
+    pub fn component_files(tests_dir: &Path, sub: &str) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for dir in ["config/bindings", "certification/bindings"] {
+            collect(&tests_dir.join(dir).join(sub), &mut out);
+        }
+        out
+    }
+
+    fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                collect(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The components of a file: (type, plain-value metadata; secret references left out).
+    pub fn components(file: &Path) -> Vec<(String, HashMap<String, String>)> {
+        let text = std::fs::read_to_string(file).unwrap();
+        parse_documents(&file.to_string_lossy(), &text)
+            .into_iter()
+            .filter_map(|doc| Component::from_document(&doc.ok()?).ok().flatten())
+            .map(|c| {
+                let map = c
+                    .metadata
+                    .iter()
+                    .filter(|i| i.secret_key_ref.is_none() && i.env_ref.is_none())
+                    .map(|i| (i.name.clone(), i.value.clone()))
+                    .collect();
+                (c.spec_type.to_lowercase(), map)
+            })
+            .collect()
+    }
+}

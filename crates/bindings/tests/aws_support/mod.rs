@@ -1,0 +1,67 @@
+//! Shared pieces of the AWS binding tests: moto, component contexts and SDK configs for the
+//! tests' own checks (made with the same SDK the bindings use).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use bindery_core::{
+    BindingDescriptor, BindingError, BuildContext, InputBinding, InvokeRequest, OutputBinding,
+    Properties,
+};
+use bindery_testkit::moto::{self, Moto};
+use bytes::Bytes;
+
+pub fn context(name: &str, moto: &Moto, extra: &[(&str, &str)]) -> BuildContext {
+    let mut map: HashMap<String, String> = moto.metadata().into_iter().collect();
+    for (k, v) in extra {
+        map.insert((*k).to_owned(), (*v).to_owned());
+    }
+    BuildContext {
+        name: name.to_owned(),
+        properties: Properties::new(map).unwrap(),
+        app_id: "aws-test".to_owned(),
+    }
+}
+
+pub async fn output(
+    d: &BindingDescriptor,
+    moto: &Moto,
+    extra: &[(&str, &str)],
+) -> Result<Box<dyn OutputBinding>, BindingError> {
+    (d.build_output.unwrap())(context("aws-test", moto, extra)).await
+}
+
+pub async fn input(
+    d: &BindingDescriptor,
+    moto: &Moto,
+    extra: &[(&str, &str)],
+) -> Result<Box<dyn InputBinding>, BindingError> {
+    (d.build_input.unwrap())(context("aws-test", moto, extra)).await
+}
+
+pub fn request(op: &str, data: &[u8], md: &[(&str, &str)]) -> InvokeRequest {
+    InvokeRequest {
+        operation: op.to_owned(),
+        data: Bytes::copy_from_slice(data),
+        metadata: md
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+/// An SDK config pointing at moto, for the test's own clients.
+pub async fn sdk(moto: &Moto) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(moto::REGION))
+        .endpoint_url(moto.endpoint())
+        .credentials_provider(aws_credential_types::Credentials::new(
+            moto::ACCESS_KEY,
+            moto::SECRET_KEY,
+            None,
+            None,
+            "test",
+        ))
+        .load()
+        .await
+}
