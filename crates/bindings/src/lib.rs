@@ -57,5 +57,7 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(kafka::DESCRIPTOR);
     #[cfg(feature = "aws-s3")]
     all.push(aws::s3::DESCRIPTOR);
+    #[cfg(feature = "aws-sqs")]
+    all.push(aws::sqs::DESCRIPTOR);
     all
 }

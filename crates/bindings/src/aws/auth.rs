@@ -150,10 +150,12 @@ impl AwsAuth {
             )),
             _ => Ok(()),
         }?;
-        if let Some(endpoint) = &auth.endpoint {
-            if endpoint.contains(char::is_whitespace) {
-                return Err(ConfigError::new(ENDPOINT.name, "the endpoint is not a URL"));
-            }
+        if auth
+            .endpoint
+            .as_ref()
+            .is_some_and(|e| e.contains(char::is_whitespace))
+        {
+            return Err(ConfigError::new(ENDPOINT.name, "the endpoint is not a URL"));
         }
         Ok(auth)
     }

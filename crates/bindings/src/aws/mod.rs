@@ -8,6 +8,8 @@
 pub mod auth;
 #[cfg(feature = "aws-s3")]
 pub mod s3;
+#[cfg(feature = "aws-sqs")]
+pub mod sqs;
 
 /// A credential: Debug and Display print `<redacted>`. (Stands in for the kit's
 /// `bindery_core::Sensitive` until it lands.)
@@ -40,7 +42,30 @@ pub(crate) mod tests {
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
 
+    use bindery_core::Properties;
     use bindery_core::manifest::{Component, parse_documents};
+
+    /// Every `bindings.aws.*` component of Dapr's corpus decodes with the binding compiled in.
+    #[test]
+    fn every_aws_corpus_file_decodes() {
+        let Some(dir) = crate::common::corpus_tests_dir() else {
+            eprintln!("SKIP: the components-contrib corpus is not present");
+            return;
+        };
+        let registry = crate::registry();
+        let mut decoded = 0;
+        for file in component_files(&dir, "aws") {
+            for (ty, map) in components(&file) {
+                let Some(d) = registry.iter().find(|d| d.matches(&ty)) else {
+                    continue;
+                };
+                let props = Properties::new(map).unwrap();
+                (d.validate)(&props).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                decoded += 1;
+            }
+        }
+        eprintln!("{decoded} AWS component files decoded");
+    }
 
     /// Every YAML file of the corpus under `config/bindings/<sub>` and
     /// `certification/bindings/<sub>`.

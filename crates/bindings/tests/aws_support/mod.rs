@@ -65,3 +65,68 @@ pub async fn sdk(moto: &Moto) -> aws_config::SdkConfig {
         .load()
         .await
 }
+
+/// An input's sink: records every event and refuses the first `fail` of them.
+pub struct Sink {
+    pub tx: tokio::sync::mpsc::UnboundedSender<bindery_core::InputEvent>,
+    pub fail: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl bindery_core::EventSink for Sink {
+    async fn deliver(&self, event: bindery_core::InputEvent) -> bindery_core::Delivery {
+        use std::sync::atomic::Ordering;
+        let _ = self.tx.send(event);
+        if self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(bindery_core::DeliveryError::new("app refused"));
+        }
+        Ok(Bytes::new())
+    }
+}
+
+/// A running input: its events, and a token that stops it.
+pub struct Running {
+    pub events: tokio::sync::mpsc::UnboundedReceiver<bindery_core::InputEvent>,
+    pub token: tokio_util::sync::CancellationToken,
+    pub task: tokio::task::JoinHandle<Result<(), BindingError>>,
+}
+
+impl Running {
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<bindery_core::InputEvent> {
+        tokio::time::timeout(within, self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    pub async fn stop(self) {
+        self.token.cancel();
+        let r = tokio::time::timeout(std::time::Duration::from_secs(30), self.task)
+            .await
+            .expect("the input stops on shutdown");
+        r.unwrap().unwrap();
+    }
+}
+
+pub fn run(binding: Box<dyn InputBinding>, fail: usize) -> Running {
+    let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+    let sink = std::sync::Arc::new(Sink {
+        tx,
+        fail: fail.into(),
+    });
+    let token = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(binding.run(bindery_core::InputContext::new(
+        "aws-test",
+        sink,
+        token.clone(),
+    )));
+    Running {
+        events,
+        token,
+        task,
+    }
+}
