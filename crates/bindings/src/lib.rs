@@ -59,5 +59,13 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(aws::s3::DESCRIPTOR);
     #[cfg(feature = "aws-sqs")]
     all.push(aws::sqs::DESCRIPTOR);
+    #[cfg(feature = "aws-sns")]
+    all.push(aws::sns::DESCRIPTOR);
+    #[cfg(feature = "aws-dynamodb")]
+    all.push(aws::dynamodb::DESCRIPTOR);
+    #[cfg(feature = "aws-ses")]
+    all.push(aws::ses::DESCRIPTOR);
+    #[cfg(feature = "aws-kinesis")]
+    all.push(aws::kinesis::DESCRIPTOR);
     all
 }

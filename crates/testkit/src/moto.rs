@@ -103,3 +103,93 @@ impl Drop for Moto {
         self.stop();
     }
 }
+
+impl Moto {
+    /// Creates an SQS queue through moto's query API (moto checks no signature) and returns its
+    /// URL; `.fifo` names get a FIFO queue. For tests that have no AWS SDK at hand.
+    pub async fn create_queue(&self, name: &str, visibility_timeout_secs: u32) -> String {
+        let mut form = vec![
+            ("Action".to_owned(), "CreateQueue".to_owned()),
+            ("QueueName".to_owned(), name.to_owned()),
+            (
+                "Attribute.1.Name".to_owned(),
+                "VisibilityTimeout".to_owned(),
+            ),
+            (
+                "Attribute.1.Value".to_owned(),
+                visibility_timeout_secs.to_string(),
+            ),
+        ];
+        if name.ends_with(".fifo") {
+            form.push(("Attribute.2.Name".into(), "FifoQueue".into()));
+            form.push(("Attribute.2.Value".into(), "true".into()));
+        }
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let resp = reqwest::Client::new()
+            .post(self.endpoint())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("moto CreateQueue");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        assert!(status.is_success(), "CreateQueue: {status} {text}");
+        text.split("<QueueUrl>")
+            .nth(1)
+            .and_then(|t| t.split("</QueueUrl>").next())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+impl Moto {
+    /// Creates a Kinesis stream through moto's JSON API and waits until it is active.
+    pub async fn create_stream(&self, name: &str, shards: u32) {
+        let call = |target: &'static str, body: serde_json::Value| {
+            reqwest::Client::new()
+                .post(self.endpoint())
+                .header("content-type", "application/x-amz-json-1.1")
+                .header("x-amz-target", format!("Kinesis_20131202.{target}"))
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=0",
+                )
+                .body(body.to_string())
+                .send()
+        };
+        let resp = call(
+            "CreateStream",
+            serde_json::json!({"StreamName": name, "ShardCount": shards}),
+        )
+        .await
+        .expect("moto CreateStream");
+        assert!(
+            resp.status().is_success(),
+            "CreateStream: {}",
+            resp.status()
+        );
+        for _ in 0..100 {
+            let resp = call(
+                "DescribeStreamSummary",
+                serde_json::json!({"StreamName": name}),
+            )
+            .await
+            .expect("moto DescribeStreamSummary");
+            let text = resp.text().await.unwrap_or_default();
+            if text.contains("\"ACTIVE\"") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("stream {name} did not become active");
+    }
+}

@@ -6,8 +6,18 @@
 //! credential chain, an assumed role, and the error texts for an unreachable endpoint.
 
 pub mod auth;
+#[cfg(feature = "aws-dynamodb")]
+pub mod dynamodb;
+#[cfg(feature = "aws-sns")]
+mod gofmt;
+#[cfg(feature = "aws-kinesis")]
+pub mod kinesis;
 #[cfg(feature = "aws-s3")]
 pub mod s3;
+#[cfg(feature = "aws-ses")]
+pub mod ses;
+#[cfg(feature = "aws-sns")]
+pub mod sns;
 #[cfg(feature = "aws-sqs")]
 pub mod sqs;
 
