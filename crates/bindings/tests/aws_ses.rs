@@ -63,7 +63,8 @@ async fn sends_with_per_request_overrides_that_do_not_leak() {
     ))
     .await
     .unwrap();
-    assert_eq!(sent(&ses).await, 2.0);
+    // moto counts recipients: To and Cc both got it (daprd would have dropped To for Cc)
+    assert_eq!(sent(&ses).await, 3.0);
 
     let err = b
         .invoke(request("create", b"not quoted", &[]))

@@ -333,7 +333,10 @@ impl Shared {
             data: Bytes::copy_from_slice(record.data().as_ref()),
             metadata: Metadata::from([
                 ("sequenceNumber".to_owned(), seq.clone()),
-                ("partitionKey".to_owned(), record.partition_key().to_owned()),
+                (
+                    "partitionKey".to_owned(),
+                    record.partition_key().unwrap_or_default().to_owned(),
+                ),
                 ("shardId".to_owned(), shard.to_owned()),
             ]),
         };
