@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aws_support::{context, output, request, sdk};
+use aws_support::{context_for, output, request, sdk};
 use bindery_bindings::aws::kinesis::DESCRIPTOR;
 use bindery_core::{Delivery, DeliveryError, EventSink, InputContext, InputEvent};
 use bindery_testkit::moto::Moto;
@@ -96,7 +96,7 @@ async fn consume(
         ("leaseDuration", "3s"),
     ];
     md.extend_from_slice(extra);
-    let input = (DESCRIPTOR.build_input.unwrap())(context("kin", moto, &md))
+    let input = (DESCRIPTOR.build_input.unwrap())(context_for(&DESCRIPTOR, "kin", moto, &md))
         .await
         .unwrap();
     let token = CancellationToken::new();

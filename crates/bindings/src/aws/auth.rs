@@ -32,7 +32,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use bindery_core::{BindingError, ConfigError, Field, FieldType, Properties};
 
-pub use super::Sensitive;
+use bindery_core::Sensitive;
 
 pub const REGION: Field = Field::new(
     "region",

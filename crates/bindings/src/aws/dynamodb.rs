@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bindery_core::descriptor::{BoxFuture, Operation};
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, Field, FieldType, InvokeRequest,
-    InvokeResponse, OutputBinding, Properties,
+    BindingConfig, BindingDescriptor, BindingError, BuildContext, ConfigError, ConfigWarning,
+    Field, FieldType, InvokeRequest, InvokeResponse, OutputBinding, Properties,
 };
 use serde_json::Value;
 
@@ -38,7 +38,7 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Put items into an Amazon DynamoDB table.",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate,
+    decode: bindery_core::decode_as::<DynamoConfig>,
     build_input: None,
     build_output: Some(build_output),
 };
@@ -49,8 +49,8 @@ pub struct DynamoConfig {
     pub auth: AwsAuth,
 }
 
-impl DynamoConfig {
-    pub fn decode(p: &Properties) -> Result<Self, ConfigError> {
+impl BindingConfig for DynamoConfig {
+    fn decode(p: &Properties, _: &mut Vec<ConfigWarning>) -> Result<Self, ConfigError> {
         Ok(Self {
             table: p.string(&TABLE).unwrap_or_default(),
             auth: AwsAuth::decode(p)?,
@@ -58,14 +58,9 @@ impl DynamoConfig {
     }
 }
 
-fn validate(p: &Properties) -> Result<(), ConfigError> {
-    DynamoConfig::decode(p).map(|_| ())
-}
-
 fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
     Box::pin(async move {
-        let config = DynamoConfig::decode(&cx.properties)
-            .map_err(|e| BindingError::invalid(e.to_string()))?;
+        let config = cx.config::<DynamoConfig>()?;
         let component = format!("aws.dynamodb binding {:?}", cx.name);
         let sdk = config.auth.sdk_config(&component, false).await?;
         Ok(Box::new(Dynamo {

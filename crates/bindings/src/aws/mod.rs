@@ -21,32 +21,6 @@ pub mod sns;
 #[cfg(feature = "aws-sqs")]
 pub mod sqs;
 
-/// A credential: Debug and Display print `<redacted>`. (Stands in for the kit's
-/// `bindery_core::Sensitive` until it lands.)
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Sensitive<T>(T);
-
-impl<T> Sensitive<T> {
-    pub fn new(value: T) -> Self {
-        Self(value)
-    }
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> std::fmt::Debug for Sensitive<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl<T> std::fmt::Display for Sensitive<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use std::collections::HashMap;
@@ -70,7 +44,8 @@ pub(crate) mod tests {
                     continue;
                 };
                 let props = Properties::new(map).unwrap();
-                (d.validate)(&props).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                d.validate(&props)
+                    .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
                 decoded += 1;
             }
         }

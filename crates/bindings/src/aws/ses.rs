@@ -17,8 +17,8 @@ use aws_sdk_ses::Client;
 use aws_sdk_ses::types::{Body, Content, Destination, Message};
 use bindery_core::descriptor::{BoxFuture, Operation};
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, Field, FieldType, InvokeRequest,
-    InvokeResponse, Metadata, OutputBinding, Properties,
+    BindingConfig, BindingDescriptor, BindingError, BuildContext, ConfigError, ConfigWarning,
+    Field, FieldType, InvokeRequest, InvokeResponse, Metadata, OutputBinding, Properties,
 };
 
 use crate::aws::auth::{AwsAuth, sdk_error};
@@ -71,7 +71,7 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Send email with Amazon SES.",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate,
+    decode: bindery_core::decode_as::<SesConfig>,
     build_input: None,
     build_output: Some(build_output),
 };
@@ -127,8 +127,8 @@ pub struct SesConfig {
     pub auth: AwsAuth,
 }
 
-impl SesConfig {
-    pub fn decode(p: &Properties) -> Result<Self, ConfigError> {
+impl BindingConfig for SesConfig {
+    fn decode(p: &Properties, _: &mut Vec<ConfigWarning>) -> Result<Self, ConfigError> {
         let s = |f: &Field| p.string(f).unwrap_or_default();
         Ok(Self {
             mail: Mail {
@@ -143,14 +143,9 @@ impl SesConfig {
     }
 }
 
-fn validate(p: &Properties) -> Result<(), ConfigError> {
-    SesConfig::decode(p).map(|_| ())
-}
-
 fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
     Box::pin(async move {
-        let config =
-            SesConfig::decode(&cx.properties).map_err(|e| BindingError::invalid(e.to_string()))?;
+        let config = cx.config::<SesConfig>()?;
         let component = format!("aws.ses binding {:?}", cx.name);
         let sdk = config.auth.sdk_config(&component, false).await?;
         Ok(Box::new(Ses {

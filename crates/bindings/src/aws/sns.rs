@@ -14,8 +14,8 @@ use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 use bindery_core::descriptor::{BoxFuture, Operation};
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, Field, FieldType, InvokeRequest,
-    InvokeResponse, OutputBinding, Properties,
+    BindingConfig, BindingDescriptor, BindingError, BuildContext, ConfigError, ConfigWarning,
+    Field, FieldType, InvokeRequest, InvokeResponse, OutputBinding, Properties,
 };
 use serde_json::Value;
 
@@ -40,7 +40,7 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Publish messages to an Amazon SNS topic.",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate,
+    decode: bindery_core::decode_as::<SnsConfig>,
     build_input: None,
     build_output: Some(build_output),
 };
@@ -54,8 +54,8 @@ pub struct SnsConfig {
     pub auth: AwsAuth,
 }
 
-impl SnsConfig {
-    pub fn decode(p: &Properties) -> Result<Self, ConfigError> {
+impl BindingConfig for SnsConfig {
+    fn decode(p: &Properties, _: &mut Vec<ConfigWarning>) -> Result<Self, ConfigError> {
         Ok(Self {
             topic_arn: p.string(&TOPIC_ARN).unwrap_or_default(),
             auth: AwsAuth::decode(p)?,
@@ -63,14 +63,9 @@ impl SnsConfig {
     }
 }
 
-fn validate(p: &Properties) -> Result<(), ConfigError> {
-    SnsConfig::decode(p).map(|_| ())
-}
-
 fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
     Box::pin(async move {
-        let config =
-            SnsConfig::decode(&cx.properties).map_err(|e| BindingError::invalid(e.to_string()))?;
+        let config = cx.config::<SnsConfig>()?;
         let component = format!("aws.sns binding {:?}", cx.name);
         let sdk = config.auth.sdk_config(&component, false).await?;
         Ok(Box::new(Sns {

@@ -11,16 +11,19 @@ use bindery_core::{
 use bindery_testkit::moto::{self, Moto};
 use bytes::Bytes;
 
-pub fn context(name: &str, moto: &Moto, extra: &[(&str, &str)]) -> BuildContext {
+/// A build context as the runtime makes it: the metadata decoded once by the descriptor.
+pub fn context_for(
+    d: &BindingDescriptor,
+    name: &str,
+    moto: &Moto,
+    extra: &[(&str, &str)],
+) -> BuildContext {
     let mut map: HashMap<String, String> = moto.metadata().into_iter().collect();
     for (k, v) in extra {
         map.insert((*k).to_owned(), (*v).to_owned());
     }
-    BuildContext {
-        name: name.to_owned(),
-        properties: Properties::new(map).unwrap(),
-        app_id: "aws-test".to_owned(),
-    }
+    d.context(name, "aws-test", Properties::new(map).unwrap())
+        .expect("the metadata decodes")
 }
 
 pub async fn output(
@@ -28,7 +31,7 @@ pub async fn output(
     moto: &Moto,
     extra: &[(&str, &str)],
 ) -> Result<Box<dyn OutputBinding>, BindingError> {
-    (d.build_output.unwrap())(context("aws-test", moto, extra)).await
+    (d.build_output.unwrap())(context_for(d, "aws-test", moto, extra)).await
 }
 
 pub async fn input(
@@ -36,7 +39,7 @@ pub async fn input(
     moto: &Moto,
     extra: &[(&str, &str)],
 ) -> Result<Box<dyn InputBinding>, BindingError> {
-    (d.build_input.unwrap())(context("aws-test", moto, extra)).await
+    (d.build_input.unwrap())(context_for(d, "aws-test", moto, extra)).await
 }
 
 pub fn request(op: &str, data: &[u8], md: &[(&str, &str)]) -> InvokeRequest {

@@ -32,8 +32,8 @@ use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::primitives::Blob;
 use bindery_core::descriptor::{BoxFuture, Operation};
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, Field, FieldType, InputBinding,
-    InvokeRequest, InvokeResponse, OutputBinding, Properties,
+    BindingConfig, BindingDescriptor, BindingError, BuildContext, ConfigError, ConfigWarning,
+    Field, FieldType, InputBinding, InvokeRequest, InvokeResponse, OutputBinding, Properties,
 };
 
 use crate::aws::auth::{AwsAuth, sdk_error};
@@ -104,7 +104,7 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Put records into and read records from an Amazon Kinesis data stream.",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate,
+    decode: bindery_core::decode_as::<KinesisConfig>,
     build_input: Some(build_input),
     build_output: Some(build_output),
 };
@@ -120,8 +120,8 @@ pub struct KinesisConfig {
     pub auth: AwsAuth,
 }
 
-impl KinesisConfig {
-    pub fn decode(p: &Properties) -> Result<Self, ConfigError> {
+impl BindingConfig for KinesisConfig {
+    fn decode(p: &Properties, _: &mut Vec<ConfigWarning>) -> Result<Self, ConfigError> {
         let extended = match p
             .string(&MODE)
             .unwrap_or_default()
@@ -170,13 +170,8 @@ impl KinesisConfig {
     }
 }
 
-fn validate(p: &Properties) -> Result<(), ConfigError> {
-    KinesisConfig::decode(p).map(|_| ())
-}
-
 fn decode(cx: &BuildContext) -> Result<(KinesisConfig, String), BindingError> {
-    let config =
-        KinesisConfig::decode(&cx.properties).map_err(|e| BindingError::invalid(e.to_string()))?;
+    let config = cx.config::<KinesisConfig>()?;
     Ok((config, format!("aws.kinesis binding {:?}", cx.name)))
 }
 
@@ -263,7 +258,7 @@ mod tests {
     #[test]
     fn decodes_modes_positions_and_leases() {
         let p = Properties::from_pairs([("streamName", "s"), ("consumerName", "c")]);
-        let c = KinesisConfig::decode(&p).unwrap();
+        let c = KinesisConfig::decode(&p, &mut Vec::new()).unwrap();
         assert!(!c.extended && !c.from_trim_horizon && !c.checkpoint_on_failure);
         assert_eq!(c.lease_duration, Duration::from_secs(10));
         let p = Properties::from_pairs([
@@ -271,9 +266,14 @@ mod tests {
             ("initialPosition", "trim_horizon"),
             ("leaseDuration", "3s"),
         ]);
-        let c = KinesisConfig::decode(&p).unwrap();
+        let c = KinesisConfig::decode(&p, &mut Vec::new()).unwrap();
         assert!(c.extended && c.from_trim_horizon);
         let p = Properties::from_pairs([("mode", "fanout")]);
-        assert_eq!(KinesisConfig::decode(&p).unwrap_err().field, "mode");
+        assert_eq!(
+            KinesisConfig::decode(&p, &mut Vec::new())
+                .unwrap_err()
+                .field,
+            "mode"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The metadata of `bindings.aws.s3` (components-contrib `bindings/aws/s3`), decoded without I/O.
 
-use bindery_core::{ConfigError, Field, FieldType, Properties};
+use bindery_core::{BindingConfig, ConfigError, ConfigWarning, Field, FieldType, Properties};
 
 use crate::aws::auth::AwsAuth;
 
@@ -58,8 +58,14 @@ pub struct S3Config {
     pub auth: AwsAuth,
 }
 
-impl S3Config {
-    pub fn decode(p: &Properties) -> Result<Self, ConfigError> {
+impl BindingConfig for S3Config {
+    fn decode(p: &Properties, warnings: &mut Vec<ConfigWarning>) -> Result<Self, ConfigError> {
+        if p.bool(&INSECURE_SSL) {
+            warnings.push(ConfigWarning::new(
+                INSECURE_SSL.name,
+                "bindery verifies TLS certificates even with insecureSSL: it has no effect on http endpoints, and an https endpoint makes building fail",
+            ));
+        }
         Ok(Self {
             // Required, but daprd does not validate it: an empty bucket fails on first use.
             bucket: p.string(&BUCKET).unwrap_or_default(),

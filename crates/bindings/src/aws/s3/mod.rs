@@ -19,7 +19,6 @@ use async_trait::async_trait;
 use bindery_core::descriptor::{BoxFuture, Operation};
 use bindery_core::{
     BindingDescriptor, BindingError, BuildContext, InvokeRequest, InvokeResponse, OutputBinding,
-    Properties,
 };
 
 pub use config::{FIELDS, S3Config};
@@ -66,19 +65,14 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Store, read, list, presign and delete objects in an Amazon S3 (or S3-compatible) bucket.",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate,
+    decode: bindery_core::decode_as::<S3Config>,
     build_input: None,
     build_output: Some(build_output),
 };
 
-fn validate(p: &Properties) -> Result<(), bindery_core::ConfigError> {
-    S3Config::decode(p).map(|_| ())
-}
-
 fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
     Box::pin(async move {
-        let config =
-            S3Config::decode(&cx.properties).map_err(|e| BindingError::invalid(e.to_string()))?;
+        let config = cx.config::<S3Config>()?;
         let binding = S3Binding::connect(&cx.name, config).await?;
         Ok(Box::new(binding) as Box<dyn OutputBinding>)
     })
@@ -144,7 +138,7 @@ impl OutputBinding for S3Binding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use bindery_core::{BindingConfig, Properties};
 
     #[test]
     fn corpus_component_files_decode() {
@@ -159,9 +153,8 @@ mod tests {
                     continue;
                 }
                 let props = Properties::new(map).unwrap();
-                let c =
-                    S3Config::decode(&props).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-                let _: HashMap<(), ()> = HashMap::new();
+                let c = S3Config::decode(&props, &mut Vec::new())
+                    .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
                 let _ = c;
                 decoded += 1;
             }
@@ -179,7 +172,7 @@ mod tests {
             ("insecureSSL", "true"),
             ("decodeBase64", "false"),
         ]);
-        let c = S3Config::decode(&props).unwrap();
+        let c = S3Config::decode(&props, &mut Vec::new()).unwrap();
         assert!(c.force_path_style && c.disable_ssl && c.insecure_ssl && !c.decode_base64);
         assert_eq!(
             c.auth.endpoint_url(c.disable_ssl).unwrap(),

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use aws_sdk_sqs::Client;
 use bindery_core::descriptor::{BoxFuture, Operation};
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, Field, FieldType, InputBinding,
-    OutputBinding, Properties,
+    BindingConfig, BindingDescriptor, BindingError, BuildContext, ConfigError, ConfigWarning,
+    Field, FieldType, InputBinding, OutputBinding, Properties,
 };
 use tokio::sync::Mutex;
 
@@ -62,7 +62,7 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Send messages to and receive messages from an Amazon SQS queue.",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate,
+    decode: bindery_core::decode_as::<SqsConfig>,
     build_input: Some(build_input),
     build_output: Some(build_output),
 };
@@ -75,8 +75,8 @@ pub struct SqsConfig {
     pub auth: AwsAuth,
 }
 
-impl SqsConfig {
-    pub fn decode(p: &Properties) -> Result<Self, ConfigError> {
+impl BindingConfig for SqsConfig {
+    fn decode(p: &Properties, _: &mut Vec<ConfigWarning>) -> Result<Self, ConfigError> {
         let max_messages = p.number::<i32>(&MAX_MESSAGES)?.unwrap_or(1);
         if !(1..=10).contains(&max_messages) {
             return Err(ConfigError::new(
@@ -99,14 +99,12 @@ impl SqsConfig {
             auth: AwsAuth::decode(p)?,
         })
     }
+}
 
+impl SqsConfig {
     fn is_fifo(&self) -> bool {
         self.queue_name.ends_with(".fifo")
     }
-}
-
-fn validate(p: &Properties) -> Result<(), ConfigError> {
-    SqsConfig::decode(p).map(|_| ())
 }
 
 /// The client and the queue URL, looked up once and again after a failure.
@@ -120,8 +118,7 @@ pub(crate) struct Queue {
 
 impl Queue {
     async fn connect(cx: &BuildContext) -> Result<Arc<Self>, BindingError> {
-        let config =
-            SqsConfig::decode(&cx.properties).map_err(|e| BindingError::invalid(e.to_string()))?;
+        let config = cx.config::<SqsConfig>()?;
         let component = format!("aws.sqs binding {:?}", cx.name);
         let sdk = config.auth.sdk_config(&component, false).await?;
         Ok(Arc::new(Self {
@@ -184,10 +181,13 @@ mod tests {
     #[test]
     fn decodes_daprd_fields_and_checks_options() {
         let p = Properties::from_pairs([("queueName", "q"), ("awsRegion", "us-east-1")]);
-        let c = SqsConfig::decode(&p).unwrap();
+        let c = SqsConfig::decode(&p, &mut Vec::new()).unwrap();
         assert_eq!((c.max_messages, c.wait_time_seconds), (1, 20));
         assert!(!c.is_fifo());
         let p = Properties::from_pairs([("queueName", "q.fifo"), ("maxMessages", "11")]);
-        assert_eq!(SqsConfig::decode(&p).unwrap_err().field, "maxMessages");
+        assert_eq!(
+            SqsConfig::decode(&p, &mut Vec::new()).unwrap_err().field,
+            "maxMessages"
+        );
     }
 }
