@@ -327,3 +327,34 @@ async fn two_consumers_split_the_shards_and_take_over_when_one_stops() {
     );
     b.stop().await;
 }
+
+#[tokio::test]
+async fn the_input_waits_for_the_stream_and_survives_a_moto_restart() {
+    let Some(mut moto) = Moto::start() else {
+        return;
+    };
+    // No stream yet: the input backs off instead of failing.
+    let sink = Recorder::new(0.0);
+    let c = consume(&moto, "late", "restarts", sink.clone(), &[]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!c.task.is_finished(), "the input keeps trying");
+    stream(&moto, "late", 1).await;
+    let first = ids("one", 5);
+    put_all(&moto, "late", &first).await;
+    assert!(
+        wait_for(&sink, &first, Duration::from_secs(40)).await,
+        "delivered once the stream exists"
+    );
+
+    // moto restarts empty (stream and lease table gone): the input recreates its table and
+    // reads the new stream.
+    moto.restart();
+    stream(&moto, "late", 1).await;
+    let second = ids("two", 5);
+    put_all(&moto, "late", &second).await;
+    assert!(
+        wait_for(&sink, &second, Duration::from_secs(60)).await,
+        "delivered after the restart"
+    );
+    c.stop().await;
+}
