@@ -238,7 +238,7 @@ async fn at_least_once_while_the_app_refuses_ten_percent_and_resume_after_restar
 }
 
 #[tokio::test]
-async fn checkpoint_on_failure_keeps_daprds_lossy_behaviour() {
+async fn on_app_failure_skip_keeps_daprds_lossy_behaviour() {
     let Some(moto) = Moto::start() else { return };
     stream(&moto, "lossy", 1).await;
     let sent = ids("l", 50);
@@ -249,7 +249,7 @@ async fn checkpoint_on_failure_keeps_daprds_lossy_behaviour() {
         "lossy",
         "lossy-app",
         sink.clone(),
-        &[("checkpointOnFailure", "true")],
+        &[("onAppFailure", "skip")],
     )
     .await;
     let refused = || sink.refused.load(Ordering::SeqCst) as usize;

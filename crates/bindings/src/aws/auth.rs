@@ -65,8 +65,7 @@ pub const ASSUME_ROLE_ARN: Field = Field::new(
     "assumeRoleArn",
     FieldType::String,
     "IAM role assumed (through STS) with the credentials above before use.",
-)
-.example("arn:aws:iam::123456789:role/myRole");
+);
 pub const SESSION_NAME: Field = Field::new(
     "sessionName",
     FieldType::String,

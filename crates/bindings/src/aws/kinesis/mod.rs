@@ -7,13 +7,14 @@
 //!
 //! Delivery promise: **at-least-once**. A record is checkpointed only after the app accepted it
 //! (the runtime's retries and dead letter run first); a refused record is delivered again
-//! (backing off 1 s doubling to 30 s) and holds its shard until accepted. After a restart, or
+//! (backing off 100 ms doubling to 30 s) and holds its shard until accepted. After a restart, or
 //! when another sidecar takes a shard over, reading resumes after the last checkpoint, so a
 //! record may arrive twice, never zero times.
 //!
 //! Deviations from daprd:
 //! - daprd checkpoints a batch even when the app failed, losing those records. The bindery
-//!   option `checkpointOnFailure: true` restores that behaviour; the default is at-least-once;
+//!   option `onAppFailure: skip` (the kafka binding's name for it) restores that behaviour;
+//!   the default, `retry`, is at-least-once;
 //! - input events carry metadata `sequenceNumber`, `partitionKey` and `shardId` (daprd: none);
 //! - `initialPosition` (bindery option: `LATEST`, daprd's KCL default, or `TRIM_HORIZON`)
 //!   chooses where a shard without checkpoint starts;
@@ -60,12 +61,12 @@ pub const PARTITION_KEY: Field = Field::new(
     FieldType::String,
     "Accepted for compatibility; the partition key comes from request metadata partitionKey, or a new UUID.",
 );
-pub const CHECKPOINT_ON_FAILURE: Field = Field::new(
-    "checkpointOnFailure",
-    FieldType::Bool,
-    "bindery option, input: checkpoint a record the app refused too (daprd's behaviour, which loses it). Default: at-least-once.",
+pub const ON_APP_FAILURE: Field = Field::new(
+    "onAppFailure",
+    FieldType::String,
+    "bindery option, input: `retry` delivers a refused record again and checkpoints only after the app accepted it (at-least-once); `skip` checkpoints it anyway, as daprd does, which loses it.",
 )
-.default_value("false")
+.default_value("retry")
 .input_only();
 pub const INITIAL_POSITION: Field = Field::new(
     "initialPosition",
@@ -87,7 +88,7 @@ pub const FIELDS: &[Field] = crate::aws_fields![
     CONSUMER_NAME,
     MODE,
     PARTITION_KEY,
-    CHECKPOINT_ON_FAILURE,
+    ON_APP_FAILURE,
     INITIAL_POSITION,
     LEASE_DURATION,
 ];
@@ -152,6 +153,21 @@ impl BindingConfig for KinesisConfig {
                 ));
             }
         };
+        let checkpoint_on_failure = match p
+            .string(&ON_APP_FAILURE)
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "" | "retry" => false,
+            "skip" => true,
+            other => {
+                return Err(ConfigError::new(
+                    ON_APP_FAILURE.name,
+                    format!("invalid value {other:?} (must be \"retry\" or \"skip\")"),
+                ));
+            }
+        };
         let lease_duration = p
             .duration(&LEASE_DURATION)?
             .unwrap_or(Duration::from_secs(10));
@@ -162,7 +178,7 @@ impl BindingConfig for KinesisConfig {
             stream_name: p.string(&STREAM_NAME).unwrap_or_default(),
             consumer_name: p.string(&CONSUMER_NAME).unwrap_or_default(),
             extended,
-            checkpoint_on_failure: p.bool(&CHECKPOINT_ON_FAILURE),
+            checkpoint_on_failure,
             from_trim_horizon,
             lease_duration,
             auth: AwsAuth::decode(p)?,

@@ -319,7 +319,7 @@ impl Shared {
         }
     }
 
-    /// Delivers one record until the app accepts it (or, with `checkpointOnFailure`, once), then
+    /// Delivers one record until the app accepts it (or, with `onAppFailure: skip`, once), then
     /// checkpoints it. `None` when the reader must stop: shutdown or a lost lease.
     async fn process(
         &self,
@@ -345,7 +345,7 @@ impl Shared {
             match cx.deliver(event.clone()).await {
                 Ok(_) => break,
                 Err(e) if self.config.checkpoint_on_failure => {
-                    tracing::debug!(component = COMPONENT, shard, error = %e, "App refused a record; checkpointing it anyway (checkpointOnFailure).");
+                    tracing::debug!(component = COMPONENT, shard, error = %e, "App refused a record; checkpointing it anyway (onAppFailure: skip).");
                     break;
                 }
                 Err(e) => {
