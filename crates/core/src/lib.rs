@@ -4,15 +4,19 @@
 //! network.
 #![forbid(unsafe_code)]
 
+pub mod backoff;
 pub mod binding;
+pub mod check;
 pub mod configuration;
 pub mod descriptor;
 pub mod duration;
 pub mod error;
 pub mod gojson;
+pub mod locate;
 pub mod manifest;
 pub mod properties;
 pub mod redact;
+pub mod registry;
 pub mod resiliency;
 pub mod sensitive;
 
