@@ -4,6 +4,8 @@
 
 use bindery_core::BindingDescriptor;
 
+#[cfg(feature = "aws-common")]
+pub mod aws;
 #[cfg(feature = "azure-common")]
 pub mod azure;
 pub mod common;
@@ -63,6 +65,18 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(nats::DESCRIPTOR);
     #[cfg(feature = "kafka")]
     all.push(kafka::DESCRIPTOR);
+    #[cfg(feature = "aws-s3")]
+    all.push(aws::s3::DESCRIPTOR);
+    #[cfg(feature = "aws-sqs")]
+    all.push(aws::sqs::DESCRIPTOR);
+    #[cfg(feature = "aws-sns")]
+    all.push(aws::sns::DESCRIPTOR);
+    #[cfg(feature = "aws-dynamodb")]
+    all.push(aws::dynamodb::DESCRIPTOR);
+    #[cfg(feature = "aws-ses")]
+    all.push(aws::ses::DESCRIPTOR);
+    #[cfg(feature = "aws-kinesis")]
+    all.push(aws::kinesis::DESCRIPTOR);
     #[cfg(feature = "smtp")]
     all.push(smtp::DESCRIPTOR);
     #[cfg(feature = "twilio-sms")]

@@ -10,6 +10,7 @@ pub mod binding;
 pub mod components;
 pub mod faults;
 pub mod grpc;
+pub mod moto;
 pub mod notify;
 pub mod sidecar;
 

@@ -1,0 +1,138 @@
+//! The input: long-poll, deliver, delete on the app's success; otherwise the message stays and
+//! comes back after the queue's visibility timeout (or moves to its dead-letter queue).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use bindery_core::{BindingError, InputBinding, InputContext, InputEvent, Metadata};
+use bytes::Bytes;
+
+use super::Queue;
+use crate::aws::auth::describe;
+use crate::common::Backoff;
+
+const COMPONENT: &str = "aws.sqs";
+
+pub struct SqsInput {
+    pub(super) queue: Arc<Queue>,
+}
+
+/// The event metadata of a message: id, receive count, sent time and its attributes.
+pub fn event_metadata(m: &Message) -> Metadata {
+    let mut md = Metadata::new();
+    for (name, value) in m.message_attributes().into_iter().flatten() {
+        if let Some(v) = value.string_value() {
+            md.insert(name.clone(), v.to_owned());
+        }
+    }
+    let system = m.attributes();
+    let get = |n: MessageSystemAttributeName| system.and_then(|a| a.get(&n)).cloned();
+    if let Some(v) = get(MessageSystemAttributeName::ApproximateReceiveCount) {
+        md.insert("receiveCount".into(), v);
+    }
+    if let Some(v) = get(MessageSystemAttributeName::SentTimestamp) {
+        md.insert("sentTimestamp".into(), v);
+    }
+    if let Some(id) = m.message_id() {
+        md.insert("messageId".into(), id.to_owned());
+    }
+    md
+}
+
+impl SqsInput {
+    /// Delivers one message; deletes it only when the app accepted it.
+    async fn handle(queue: &Queue, cx: &InputContext, url: &str, m: Message) {
+        let event = InputEvent {
+            data: Bytes::from(m.body().unwrap_or_default().to_owned()),
+            metadata: event_metadata(&m),
+        };
+        match cx.deliver(event).await {
+            Ok(_) => {
+                let Some(receipt) = m.receipt_handle() else {
+                    return;
+                };
+                if let Err(e) = queue
+                    .client
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                {
+                    // It comes back after the visibility timeout: at-least-once.
+                    tracing::warn!(component = COMPONENT, binding = cx.name(), error = %describe(&e), "Deleting a delivered message failed; it will be redelivered.");
+                }
+            }
+            Err(e) => tracing::debug!(component = COMPONENT, binding = cx.name(), error = %e,
+                "App refused the message; it stays in the queue until its visibility timeout."),
+        }
+    }
+
+    async fn receive(&self, url: &str) -> Result<Vec<Message>, BindingError> {
+        let q = &self.queue;
+        let out = q
+            .client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(q.config.max_messages)
+            .wait_time_seconds(q.config.wait_time_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| {
+                crate::aws::auth::sdk_error(
+                    &q.component,
+                    q.endpoint.as_deref(),
+                    "receiving failed: ",
+                    &e,
+                )
+            })?;
+        Ok(out.messages.unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl InputBinding for SqsInput {
+    async fn run(self: Box<Self>, cx: InputContext) -> Result<(), BindingError> {
+        let q = self.queue.clone();
+        let mut backoff = Backoff::new(Duration::from_secs(30));
+        loop {
+            let attempt = async {
+                let url = q.url().await?;
+                let messages = self.receive(&url).await?;
+                Ok::<_, BindingError>((url, messages))
+            };
+            let result = tokio::select! {
+                _ = cx.shutdown().cancelled() => return Ok(()),
+                r = attempt => r,
+            };
+            match result {
+                Ok((url, messages)) => {
+                    backoff.reset();
+                    if q.config.is_fifo() || messages.len() <= 1 {
+                        for m in messages {
+                            Self::handle(&q, &cx, &url, m).await;
+                        }
+                    } else {
+                        futures::future::join_all(
+                            messages.into_iter().map(|m| Self::handle(&q, &cx, &url, m)),
+                        )
+                        .await;
+                    }
+                }
+                Err(e) => {
+                    q.forget_url().await;
+                    let delay = backoff.next_delay();
+                    tracing::warn!(component = COMPONENT, binding = cx.name(), error = %e, "Receiving from SQS failed; retrying in {delay:?}.");
+                    tokio::select! {
+                        _ = cx.shutdown().cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+    }
+}
