@@ -58,7 +58,7 @@ impl Runtime {
     /// Reads the resources folders again and applies what changed.
     pub async fn reload(self: &Arc<Self>) -> ReloadSummary {
         let mut summary = ReloadSummary::default();
-        let resources = match load_resources(&self.config) {
+        let mut resources = match load_resources(&self.config) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "Reload refused: the resources cannot be loaded; the running components stay.");
@@ -68,6 +68,10 @@ impl Runtime {
         };
         self.reload_resiliency(&resources.documents, &mut summary);
         let running: HashMap<String, Component> = self.specs.lock().clone();
+        // A file with an unreadable document keeps what it defined (loader.rs).
+        summary
+            .rejected
+            .extend(resources.hold_unreadable_files(&running));
         let wanted: HashMap<&str, &Component> = resources
             .components
             .iter()

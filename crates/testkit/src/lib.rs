@@ -4,6 +4,7 @@
 
 pub mod amqp;
 pub mod app;
+pub mod deploy;
 pub mod faults;
 pub mod sidecar;
 
