@@ -13,6 +13,8 @@ pub mod http;
 pub mod kafka;
 #[cfg(feature = "localstorage")]
 pub mod localstorage;
+#[cfg(feature = "lockredis")]
+pub mod lockredis;
 #[cfg(feature = "mqtt3")]
 pub mod mqtt3;
 #[cfg(feature = "mysql")]
@@ -53,5 +55,15 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(nats::DESCRIPTOR);
     #[cfg(feature = "kafka")]
     all.push(kafka::DESCRIPTOR);
+    all
+}
+
+/// The lock store types compiled into this build (`lock.*` components).
+#[allow(clippy::vec_init_then_push)]
+pub fn lock_stores() -> Vec<bindery_core::lock::LockStoreDescriptor> {
+    #[allow(unused_mut)]
+    let mut all = Vec::new();
+    #[cfg(feature = "lockredis")]
+    all.push(lockredis::DESCRIPTOR);
     all
 }

@@ -10,6 +10,7 @@ pub mod descriptor;
 pub mod duration;
 pub mod error;
 pub mod gojson;
+pub mod lock;
 pub mod manifest;
 pub mod properties;
 pub mod redact;

@@ -149,6 +149,8 @@ pub struct Runtime {
     /// The definition each running component was built from, for reload diffs.
     pub(crate) specs: Mutex<HashMap<String, Component>>,
     pub(crate) stores: RwLock<HashMap<String, Arc<dyn SecretStore>>>,
+    /// Lock store components by name (locks.rs), handed to bindings when they are built.
+    pub(crate) locks: RwLock<HashMap<String, Arc<dyn bindery_core::lock::LockStore>>>,
     /// Set once input delivery has started; bindings added later start right away.
     pub(crate) delivery: Mutex<Option<DeliveryState>>,
     extended: RwLock<BTreeMap<String, String>>,
@@ -182,6 +184,7 @@ impl Runtime {
             components: RwLock::new(Vec::new()),
             specs: Mutex::new(HashMap::new()),
             stores: RwLock::new(HashMap::new()),
+            locks: RwLock::new(HashMap::new()),
             delivery: Mutex::new(None),
             extended: RwLock::new(BTreeMap::new()),
             readiness: Readiness::default(),
@@ -206,11 +209,11 @@ impl Runtime {
             }
         }
 
-        for component in resources
-            .components
-            .iter()
-            .filter(|c| !secrets::is_secret_store_type(&c.spec_type))
-        {
+        runtime.start_lock_stores(&resources.components).await?;
+        for component in resources.components.iter().filter(|c| {
+            !secrets::is_secret_store_type(&c.spec_type)
+                && !bindery_core::lock::is_lock_store_type(&c.spec_type)
+        }) {
             if !component.spec_type.to_lowercase().starts_with("bindings.") {
                 tracing::warn!(component = %component.name, r#type = %component.spec_type,
                     "Skipping a component that is not a binding or a secret store; bindery serves bindings only.");
@@ -246,7 +249,11 @@ impl Runtime {
         Ok(())
     }
 
-    fn init_failed(&self, component: &Component, error: LoadError) -> Result<(), StartupError> {
+    pub(crate) fn init_failed(
+        &self,
+        component: &Component,
+        error: LoadError,
+    ) -> Result<(), StartupError> {
         if component.ignore_errors {
             self.telemetry.emit(InitFailedIgnored {
                 component: &component.name,

@@ -157,3 +157,91 @@ impl Drop for RedisServer {
         }
     }
 }
+
+/// Publishes every body to `queue` (default exchange), with publisher confirms: when this
+/// returns, RabbitMQ holds all of them.
+pub async fn amqp_publish(queue: &str, bodies: &[String]) {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    use lapin::{BasicProperties, Connection, ConnectionProperties};
+    let connection = Connection::connect(&crate::amqp::url(), ConnectionProperties::default())
+        .await
+        .expect("connect to RabbitMQ");
+    let channel = connection.create_channel().await.expect("open a channel");
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("publisher confirms");
+    let mut confirms = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        confirms.push(
+            channel
+                .basic_publish(
+                    "".into(),
+                    queue.into(),
+                    BasicPublishOptions::default(),
+                    body.as_bytes(),
+                    BasicProperties::default().with_delivery_mode(2),
+                )
+                .await
+                .expect("publish"),
+        );
+    }
+    for confirm in confirms {
+        let confirmation = confirm.await.expect("confirm");
+        assert!(confirmation.is_ack(), "RabbitMQ refused a message");
+    }
+    let _ = connection.close(200, "done".into()).await;
+}
+
+/// What a replica test counts: every id sent, by whom it was processed.
+#[derive(Debug, Default)]
+pub struct Shares {
+    pub sent: usize,
+    /// Distinct ids processed by any replica.
+    pub processed: usize,
+    pub lost: usize,
+    /// Deliveries beyond the first of an id (redeliveries after a replica died).
+    pub duplicates: usize,
+    /// Distinct ids each replica processed.
+    pub per_replica: Vec<usize>,
+}
+
+impl Shares {
+    pub fn of(sent: &[String], received: &[Vec<String>]) -> Self {
+        use std::collections::HashSet;
+        let wanted: HashSet<&str> = sent.iter().map(String::as_str).collect();
+        let mut all = HashSet::new();
+        let mut deliveries = 0;
+        let mut per_replica = Vec::new();
+        for replica in received {
+            let mine: HashSet<&str> = replica
+                .iter()
+                .map(String::as_str)
+                .filter(|id| wanted.contains(id))
+                .collect();
+            deliveries += replica
+                .iter()
+                .filter(|id| wanted.contains(id.as_str()))
+                .count();
+            per_replica.push(mine.len());
+            all.extend(mine);
+        }
+        Self {
+            sent: sent.len(),
+            processed: all.len(),
+            lost: sent.len() - all.len(),
+            duplicates: deliveries - all.len(),
+            per_replica,
+        }
+    }
+}
+
+impl std::fmt::Display for Shares {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sent={} processed={} lost={} duplicates={} per_replica={:?}",
+            self.sent, self.processed, self.lost, self.duplicates, self.per_replica
+        )
+    }
+}
