@@ -42,6 +42,7 @@ async fn start(
         name: "cron-test".to_owned(),
         properties: Properties::from_pairs([("schedule", schedule)]),
         app_id: "app".to_owned(),
+        lock_stores: Default::default(),
     })
     .await
     .expect("builds");
@@ -120,6 +121,7 @@ async fn invalid_schedule_fails_to_build() {
         name: "bad".to_owned(),
         properties: Properties::from_pairs([("schedule", "every minute")]),
         app_id: "app".to_owned(),
+        lock_stores: Default::default(),
     })
     .await
     {

@@ -68,6 +68,7 @@ async fn build(pairs: &[(&str, &str)]) -> Box<dyn OutputBinding> {
         name: "api".to_owned(),
         properties: Properties::from_pairs(pairs.iter().copied()),
         app_id: "app".to_owned(),
+        lock_stores: Default::default(),
     })
     .await
     .map_err(|e| e.to_string())
@@ -351,6 +352,7 @@ async fn bad_tls_material_fails_to_build() {
             name: "api".to_owned(),
             properties: Properties::from_pairs(pairs.iter().copied()),
             app_id: "app".to_owned(),
+            lock_stores: Default::default(),
         })
         .await;
         match result {

@@ -99,6 +99,7 @@ async fn build(pairs: &[(&str, &str)]) -> Result<Box<dyn OutputBinding>, Binding
         name: "api".to_owned(),
         properties: Properties::from_pairs(pairs.iter().copied()),
         app_id: "app".to_owned(),
+        lock_stores: Default::default(),
     })
     .await
 }

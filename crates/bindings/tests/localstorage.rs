@@ -14,6 +14,7 @@ async fn build(root: &Path) -> Box<dyn OutputBinding> {
         name: "files".to_owned(),
         properties: Properties::from_pairs([("rootPath", root.to_str().unwrap())]),
         app_id: "app".to_owned(),
+        lock_stores: Default::default(),
     })
     .await
     .map_err(|e| e.to_string())
@@ -226,6 +227,7 @@ async fn bad_roots_fail_to_build() {
             name: "files".to_owned(),
             properties: Properties::from_pairs([("rootPath", root.as_str())]),
             app_id: "app".to_owned(),
+            lock_stores: Default::default(),
         })
         .await;
         match result {

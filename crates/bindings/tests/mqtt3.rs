@@ -61,6 +61,7 @@ fn cx(p: Properties) -> BuildContext {
         name: "mqtt".into(),
         properties: p,
         app_id: "app".into(),
+        lock_stores: Default::default(),
     }
 }
 

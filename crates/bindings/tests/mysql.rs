@@ -18,6 +18,7 @@ async fn build_with(props: &[(&str, &str)]) -> Result<Box<dyn OutputBinding>, Bi
         name: "mysql-test".to_owned(),
         properties: Properties::from_pairs(props.iter().copied()),
         app_id: "test".to_owned(),
+        lock_stores: Default::default(),
     };
     (DESCRIPTOR.build_output.unwrap())(cx).await
 }

@@ -67,6 +67,7 @@ async fn recovers_after_server_restart() {
         name: "mysql-restart".to_owned(),
         properties: Properties::from_pairs([("url", url), ("maxIdleConns", "4")]),
         app_id: "test".to_owned(),
+        lock_stores: Default::default(),
     };
     let binding = match (DESCRIPTOR.build_output.unwrap())(cx).await {
         Ok(b) => b,

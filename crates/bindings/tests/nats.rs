@@ -53,6 +53,7 @@ fn cx(p: Properties) -> BuildContext {
         name: "nats".into(),
         properties: p,
         app_id: "app".into(),
+        lock_stores: Default::default(),
     }
 }
 

@@ -91,6 +91,7 @@ fn cx(p: &Properties) -> BuildContext {
         name: "nats".into(),
         properties: p.clone(),
         app_id: "app".into(),
+        lock_stores: Default::default(),
     }
 }
 

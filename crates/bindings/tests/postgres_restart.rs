@@ -76,6 +76,7 @@ async fn recovers_after_server_restart() {
             ("maxConns", "4"),
         ]),
         app_id: "test".to_owned(),
+        lock_stores: Default::default(),
     };
     let binding = match (DESCRIPTOR.build_output.unwrap())(cx).await {
         Ok(b) => b,

@@ -60,6 +60,7 @@ fn cx(p: Properties) -> BuildContext {
         name: "rabbit".into(),
         properties: p,
         app_id: "app".into(),
+        lock_stores: Default::default(),
     }
 }
 

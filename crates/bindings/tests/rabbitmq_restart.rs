@@ -75,6 +75,7 @@ async fn input_and_output_resume_after_a_broker_restart() {
         name: "rabbit".into(),
         properties: props.clone(),
         app_id: "app".into(),
+        lock_stores: Default::default(),
     };
     let out = (DESCRIPTOR.build_output.unwrap())(cx()).await.unwrap();
     let input = (DESCRIPTOR.build_input.unwrap())(cx()).await.unwrap();

@@ -41,6 +41,7 @@ async fn build(
         name: "redis-test".to_owned(),
         properties: Properties::from_pairs(pairs),
         app_id: "test".to_owned(),
+        lock_stores: Default::default(),
     };
     (DESCRIPTOR.build_output.unwrap())(cx).await
 }
@@ -329,6 +330,7 @@ async fn build_fails_with_daprd_text_when_unreachable() {
             ("redisMaxRetries", "0"),
         ]),
         app_id: "test".to_owned(),
+        lock_stores: Default::default(),
     };
     let err = match (DESCRIPTOR.build_output.unwrap())(cx).await {
         Ok(_) => panic!("build must fail"),

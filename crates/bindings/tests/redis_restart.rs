@@ -83,6 +83,7 @@ async fn recovers_after_server_restart() {
         name: "redis-restart".to_owned(),
         properties: Properties::from_pairs([("redisHost", addr().as_str())]),
         app_id: "test".to_owned(),
+        lock_stores: Default::default(),
     };
     let binding = (DESCRIPTOR.build_output.unwrap())(cx).await.unwrap();
     let key = format!("bindery-restart-{}", uuid::Uuid::new_v4());

@@ -123,6 +123,8 @@ pub struct BuildContext {
     pub name: String,
     pub properties: Properties,
     pub app_id: String,
+    /// The loaded lock store components, by name (`bindings.cron`'s `lockStore`).
+    pub lock_stores: crate::lock::LockStores,
 }
 
 pub type BuildOutput = fn(BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>>;

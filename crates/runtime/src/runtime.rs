@@ -346,6 +346,7 @@ impl Runtime {
             name: component.name.clone(),
             properties: properties.clone(),
             app_id: self.config.app_id.clone(),
+            lock_stores: self.lock_stores(),
         };
         let timeout = component.init_timeout;
         let timed_out = || {

@@ -127,8 +127,7 @@ fn build_input(cx: BuildContext) -> BoxFuture<Result<Box<dyn InputBinding>, Bind
     Box::pin(async move {
         let config = CronConfig::from_properties(&cx.properties)
             .map_err(|e| BindingError::invalid(e.message))?;
-        // TODO(kit): BuildContext::lock_stores once the binding kit lands.
-        let lock_stores = bindery_core::lock::LockStores::default();
+        let lock_stores = &cx.lock_stores;
         let lease = match &config.lock_store {
             Some(store_name) => {
                 let store = lock_stores.get(store_name).ok_or_else(|| {

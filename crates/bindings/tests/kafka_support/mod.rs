@@ -121,6 +121,7 @@ pub fn build_context(name: &str, properties: Properties) -> BuildContext {
         name: name.to_owned(),
         properties,
         app_id: "kafka-test".to_owned(),
+        lock_stores: Default::default(),
     }
 }
 
