@@ -262,6 +262,25 @@ mod tests {
     }
 
     #[test]
+    fn lock_store_and_ttl_decode() {
+        let c = CronConfig::from_properties(&props(&[("schedule", "@every 1s")])).unwrap();
+        assert_eq!(c.lock_store, None);
+        assert_eq!(c.lock_ttl, Duration::from_secs(10));
+        let c = CronConfig::from_properties(&props(&[
+            ("schedule", "@every 1s"),
+            ("lockStore", " locks "),
+            ("lockTTL", "3s"),
+        ]))
+        .unwrap();
+        assert_eq!(c.lock_store.as_deref(), Some("locks"));
+        assert_eq!(c.lock_ttl, Duration::from_secs(3));
+        let err =
+            CronConfig::from_properties(&props(&[("schedule", "@every 1s"), ("lockTTL", "100ms")]))
+                .unwrap_err();
+        assert_eq!(err.field, "lockTTL");
+    }
+
+    #[test]
     fn descriptor_shape() {
         assert!(DESCRIPTOR.has_input() && !DESCRIPTOR.has_output());
         assert!(DESCRIPTOR.matches("bindings.cron"));
