@@ -169,7 +169,7 @@ fn check_component(
         DeliveryOptions::from_properties(&properties)
             .map_err(|e| error(Some(e.field.clone()), e.message))?;
     }
-    match (descriptor.validate)(&properties) {
+    match (descriptor.decode)(&properties, &mut Vec::new()).map(drop) {
         Err(e) if !from_refs.contains(&e.field.to_lowercase()) => {
             Err(error(Some(e.field.clone()), e.message))
         }

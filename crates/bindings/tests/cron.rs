@@ -38,12 +38,11 @@ async fn start(
     sink: Arc<Sink>,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let build = DESCRIPTOR.build_input.expect("input binding");
-    let binding = build(BuildContext {
-        name: "cron-test".to_owned(),
-        properties: Properties::from_pairs([("schedule", schedule)]),
-        app_id: "app".to_owned(),
-        lock_stores: Default::default(),
-    })
+    let binding = build(BuildContext::new(
+        "cron-test".to_owned(),
+        Properties::from_pairs([("schedule", schedule)]),
+        "app".to_owned(),
+    ))
     .await
     .expect("builds");
     let token = CancellationToken::new();
@@ -117,12 +116,11 @@ async fn slow_app_gets_overlapping_ticks_and_shutdown_waits_for_them() {
 #[tokio::test]
 async fn invalid_schedule_fails_to_build() {
     let build = DESCRIPTOR.build_input.expect("input binding");
-    let err = match build(BuildContext {
-        name: "bad".to_owned(),
-        properties: Properties::from_pairs([("schedule", "every minute")]),
-        app_id: "app".to_owned(),
-        lock_stores: Default::default(),
-    })
+    let err = match build(BuildContext::new(
+        "bad".to_owned(),
+        Properties::from_pairs([("schedule", "every minute")]),
+        "app".to_owned(),
+    ))
     .await
     {
         Ok(_) => panic!("must not build"),

@@ -64,12 +64,11 @@ async fn server() -> String {
 
 async fn build(pairs: &[(&str, &str)]) -> Box<dyn OutputBinding> {
     let build = DESCRIPTOR.build_output.expect("output binding");
-    build(BuildContext {
-        name: "api".to_owned(),
-        properties: Properties::from_pairs(pairs.iter().copied()),
-        app_id: "app".to_owned(),
-        lock_stores: Default::default(),
-    })
+    build(BuildContext::new(
+        "api".to_owned(),
+        Properties::from_pairs(pairs.iter().copied()),
+        "app".to_owned(),
+    ))
     .await
     .map_err(|e| e.to_string())
     .expect("builds")
@@ -348,12 +347,11 @@ async fn bad_tls_material_fails_to_build() {
         ),
     ];
     for (pairs, message) in cases {
-        let result = build(BuildContext {
-            name: "api".to_owned(),
-            properties: Properties::from_pairs(pairs.iter().copied()),
-            app_id: "app".to_owned(),
-            lock_stores: Default::default(),
-        })
+        let result = build(BuildContext::new(
+            "api".to_owned(),
+            Properties::from_pairs(pairs.iter().copied()),
+            "app".to_owned(),
+        ))
         .await;
         match result {
             Ok(_) => panic!("must not build: {message}"),

@@ -95,12 +95,11 @@ async fn tls_server(config: rustls::ServerConfig) -> String {
 
 async fn build(pairs: &[(&str, &str)]) -> Result<Box<dyn OutputBinding>, BindingError> {
     let build = DESCRIPTOR.build_output.expect("output binding");
-    build(BuildContext {
-        name: "api".to_owned(),
-        properties: Properties::from_pairs(pairs.iter().copied()),
-        app_id: "app".to_owned(),
-        lock_stores: Default::default(),
-    })
+    build(BuildContext::new(
+        "api".to_owned(),
+        Properties::from_pairs(pairs.iter().copied()),
+        "app".to_owned(),
+    ))
     .await
 }
 

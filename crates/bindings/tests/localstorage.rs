@@ -10,12 +10,11 @@ use bytes::Bytes;
 
 async fn build(root: &Path) -> Box<dyn OutputBinding> {
     let build = DESCRIPTOR.build_output.expect("output binding");
-    build(BuildContext {
-        name: "files".to_owned(),
-        properties: Properties::from_pairs([("rootPath", root.to_str().unwrap())]),
-        app_id: "app".to_owned(),
-        lock_stores: Default::default(),
-    })
+    build(BuildContext::new(
+        "files".to_owned(),
+        Properties::from_pairs([("rootPath", root.to_str().unwrap())]),
+        "app".to_owned(),
+    ))
     .await
     .map_err(|e| e.to_string())
     .expect("builds")
@@ -223,12 +222,11 @@ async fn bad_roots_fail_to_build() {
             "failed to parse metadata: property rootPath must not be empty",
         ),
     ] {
-        let result = build(BuildContext {
-            name: "files".to_owned(),
-            properties: Properties::from_pairs([("rootPath", root.as_str())]),
-            app_id: "app".to_owned(),
-            lock_stores: Default::default(),
-        })
+        let result = build(BuildContext::new(
+            "files".to_owned(),
+            Properties::from_pairs([("rootPath", root.as_str())]),
+            "app".to_owned(),
+        ))
         .await;
         match result {
             Ok(_) => panic!("{root} must be refused"),

@@ -57,12 +57,7 @@ fn props(topic: &str, consumer: &str, extra: &[(&str, &str)]) -> Properties {
 }
 
 fn cx(p: Properties) -> BuildContext {
-    BuildContext {
-        name: "mqtt".into(),
-        properties: p,
-        app_id: "app".into(),
-        lock_stores: Default::default(),
-    }
+    BuildContext::new("mqtt", p, "app")
 }
 
 async fn output(p: Properties) -> Box<dyn OutputBinding> {
@@ -389,11 +384,12 @@ async fn handlers_run_concurrently() {
 
 #[tokio::test]
 async fn init_errors_and_unreachable_broker() {
-    let err = (DESCRIPTOR.validate)(&Properties::from_pairs([
-        ("url", "tcp://h"),
-        ("topic", "t"),
-    ]))
-    .unwrap_err();
+    let err = DESCRIPTOR
+        .validate(&Properties::from_pairs([
+            ("url", "tcp://h"),
+            ("topic", "t"),
+        ]))
+        .unwrap_err();
     assert_eq!(err.message, "missing consumerID");
     assert!(DESCRIPTOR.matches("bindings.mqtt"));
     // Output connects lazily: building succeeds, publishing fails after the retries.

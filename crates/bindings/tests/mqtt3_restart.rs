@@ -81,12 +81,7 @@ async fn input_and_output_resume_after_a_broker_restart() {
         ("consumerID".to_owned(), format!("restart-{id}")),
     ]))
     .unwrap();
-    let cx = || BuildContext {
-        name: "mqtt".into(),
-        properties: props.clone(),
-        app_id: "app".into(),
-        lock_stores: Default::default(),
-    };
+    let cx = || BuildContext::new("mqtt", props.clone(), "app");
     let out = (DESCRIPTOR.build_output.unwrap())(cx()).await.unwrap();
     let input = (DESCRIPTOR.build_input.unwrap())(cx()).await.unwrap();
     let (tx, mut events) = mpsc::unbounded_channel();

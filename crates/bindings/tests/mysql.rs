@@ -14,12 +14,11 @@ fn url() -> String {
 }
 
 async fn build_with(props: &[(&str, &str)]) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let cx = BuildContext {
-        name: "mysql-test".to_owned(),
-        properties: Properties::from_pairs(props.iter().copied()),
-        app_id: "test".to_owned(),
-        lock_stores: Default::default(),
-    };
+    let cx = BuildContext::new(
+        "mysql-test".to_owned(),
+        Properties::from_pairs(props.iter().copied()),
+        "test".to_owned(),
+    );
     (DESCRIPTOR.build_output.unwrap())(cx).await
 }
 

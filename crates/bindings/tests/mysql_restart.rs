@@ -63,12 +63,11 @@ async fn recovers_after_server_restart() {
         return;
     }
     let url = "root@tcp(127.0.0.1:3306)/test";
-    let cx = BuildContext {
-        name: "mysql-restart".to_owned(),
-        properties: Properties::from_pairs([("url", url), ("maxIdleConns", "4")]),
-        app_id: "test".to_owned(),
-        lock_stores: Default::default(),
-    };
+    let cx = BuildContext::new(
+        "mysql-restart".to_owned(),
+        Properties::from_pairs([("url", url), ("maxIdleConns", "4")]),
+        "test".to_owned(),
+    );
     let binding = match (DESCRIPTOR.build_output.unwrap())(cx).await {
         Ok(b) => b,
         Err(e) => {

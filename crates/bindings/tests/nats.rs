@@ -49,12 +49,7 @@ fn props(subject: &str, extra: &[(&str, &str)]) -> Properties {
 }
 
 fn cx(p: Properties) -> BuildContext {
-    BuildContext {
-        name: "nats".into(),
-        properties: p,
-        app_id: "app".into(),
-        lock_stores: Default::default(),
-    }
+    BuildContext::new("nats", p, "app")
 }
 
 async fn output(p: Properties) -> Box<dyn OutputBinding> {
@@ -312,7 +307,9 @@ async fn jetstream_deliver_policy_and_max_deliver() {
 #[tokio::test]
 async fn init_errors() {
     let Some(_js) = admin().await else { return };
-    let err = (DESCRIPTOR.validate)(&Properties::from_pairs([("subject", "s")])).unwrap_err();
+    let err = DESCRIPTOR
+        .validate(&Properties::from_pairs([("subject", "s")]))
+        .unwrap_err();
     assert_eq!(err.message, "missing natsURL");
     let subject = format!("bindery.none.{}", unique());
     let missing = props(

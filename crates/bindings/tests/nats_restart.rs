@@ -87,12 +87,7 @@ impl EventSink for Sink {
 }
 
 fn cx(p: &Properties) -> BuildContext {
-    BuildContext {
-        name: "nats".into(),
-        properties: p.clone(),
-        app_id: "app".into(),
-        lock_stores: Default::default(),
-    }
+    BuildContext::new("nats", p.clone(), "app")
 }
 
 fn create(data: &str) -> InvokeRequest {

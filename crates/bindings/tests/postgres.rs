@@ -16,12 +16,11 @@ fn url() -> String {
 }
 
 async fn build_with(props: &[(&str, &str)]) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let cx = BuildContext {
-        name: "pg-test".to_owned(),
-        properties: Properties::from_pairs(props.iter().copied()),
-        app_id: "test".to_owned(),
-        lock_stores: Default::default(),
-    };
+    let cx = BuildContext::new(
+        "pg-test".to_owned(),
+        Properties::from_pairs(props.iter().copied()),
+        "test".to_owned(),
+    );
     (DESCRIPTOR.build_output.unwrap())(cx).await
 }
 
@@ -480,11 +479,12 @@ async fn build_errors() {
         err.message()
     );
     assert_eq!(err.kind(), ErrorKind::Unavailable);
-    let err = (DESCRIPTOR.validate)(&Properties::from_pairs([
-        ("connectionString", "host=h"),
-        ("timeout", "100ms"),
-    ]))
-    .unwrap_err();
+    let err = DESCRIPTOR
+        .validate(&Properties::from_pairs([
+            ("connectionString", "host=h"),
+            ("timeout", "100ms"),
+        ]))
+        .unwrap_err();
     assert_eq!(err.field, "timeout");
     assert!(DESCRIPTOR.matches("bindings.postgresql"));
     let Some(_) = build().await else { return };

@@ -68,16 +68,15 @@ async fn recovers_after_server_restart() {
         return;
     }
     let u = url();
-    let cx = BuildContext {
-        name: "pg-restart".to_owned(),
-        properties: Properties::from_pairs([
+    let cx = BuildContext::new(
+        "pg-restart".to_owned(),
+        Properties::from_pairs([
             ("connectionString", u.as_str()),
             ("timeout", "5s"),
             ("maxConns", "4"),
         ]),
-        app_id: "test".to_owned(),
-        lock_stores: Default::default(),
-    };
+        "test".to_owned(),
+    );
     let binding = match (DESCRIPTOR.build_output.unwrap())(cx).await {
         Ok(b) => b,
         Err(e) => {

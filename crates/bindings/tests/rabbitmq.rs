@@ -56,12 +56,7 @@ fn props(queue: &str, extra: &[(&str, &str)]) -> Properties {
 }
 
 fn cx(p: Properties) -> BuildContext {
-    BuildContext {
-        name: "rabbit".into(),
-        properties: p,
-        app_id: "app".into(),
-        lock_stores: Default::default(),
-    }
+    BuildContext::new("rabbit", p, "app")
 }
 
 async fn output(p: Properties) -> Box<dyn OutputBinding> {
@@ -545,7 +540,9 @@ async fn init_errors() {
     let Some((_c, _ch)) = admin().await else {
         return;
     };
-    let err = (DESCRIPTOR.validate)(&Properties::from_pairs([("queueName", "q")])).unwrap_err();
+    let err = DESCRIPTOR
+        .validate(&Properties::from_pairs([("queueName", "q")]))
+        .unwrap_err();
     assert_eq!(err.message, "missing host address");
     let p = props("q", &[("host", "amqp://guest:secret@127.0.0.1:1/")]);
     let err = (DESCRIPTOR.build_output.unwrap())(cx(p))

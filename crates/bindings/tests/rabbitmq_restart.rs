@@ -71,12 +71,7 @@ async fn input_and_output_resume_after_a_broker_restart() {
         ("reconnectWaitInSeconds".to_owned(), "500ms".to_owned()),
     ]))
     .unwrap();
-    let cx = || BuildContext {
-        name: "rabbit".into(),
-        properties: props.clone(),
-        app_id: "app".into(),
-        lock_stores: Default::default(),
-    };
+    let cx = || BuildContext::new("rabbit", props.clone(), "app");
     let out = (DESCRIPTOR.build_output.unwrap())(cx()).await.unwrap();
     let input = (DESCRIPTOR.build_input.unwrap())(cx()).await.unwrap();
     let (tx, mut events) = mpsc::unbounded_channel();

@@ -37,12 +37,11 @@ async fn build(
     let host = addr();
     let mut pairs = vec![("redisHost", host.as_str()), ("redisPassword", "")];
     pairs.extend_from_slice(extra);
-    let cx = BuildContext {
-        name: "redis-test".to_owned(),
-        properties: Properties::from_pairs(pairs),
-        app_id: "test".to_owned(),
-        lock_stores: Default::default(),
-    };
+    let cx = BuildContext::new(
+        "redis-test".to_owned(),
+        Properties::from_pairs(pairs),
+        "test".to_owned(),
+    );
     (DESCRIPTOR.build_output.unwrap())(cx).await
 }
 
@@ -322,16 +321,15 @@ async fn redis_db_selects_the_database() {
 #[tokio::test]
 async fn build_fails_with_daprd_text_when_unreachable() {
     // A closed port on loopback: the PING in Init fails.
-    let cx = BuildContext {
-        name: "redis-bad".to_owned(),
-        properties: Properties::from_pairs([
+    let cx = BuildContext::new(
+        "redis-bad".to_owned(),
+        Properties::from_pairs([
             ("redisHost", "127.0.0.1:1"),
             ("dialTimeout", "1s"),
             ("redisMaxRetries", "0"),
         ]),
-        app_id: "test".to_owned(),
-        lock_stores: Default::default(),
-    };
+        "test".to_owned(),
+    );
     let err = match (DESCRIPTOR.build_output.unwrap())(cx).await {
         Ok(_) => panic!("build must fail"),
         Err(e) => e,
@@ -383,11 +381,12 @@ async fn failover_is_refused_at_build() {
         "redis binding: failover (Redis Sentinel) is not supported by bindery"
     );
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
-    let err = (DESCRIPTOR.validate)(&Properties::from_pairs([
-        ("redisHost", "h"),
-        ("failover", "yes"),
-    ]))
-    .unwrap_err();
+    let err = DESCRIPTOR
+        .validate(&Properties::from_pairs([
+            ("redisHost", "h"),
+            ("failover", "yes"),
+        ]))
+        .unwrap_err();
     assert_eq!(err.field, "sentinelMasterName");
 }
 

@@ -79,12 +79,11 @@ async fn recovers_after_server_restart() {
         eprintln!("SKIP: redis not reachable at {}", addr());
         return;
     }
-    let cx = BuildContext {
-        name: "redis-restart".to_owned(),
-        properties: Properties::from_pairs([("redisHost", addr().as_str())]),
-        app_id: "test".to_owned(),
-        lock_stores: Default::default(),
-    };
+    let cx = BuildContext::new(
+        "redis-restart".to_owned(),
+        Properties::from_pairs([("redisHost", addr().as_str())]),
+        "test".to_owned(),
+    );
     let binding = (DESCRIPTOR.build_output.unwrap())(cx).await.unwrap();
     let key = format!("bindery-restart-{}", uuid::Uuid::new_v4());
     binding.invoke(req("create", &key, "before")).await.unwrap();

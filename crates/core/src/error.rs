@@ -102,6 +102,23 @@ impl std::error::Error for BindingError {
     }
 }
 
+/// Something about a field that daprd accepts but that is probably not what the user meant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field {field:?}: {message}")]
+pub struct ConfigWarning {
+    pub field: String,
+    pub message: String,
+}
+
+impl ConfigWarning {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// A metadata field that does not validate. The runtime adds the file and component name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("field {field:?}: {message}")]

@@ -15,12 +15,17 @@ pub mod manifest;
 pub mod properties;
 pub mod redact;
 pub mod resiliency;
+pub mod sensitive;
 
 pub use binding::{
     Delivery, DeliveryError, EventSink, InputBinding, InputContext, InputEvent, InvokeRequest,
     InvokeResponse, Metadata, OutputBinding,
 };
-pub use descriptor::{BindingDescriptor, BuildContext, Direction, Field, FieldType};
-pub use error::{BindingError, ConfigError, ErrorKind};
+pub use descriptor::{
+    BindingConfig, BindingDescriptor, BuildContext, DecodedConfig, Direction, Field, FieldType,
+    decode_as,
+};
+pub use error::{BindingError, ConfigError, ConfigWarning, ErrorKind};
 pub use manifest::{Component, MetadataItem};
 pub use properties::Properties;
+pub use sensitive::Sensitive;

@@ -51,7 +51,8 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bindery_core::{BindingDescriptor, Properties};
+    use bindery_core::BindingDescriptor;
+    use bindery_core::descriptor::DecodedConfig;
 
     const CRON: BindingDescriptor = BindingDescriptor {
         type_name: "bindings.cron",
@@ -60,7 +61,7 @@ mod tests {
         summary: "",
         fields: &[],
         operations: &[],
-        validate: |_: &Properties| Ok(()),
+        decode: |_, _| Ok(DecodedConfig::none()),
         build_input: None,
         build_output: None,
     };

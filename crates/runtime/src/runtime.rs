@@ -328,7 +328,12 @@ impl Runtime {
             })?;
         let metadata = resolve_metadata(component, &self.stores.read(), &self.config)?;
         let properties = Properties::new(metadata).map_err(|e| config_error(component, e))?;
-        (descriptor.validate)(&properties).map_err(|e| config_error(component, e))?;
+        let mut warnings = Vec::new();
+        let config = (descriptor.decode)(&properties, &mut warnings)
+            .map_err(|e| config_error(component, e))?;
+        for warning in &warnings {
+            tracing::warn!(component = %component.name, field = %warning.field, "{}", warning.message);
+        }
         let direction = Direction::parse(&properties)
             .map_err(|e| component_error(component, Some("direction"), e))?;
         let want_input = descriptor.has_input() && direction.input;
@@ -342,12 +347,13 @@ impl Runtime {
             tracing::warn!(component = %component.name,
                 "The component's direction leaves nothing this binding type can do; nothing was started.");
         }
-        let cx = BuildContext {
-            name: component.name.clone(),
-            properties: properties.clone(),
-            app_id: self.config.app_id.clone(),
-            lock_stores: self.lock_stores(),
-        };
+        let cx = BuildContext::new(
+            component.name.clone(),
+            properties.clone(),
+            self.config.app_id.clone(),
+        )
+        .decoded(config)
+        .with_lock_stores(self.lock_stores());
         let timeout = component.init_timeout;
         let timed_out = || {
             component_error(

@@ -42,7 +42,7 @@ const FAILING: BindingDescriptor = BindingDescriptor {
     summary: "An input binding whose read loop fails at once.",
     fields: &[],
     operations: &[],
-    validate: |_| Ok(()),
+    decode: |_, _| Ok(bindery_core::DecodedConfig::none()),
     build_input: Some(build),
     build_output: None,
 };

@@ -82,6 +82,15 @@ pub struct CronConfig {
     pub lock_ttl: Duration,
 }
 
+impl bindery_core::BindingConfig for CronConfig {
+    fn decode(
+        p: &Properties,
+        _warnings: &mut Vec<bindery_core::ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_properties(p)
+    }
+}
+
 impl CronConfig {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         let spec = p.required_string(&SCHEDULE, "schedule not set")?;
@@ -118,16 +127,15 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Fires an event with empty data on a cron schedule",
     fields: FIELDS,
     operations: &[] as &[Operation],
-    validate: |p| CronConfig::from_properties(p).map(drop),
+    decode: bindery_core::decode_as::<CronConfig>,
     build_input: Some(build_input),
     build_output: None,
 };
 
 fn build_input(cx: BuildContext) -> BoxFuture<Result<Box<dyn InputBinding>, BindingError>> {
     Box::pin(async move {
-        let config = CronConfig::from_properties(&cx.properties)
-            .map_err(|e| BindingError::invalid(e.message))?;
-        let lock_stores = &cx.lock_stores;
+        let config = cx.config::<CronConfig>()?;
+        let lock_stores = cx.lock_stores();
         let lease = match &config.lock_store {
             Some(store_name) => {
                 let store = lock_stores.get(store_name).ok_or_else(|| {
@@ -258,7 +266,11 @@ mod tests {
     fn key_matches_case_insensitively() {
         let c = CronConfig::from_properties(&props(&[("Schedule", "@every 2s")])).unwrap();
         assert_eq!(c.spec, "@every 2s");
-        assert!((DESCRIPTOR.validate)(&props(&[("SCHEDULE", "@hourly")])).is_ok());
+        assert!(
+            DESCRIPTOR
+                .validate(&props(&[("SCHEDULE", "@hourly")]))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -259,6 +259,15 @@ impl std::fmt::Debug for HttpConfig {
     }
 }
 
+impl bindery_core::BindingConfig for HttpConfig {
+    fn decode(
+        p: &Properties,
+        _warnings: &mut Vec<bindery_core::ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_properties(p)
+    }
+}
+
 impl HttpConfig {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         let non_empty = |field: &Field| p.string(field).filter(|v| !v.is_empty());
@@ -317,15 +326,14 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Invokes an HTTP endpoint",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate: |p| HttpConfig::from_properties(p).map(drop),
+    decode: bindery_core::decode_as::<HttpConfig>,
     build_input: None,
     build_output: Some(build_output),
 };
 
 fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
     Box::pin(async move {
-        let config = HttpConfig::from_properties(&cx.properties)
-            .map_err(|e| BindingError::invalid(e.message))?;
+        let config = cx.config::<HttpConfig>()?;
         let binding = HttpBinding::new(cx.name, config).await?;
         Ok(Box::new(binding) as Box<dyn OutputBinding>)
     })

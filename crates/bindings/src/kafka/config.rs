@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bindery_core::duration::parse_go_duration;
-use bindery_core::{ConfigError, Field, FieldType, Properties};
+use bindery_core::{ConfigError, ConfigWarning, Field, FieldType, Properties};
 use regex::Regex;
 
 // ---- fields, in the order metadata.yaml lists them (plus what the code reads) ----
@@ -967,18 +967,38 @@ fn duration_or(p: &Properties, field: &Field, fallback: Duration) -> Result<Dura
     Ok(p.duration(field)?.unwrap_or(fallback))
 }
 
+impl bindery_core::BindingConfig for KafkaConfig {
+    /// Refuses the authentication types bindery cannot use, so `validate` says so too.
+    fn decode(p: &Properties, warnings: &mut Vec<ConfigWarning>) -> Result<Self, ConfigError> {
+        let config = Self::decode_with(p, warnings)?;
+        config.ensure_supported()?;
+        Ok(config)
+    }
+
+    fn build_error(e: ConfigError) -> bindery_core::BindingError {
+        super::KafkaBindingError::Config(e).into()
+    }
+}
+
 impl KafkaConfig {
     /// Decodes and validates the metadata like daprd's `Init` (no I/O), returning daprd's error
     /// texts. Authentication types bindery cannot use still decode; see
     /// [`KafkaConfig::ensure_supported`].
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
+        Self::decode_with(p, &mut Vec::new())
+    }
+
+    fn decode_with(p: &Properties, warnings: &mut Vec<ConfigWarning>) -> Result<Self, ConfigError> {
         // upgradeMetadata: the legacy authRequired flag decides authType when that is empty.
         let mut auth_type_raw = p.get(AUTH_TYPE.name).unwrap_or("").to_owned();
         if auth_type_raw.is_empty()
             && let Some(required) = p.get(AUTH_REQUIRED.name).filter(|v| !v.is_empty())
         {
             {
-                tracing::warn!("kafka: authRequired is deprecated, use authType instead");
+                warnings.push(ConfigWarning::new(
+                    AUTH_REQUIRED.name,
+                    "authRequired is deprecated, use authType instead",
+                ));
                 auth_type_raw = match go_parse_bool(required) {
                     Some(true) if p.get(SASL_PASSWORD.name).is_some_and(|v| !v.is_empty()) => {
                         "password".to_owned()
@@ -1161,13 +1181,11 @@ impl KafkaConfig {
                 ));
             }
         };
-        if tls_disable {
-            tracing::info!("kafka: TLS connectivity to broker disabled");
-        }
         if skip_verify {
-            tracing::info!(
-                "kafka: you are using 'skipVerify' to skip server config verify which is unsafe!"
-            );
+            warnings.push(ConfigWarning::new(
+                SKIP_VERIFY.name,
+                "skipVerify skips the broker's certificate verification, which is unsafe",
+            ));
         }
 
         // A bare number under the exact key means milliseconds here (daprd re-parses it).
@@ -1246,10 +1264,11 @@ impl KafkaConfig {
             "all" | "" => RequiredAcks::All,
             "local" => RequiredAcks::Local,
             "none" => {
-                tracing::warn!(
-                    "kafka: producerRequiredAcks is set to 'none' (fire-and-forget): messages may \
-                     be lost silently if a broker fails to write them"
-                );
+                warnings.push(ConfigWarning::new(
+                    PRODUCER_REQUIRED_ACKS.name,
+                    "producerRequiredAcks is 'none' (fire-and-forget): messages may be lost \
+                     silently if a broker fails to write them",
+                ));
                 RequiredAcks::None
             }
             _ => {

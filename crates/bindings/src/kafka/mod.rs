@@ -21,7 +21,6 @@ use bindery_core::descriptor::BoxFuture;
 use bindery_core::descriptor::Operation;
 use bindery_core::{
     BindingDescriptor, BindingError, BuildContext, ConfigError, InputBinding, OutputBinding,
-    Properties,
 };
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
@@ -45,14 +44,10 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
                       excludeHeaderMetaRegex). Waits for the broker's acknowledgement; no \
                       response body.",
     }],
-    validate,
+    decode: bindery_core::decode_as::<KafkaConfig>,
     build_input: Some(build_input),
     build_output: Some(build_output),
 };
-
-fn validate(p: &Properties) -> Result<(), ConfigError> {
-    KafkaConfig::from_properties(p)?.ensure_supported()
-}
 
 /// What can go wrong in this component.
 #[derive(Debug, thiserror::Error)]
@@ -104,9 +99,7 @@ impl From<KafkaBindingError> for BindingError {
 
 fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
     Box::pin(async move {
-        let config = KafkaConfig::from_properties(&cx.properties)
-            .and_then(|c| c.ensure_supported().map(|()| c))
-            .map_err(KafkaBindingError::from)?;
+        let config = cx.config::<KafkaConfig>()?;
         let output = output::KafkaOutput::connect(cx.name, config).await?;
         Ok(Box::new(output) as Box<dyn OutputBinding>)
     })
@@ -114,9 +107,7 @@ fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, Bi
 
 fn build_input(cx: BuildContext) -> BoxFuture<Result<Box<dyn InputBinding>, BindingError>> {
     Box::pin(async move {
-        let config = KafkaConfig::from_properties(&cx.properties)
-            .and_then(|c| c.ensure_supported().map(|()| c))
-            .map_err(KafkaBindingError::from)?;
+        let config = cx.config::<KafkaConfig>()?;
         let input = input::KafkaInput::new(cx.name, config)?;
         Ok(Box::new(input) as Box<dyn InputBinding>)
     })
@@ -281,6 +272,7 @@ pub(crate) fn sarama_hash_partition(key: &[u8], partitions: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bindery_core::Properties;
 
     #[test]
     fn query_escape_matches_go() {
@@ -306,9 +298,9 @@ mod tests {
         assert!(DESCRIPTOR.example_yaml().contains("brokers"));
         let p =
             Properties::from_pairs([("brokers", "a:1"), ("authType", "awsiam"), ("region", "x")]);
-        assert!((DESCRIPTOR.validate)(&p).is_err());
+        assert!(DESCRIPTOR.validate(&p).is_err());
         let p = Properties::from_pairs([("brokers", "a:1"), ("authType", "none")]);
-        assert!((DESCRIPTOR.validate)(&p).is_ok());
+        assert!(DESCRIPTOR.validate(&p).is_ok());
     }
 
     #[test]

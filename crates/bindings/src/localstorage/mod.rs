@@ -69,6 +69,19 @@ pub struct LocalStorageConfig {
     pub root_path: PathBuf,
 }
 
+impl bindery_core::BindingConfig for LocalStorageConfig {
+    fn decode(
+        p: &Properties,
+        _warnings: &mut Vec<bindery_core::ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_properties(p)
+    }
+
+    fn build_error(e: ConfigError) -> BindingError {
+        BindingError::invalid(format!("failed to parse metadata: {}", e.message))
+    }
+}
+
 impl LocalStorageConfig {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         let raw = p.required_string(&ROOT_PATH, "property rootPath must not be empty")?;
@@ -90,7 +103,7 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Reads and writes files below a root directory",
     fields: FIELDS,
     operations: OPERATIONS,
-    validate: |p| LocalStorageConfig::from_properties(p).map(drop),
+    decode: bindery_core::decode_as::<LocalStorageConfig>,
     build_input: None,
     build_output: Some(build_output),
 };
@@ -99,9 +112,7 @@ fn build_output(
     cx: BuildContext,
 ) -> bindery_core::descriptor::BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
     Box::pin(async move {
-        let config = LocalStorageConfig::from_properties(&cx.properties).map_err(|e| {
-            BindingError::invalid(format!("failed to parse metadata: {}", e.message))
-        })?;
+        let config = cx.config::<LocalStorageConfig>()?;
         let binding = LocalStorage::open(config).await?;
         Ok(Box::new(binding) as Box<dyn OutputBinding>)
     })

@@ -144,6 +144,15 @@ fn non_empty<'a>(p: &'a Properties, field: &Field) -> Option<&'a str> {
     p.raw(field).filter(|v| !v.is_empty())
 }
 
+impl bindery_core::BindingConfig for Config {
+    fn decode(
+        p: &Properties,
+        _warnings: &mut Vec<bindery_core::ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_properties(p)
+    }
+}
+
 impl Config {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         let url = p.required_string(&URL, "missing url")?;

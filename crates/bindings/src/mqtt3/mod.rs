@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use bindery_core::descriptor::Operation;
 use bindery_core::properties::is_truthy;
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, InputBinding, InputContext,
-    InputEvent, InvokeRequest, InvokeResponse, OutputBinding, Properties,
+    BindingDescriptor, BindingError, BuildContext, InputBinding, InputContext, InputEvent,
+    InvokeRequest, InvokeResponse, OutputBinding,
 };
 use rumqttc::{
     AsyncClient, ClientError, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet,
@@ -49,14 +49,10 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
         name: "create",
         description: "Publish the data. Request metadata: topic (overrides the component topic); retain (bindery extension).",
     }],
-    validate,
+    decode: bindery_core::decode_as::<Config>,
     build_input: Some(|cx| Box::pin(build_input(cx))),
     build_output: Some(|cx| Box::pin(build_output(cx))),
 };
-
-fn validate(p: &Properties) -> Result<(), ConfigError> {
-    Config::from_properties(p).map(|_| ())
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
@@ -84,10 +80,6 @@ impl From<MqttError> for BindingError {
             _ => BindingError::unavailable(e.to_string()),
         }
     }
-}
-
-fn config_error(e: ConfigError) -> BindingError {
-    BindingError::invalid(e.message)
 }
 
 fn options(cfg: &Config, client_id: String) -> Result<MqttOptions, MqttError> {
@@ -160,7 +152,7 @@ fn warn_qos(cfg: &Config) {
 // Output
 
 async fn build_output(cx: BuildContext) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let cfg = Config::from_properties(&cx.properties).map_err(config_error)?;
+    let cfg = cx.config::<Config>()?;
     warn_qos(&cfg);
     // Fail early on TLS material that does not load; the connection itself is lazy.
     options(&cfg, format!("{}-producer", cfg.consumer_id))?;
@@ -357,7 +349,7 @@ impl OutputBinding for MqttOutput {
 // Input
 
 async fn build_input(cx: BuildContext) -> Result<Box<dyn InputBinding>, BindingError> {
-    let cfg = Config::from_properties(&cx.properties).map_err(config_error)?;
+    let cfg = cx.config::<Config>()?;
     warn_qos(&cfg);
     let mut opts = options(&cfg, format!("{}-consumer", cfg.consumer_id))?;
     opts.set_manual_acks(true);

@@ -129,6 +129,23 @@ const DRIVER_PARAMS: &[&str] = &[
     "timeTruncate",
 ];
 
+impl bindery_core::BindingConfig for MysqlConfig {
+    fn decode(
+        p: &Properties,
+        _warnings: &mut Vec<bindery_core::ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_properties(p)
+    }
+
+    fn build_error(e: ConfigError) -> bindery_core::BindingError {
+        if e.message == BAD_DSN {
+            bindery_core::BindingError::invalid(BAD_DSN)
+        } else {
+            bindery_core::BindingError::invalid(e.to_string())
+        }
+    }
+}
+
 impl MysqlConfig {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         let url = p

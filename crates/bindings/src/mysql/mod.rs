@@ -31,7 +31,6 @@ use bindery_core::descriptor::{BoxFuture, Operation};
 use bindery_core::gojson::{format_go_float, to_go_json};
 use bindery_core::{
     BindingDescriptor, BindingError, BuildContext, InvokeRequest, InvokeResponse, OutputBinding,
-    Properties,
 };
 use mysql_async::consts::ColumnType;
 use mysql_async::prelude::{Protocol, Queryable};
@@ -65,24 +64,14 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Run SQL statements and queries against MySQL and MariaDB.",
     fields: config::FIELDS,
     operations: OPERATIONS,
-    validate,
+    decode: bindery_core::decode_as::<MysqlConfig>,
     build_input: None,
     build_output: Some(build_output),
 };
 
-fn validate(p: &Properties) -> Result<(), bindery_core::ConfigError> {
-    MysqlConfig::from_properties(p).map(|_| ())
-}
-
 fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
     Box::pin(async move {
-        let config = MysqlConfig::from_properties(&cx.properties).map_err(|e| {
-            if e.message == config::BAD_DSN {
-                BindingError::invalid(config::BAD_DSN)
-            } else {
-                BindingError::invalid(e.to_string())
-            }
-        })?;
+        let config = cx.config::<MysqlConfig>()?;
         let binding = MysqlBinding::connect(config).await?;
         Ok(Box::new(binding) as Box<dyn OutputBinding>)
     })
@@ -539,6 +528,7 @@ impl OutputBinding for MysqlBinding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bindery_core::Properties;
     use bindery_core::manifest::{Component, parse_documents};
 
     #[test]

@@ -177,6 +177,15 @@ fn opt(p: &Properties, f: &Field) -> Option<String> {
     p.raw(f).filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
+impl bindery_core::BindingConfig for Config {
+    fn decode(
+        p: &Properties,
+        _warnings: &mut Vec<bindery_core::ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_properties(p)
+    }
+}
+
 impl Config {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         let url = p.required_string(&NATS_URL, "missing natsURL")?;

@@ -21,8 +21,8 @@ use async_nats::jetstream::{self, AckKind, consumer, stream};
 use async_trait::async_trait;
 use bindery_core::descriptor::Operation;
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, InputBinding, InputContext,
-    InputEvent, InvokeRequest, InvokeResponse, Metadata, OutputBinding, Properties,
+    BindingDescriptor, BindingError, BuildContext, InputBinding, InputContext, InputEvent,
+    InvokeRequest, InvokeResponse, Metadata, OutputBinding,
 };
 use bytes::Bytes;
 use futures::StreamExt;
@@ -42,14 +42,10 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
         name: "create",
         description: "Publish the data. Request metadata: subject (overrides the component subject); every other entry becomes a message header. With JetStream the response metadata carries stream and sequence.",
     }],
-    validate,
+    decode: bindery_core::decode_as::<Config>,
     build_input: Some(|cx| Box::pin(build_input(cx))),
     build_output: Some(|cx| Box::pin(build_output(cx))),
 };
-
-fn validate(p: &Properties) -> Result<(), ConfigError> {
-    Config::from_properties(p).map(|_| ())
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum NatsError {
@@ -70,10 +66,6 @@ impl From<NatsError> for BindingError {
             _ => BindingError::unavailable(e.to_string()),
         }
     }
-}
-
-fn config_error(e: ConfigError) -> BindingError {
-    BindingError::invalid(e.message)
 }
 
 async fn connect(cfg: &Config, role: &str) -> Result<async_nats::Client, NatsError> {
@@ -141,7 +133,7 @@ async fn ensure_stream(js: &jetstream::Context, cfg: &Config) -> Result<Option<S
 // Output
 
 async fn build_output(cx: BuildContext) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let cfg = Config::from_properties(&cx.properties).map_err(config_error)?;
+    let cfg = cx.config::<Config>()?;
     let client = connect(&cfg, "producer").await?;
     let js = if cfg.jetstream {
         let js = jetstream::new(client.clone());
@@ -239,7 +231,7 @@ impl OutputBinding for NatsOutput {
 // Input
 
 async fn build_input(cx: BuildContext) -> Result<Box<dyn InputBinding>, BindingError> {
-    let cfg = Config::from_properties(&cx.properties).map_err(config_error)?;
+    let cfg = cx.config::<Config>()?;
     let client = connect(&cfg, "consumer").await?;
     if cfg.jetstream {
         // Fail Init when the stream cannot be found or made.

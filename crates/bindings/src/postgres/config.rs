@@ -176,6 +176,19 @@ const POOL_KEYS: &[&str] = &[
     "pool_health_check_period",
 ];
 
+impl bindery_core::BindingConfig for PostgresConfig {
+    fn decode(
+        p: &Properties,
+        _warnings: &mut Vec<bindery_core::ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_properties(p)
+    }
+
+    fn build_error(e: ConfigError) -> bindery_core::BindingError {
+        bindery_core::BindingError::invalid(e.to_string())
+    }
+}
+
 impl PostgresConfig {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         let text = p.string(&CONNECTION_STRING).unwrap_or_default();

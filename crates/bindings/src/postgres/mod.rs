@@ -21,7 +21,6 @@ use async_trait::async_trait;
 use bindery_core::descriptor::{BoxFuture, Operation};
 use bindery_core::{
     BindingDescriptor, BindingError, BuildContext, InvokeRequest, InvokeResponse, OutputBinding,
-    Properties,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use serde_json::Value;
@@ -53,19 +52,14 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Run SQL statements and queries against PostgreSQL.",
     fields: config::FIELDS,
     operations: OPERATIONS,
-    validate,
+    decode: bindery_core::decode_as::<PostgresConfig>,
     build_input: None,
     build_output: Some(build_output),
 };
 
-fn validate(p: &Properties) -> Result<(), bindery_core::ConfigError> {
-    PostgresConfig::from_properties(p).map(|_| ())
-}
-
 fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
     Box::pin(async move {
-        let config = PostgresConfig::from_properties(&cx.properties)
-            .map_err(|e| BindingError::invalid(e.to_string()))?;
+        let config = cx.config::<PostgresConfig>()?;
         let binding = PostgresBinding::connect(config).await?;
         Ok(Box::new(binding) as Box<dyn OutputBinding>)
     })
@@ -356,6 +350,7 @@ impl OutputBinding for PostgresBinding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bindery_core::Properties;
     use bindery_core::manifest::{Component, parse_documents};
 
     fn collect(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

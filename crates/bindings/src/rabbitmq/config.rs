@@ -166,6 +166,15 @@ impl std::fmt::Debug for Config {
     }
 }
 
+impl bindery_core::BindingConfig for Config {
+    fn decode(
+        p: &Properties,
+        _warnings: &mut Vec<bindery_core::ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_properties(p)
+    }
+}
+
 impl Config {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         let host = p.required_string(&HOST, "missing host address")?;

@@ -16,8 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bindery_core::descriptor::Operation;
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, ConfigError, InputBinding, InputContext,
-    InputEvent, InvokeRequest, InvokeResponse, Metadata, OutputBinding, Properties,
+    BindingDescriptor, BindingError, BuildContext, InputBinding, InputContext, InputEvent,
+    InvokeRequest, InvokeResponse, Metadata, OutputBinding,
 };
 use futures::StreamExt;
 use lapin::options::{
@@ -43,14 +43,10 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
         name: "create",
         description: "Publish the data to the queue. Request metadata: ttl/ttlInSeconds (message expiration), priority (0-255), contentType, messageID, correlationID, type; every entry is also sent as an AMQP header.",
     }],
-    validate,
+    decode: bindery_core::decode_as::<Config>,
     build_input: Some(|cx| Box::pin(build_input(cx))),
     build_output: Some(|cx| Box::pin(build_output(cx))),
 };
-
-fn validate(p: &Properties) -> Result<(), ConfigError> {
-    Config::from_properties(p).map(|_| ())
-}
 
 /// What can go wrong talking to RabbitMQ.
 #[derive(Debug, thiserror::Error)]
@@ -80,10 +76,6 @@ impl From<RabbitError> for BindingError {
             RabbitError::Amqp(_) => BindingError::unavailable(e.to_string()),
         }
     }
-}
-
-fn config_error(e: ConfigError) -> BindingError {
-    BindingError::invalid(e.message)
 }
 
 /// Opens a connection and a channel and declares the queue.
@@ -156,7 +148,7 @@ fn short(s: &str) -> Result<ShortString, RabbitError> {
 // Output
 
 async fn build_output(cx: BuildContext) -> Result<Box<dyn OutputBinding>, BindingError> {
-    let cfg = Config::from_properties(&cx.properties).map_err(config_error)?;
+    let cfg = cx.config::<Config>()?;
     let (connection, channel) = connect(&cfg).await?;
     Ok(Box::new(RabbitOutput {
         cfg,
@@ -318,7 +310,7 @@ fn message_ttl(metadata: &Metadata) -> Result<Option<Duration>, RabbitError> {
 // Input
 
 async fn build_input(cx: BuildContext) -> Result<Box<dyn InputBinding>, BindingError> {
-    let cfg = Config::from_properties(&cx.properties).map_err(config_error)?;
+    let cfg = cx.config::<Config>()?;
     // Fail Init when the broker or the declaration refuses us, as daprd does.
     let (connection, channel) = connect(&cfg).await?;
     Ok(Box::new(RabbitInput {

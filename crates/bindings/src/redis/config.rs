@@ -316,6 +316,19 @@ impl std::fmt::Debug for RedisConfig {
     }
 }
 
+impl bindery_core::BindingConfig for RedisConfig {
+    fn decode(
+        p: &Properties,
+        _warnings: &mut Vec<bindery_core::ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_properties(p)
+    }
+
+    fn build_error(e: ConfigError) -> bindery_core::BindingError {
+        bindery_core::BindingError::invalid(e.to_string())
+    }
+}
+
 impl RedisConfig {
     pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
         let host_text = p.required_string(&REDIS_HOST, "redisHost is required")?;

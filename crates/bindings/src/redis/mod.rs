@@ -15,7 +15,6 @@ use async_trait::async_trait;
 use bindery_core::descriptor::{BoxFuture, Operation};
 use bindery_core::{
     BindingDescriptor, BindingError, BuildContext, InvokeRequest, InvokeResponse, OutputBinding,
-    Properties,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
@@ -56,19 +55,14 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
     summary: "Set, get, delete and increment Redis keys.",
     fields: config::FIELDS,
     operations: OPERATIONS,
-    validate,
+    decode: bindery_core::decode_as::<RedisConfig>,
     build_input: None,
     build_output: Some(build_output),
 };
 
-fn validate(p: &Properties) -> Result<(), bindery_core::ConfigError> {
-    RedisConfig::from_properties(p).map(|_| ())
-}
-
 fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, BindingError>> {
     Box::pin(async move {
-        let config = RedisConfig::from_properties(&cx.properties)
-            .map_err(|e| BindingError::invalid(e.to_string()))?;
+        let config = cx.config::<RedisConfig>()?;
         let binding = RedisBinding::connect(config).await?;
         Ok(Box::new(binding) as Box<dyn OutputBinding>)
     })
@@ -399,6 +393,7 @@ fn tls_certificates(config: &RedisConfig) -> Result<Option<TlsCertificates>, Red
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bindery_core::Properties;
     use bindery_core::manifest::{Component, parse_documents};
     use std::collections::HashMap;
 

@@ -117,12 +117,7 @@ pub fn props(pairs: &[(&str, &str)]) -> Properties {
 }
 
 pub fn build_context(name: &str, properties: Properties) -> BuildContext {
-    BuildContext {
-        name: name.to_owned(),
-        properties,
-        app_id: "kafka-test".to_owned(),
-        lock_stores: Default::default(),
-    }
+    BuildContext::new(name, properties, "kafka-test")
 }
 
 pub async fn output(pairs: &[(&str, &str)]) -> Box<dyn OutputBinding> {
