@@ -46,7 +46,6 @@ pub const LOCK_STORE: Field = Field::new(
     "bindery-only: name of a lock store component (lock.redis) in the same resources; only the \
      replica holding the schedule's lease fires it, so the schedule fires once across replicas",
 )
-.example("locks")
 .input_only();
 
 /// bindery-only: the lease's length.
