@@ -130,6 +130,13 @@ fn the_pod_spec_keeps_the_documented_promises() {
         }
     }
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let token = bindery["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "DAPR_API_TOKEN")
+        .expect("the API is token-protected on the pod network");
+    assert_eq!(token["valueFrom"]["secretKeyRef"]["name"], "orders-secrets");
     let mounts: Vec<&str> = bindery["volumeMounts"]
         .as_array()
         .unwrap()
