@@ -21,6 +21,10 @@ command -v buildah >/dev/null || { echo "buildah is not installed (scripts/insta
 
 BIN="${BINDERY_IMAGE_BINARY:-}"
 if [[ -z "$BIN" ]]; then
+    # Called from a test, cargo's per-crate variables are inherited; build scripts that watch
+    # them (ring watches CARGO_MANIFEST_DIR) would make every switch between a shell and a test
+    # rebuild the whole release build.
+    while read -r var; do unset "$var"; done < <(env | sed -n 's/^\(CARGO_\(MANIFEST_[A-Z_]*\|PKG_[A-Z_]*\|CRATE_[A-Z_]*\|BIN_[A-Za-z0-9_-]*\|PRIMARY_PACKAGE\|TARGET_TMPDIR\)\)=.*/\1/p')
     echo "== cargo build --profile $PROFILE -p bindery" >&2
     (cd "$ROOT" && cargo build --locked --profile "$PROFILE" -p bindery)
     dir="$PROFILE"; [[ "$PROFILE" == dev ]] && dir=debug
