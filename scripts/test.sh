@@ -1,16 +1,70 @@
 #!/usr/bin/env bash
-# The project's test command (README): installs what the tests need (idempotent, cached), then
-# runs every test of the workspace. Servers are expected on loopback (see README); .ci/run
-# starts them first.
+# The project's test command (README, command 2). In order:
+#   1. runs every scripts/install-*.sh (sorted by name): system packages for the native build
+#      (apt-get on Debian/Ubuntu, a check with instructions elsewhere), Tansu (a Kafka-protocol
+#      broker, compiled once into .cache/: 7 to 12 minutes the first time), the Dapr SDKs (PyPI
+#      and npm), and whatever emulators other tests added. All are idempotent and cached.
+#   2. builds README command 1 (scripts/example.sh --build: bindery with the example's two
+#      bindings only), so a change that breaks that build fails here.
+#   3. starts a Tansu broker on 127.0.0.1:9092 unless something already answers there, and stops
+#      the one it started when it exits, whether the tests pass, fail or are interrupted (Ctrl-C).
+#   4. cargo test --workspace --all-targets, with any arguments given to this script.
+# The servers (PostgreSQL, MariaDB, Redis, RabbitMQ, Mosquitto, NATS) are expected on loopback:
+# scripts/services.sh starts them on a machine set up like CI's, compose.yaml elsewhere.
+#   BINDERY_CACHE   where installers put their tools (default: <repo>/.cache)
+#   KAFKA_PORT      the broker's port (default 9092, the one the Kafka tests use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for installer in scripts/install-deps.sh scripts/install-tansu.sh scripts/install-sdks.sh; do
-  if [ -x "$installer" ]; then
+
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+export KAFKA_PORT
+started_kafka=""
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    if [[ -n "$started_kafka" ]]; then
+        echo "== scripts/start-kafka.sh stop (the broker this run started)"
+        scripts/start-kafka.sh stop || true
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+tansu_bin="${BINDERY_CACHE:-$PWD/.cache}/tansu/bin/tansu"
+if [[ -x "$tansu_bin" ]]; then
+    tansu_note="Tansu is already built ($tansu_bin)"
+else
+    tansu_note="Tansu is compiled first (7 to 12 minutes on 2 cores, once)"
+fi
+cat <<EOF
+== scripts/test.sh: installers, then a Kafka-protocol broker on 127.0.0.1:$KAFKA_PORT (stopped at
+   the end), then cargo test --workspace. A first run downloads from crates.io, PyPI and npm and
+   compiles the workspace; $tansu_note.
+   Note: the fault tests (crates/bindery/tests/faults_restart_*.rs) stop and restart this
+   machine's PostgreSQL, MariaDB, Redis, RabbitMQ and Mosquitto for a few seconds each.
+EOF
+
+mapfile -t installers < <(printf '%s\n' scripts/install-*.sh | LC_ALL=C sort)
+for installer in "${installers[@]}"; do
     echo "== $installer"
-    "$installer"
-  fi
+    bash "$installer"
 done
-echo "== scripts/start-kafka.sh"
-scripts/start-kafka.sh
-echo "== cargo test --workspace"
+
+echo "== scripts/example.sh --build (README command 1 builds with the example's bindings only)"
+scripts/example.sh --build
+
+if port_open "$KAFKA_PORT"; then
+    echo "== a Kafka-protocol broker already answers on 127.0.0.1:$KAFKA_PORT: using it, leaving it running"
+else
+    echo "== scripts/start-kafka.sh"
+    started_kafka=1
+    scripts/start-kafka.sh
+fi
+
+echo "== cargo test --workspace --all-targets $*"
 cargo test --workspace --all-targets "$@"

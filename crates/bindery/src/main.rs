@@ -41,6 +41,9 @@ enum Command {
     Validate {
         /// Folders or files; defaults to ./components.
         paths: Vec<String>,
+        /// Treat warnings (unknown keys, values daprd reads as something else) as errors.
+        #[arg(long)]
+        strict: bool,
     },
     /// List the compiled-in binding types, or print an example or the reference.
     Components {
@@ -55,7 +58,7 @@ fn main() -> ExitCode {
     match cli.command {
         None => sidecar::main(cli.sidecar, ignored),
         Some(Command::Run { sidecar, app }) => run::main(*sidecar, app),
-        Some(Command::Validate { paths }) => validate::main(paths),
+        Some(Command::Validate { paths, strict }) => validate::main(paths, strict),
         Some(Command::Components { action }) => components::main(action),
     }
 }

@@ -1,31 +1,126 @@
-//! `bindery validate`: checks component files offline, with every error located.
+//! `bindery validate`: checks component files offline with the same pure check start-up and
+//! hot reload run (`bindery_core::check`), and prints every finding at its line and column.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bindery_core::Properties;
+use bindery_core::check::{self, CheckedBinding, Diagnostic, Mode, Severity};
 use bindery_core::manifest::{Component, LoadError, parse_documents};
-use bindery_core::resiliency::{DeliveryOptions, Resiliency, ResiliencyConfig};
+use bindery_core::resiliency::{Resiliency, ResiliencyConfig};
 use bindery_runtime::Registry;
 use bindery_runtime::loader::resource_files;
+use bindery_runtime::secrets;
 
-pub fn main(paths: Vec<String>) -> ExitCode {
+pub fn main(paths: Vec<String>, strict: bool) -> ExitCode {
     let paths = if paths.is_empty() {
         vec!["./components".to_owned()]
     } else {
         paths
     };
     let registry = Registry::new(bindery_bindings::registry());
-    let mut errors = Vec::new();
-    let mut checked = 0usize;
+    let report = check_paths(&paths, &registry);
+    report.print(strict)
+}
+
+/// Everything found in the given paths.
+#[derive(Default)]
+pub struct Report {
+    pub diagnostics: Vec<Diagnostic>,
+    pub components: usize,
+    pub resiliencies: usize,
+    /// Component documents that could not be read (already reported).
+    pub unreadable: usize,
+    /// File texts, for the snippet under each finding.
+    texts: Vec<(String, String)>,
+}
+
+impl Report {
+    fn error(&mut self, error: LoadError) {
+        self.diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            column: error.column,
+            error,
+        });
+    }
+
+    pub fn errors(&self, strict: bool) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.is_error() || strict)
+            .count()
+    }
+
+    fn print(mut self, strict: bool) -> ExitCode {
+        self.diagnostics.sort_by(|a, b| {
+            (&a.error.file, a.error.line, a.column).cmp(&(&b.error.file, b.error.line, b.column))
+        });
+        for d in &self.diagnostics {
+            let label = if strict { Severity::Error } else { d.severity };
+            let shown = Diagnostic {
+                severity: label,
+                ..d.clone()
+            };
+            eprintln!("{shown}");
+            if let Some(snippet) = self.snippet(d) {
+                eprint!("{snippet}");
+            }
+        }
+        let what = if self.resiliencies == 0 {
+            format!("{} component(s)", self.components)
+        } else {
+            format!(
+                "{} component(s) and {} resiliency document(s)",
+                self.components, self.resiliencies
+            )
+        };
+        let errors = self.errors(strict);
+        let warnings = self.diagnostics.len() - self.errors(false);
+        if errors == 0 {
+            let note = if warnings == 0 {
+                String::new()
+            } else {
+                format!(" ({warnings} warning(s))")
+            };
+            println!("{what} valid{note}.");
+            ExitCode::SUCCESS
+        } else {
+            let note = if strict || warnings == 0 {
+                String::new()
+            } else {
+                format!(" and {warnings} warning(s)")
+            };
+            eprintln!("{errors} error(s){note} in {what}.");
+            ExitCode::FAILURE
+        }
+    }
+
+    /// The line a finding is about, with a caret under its column.
+    fn snippet(&self, d: &Diagnostic) -> Option<String> {
+        let (line, column) = (d.error.line?, d.column?);
+        let (_, text) = self.texts.iter().find(|(f, _)| *f == d.error.file)?;
+        let source = text.lines().nth(line.checked_sub(1)? as usize)?;
+        let gutter = line.to_string().len();
+        let pad = " ".repeat(gutter);
+        let caret = " ".repeat(column.saturating_sub(1) as usize);
+        Some(format!(
+            "{pad} --> {}:{line}:{column}\n{line} | {source}\n{pad} | {caret}^\n",
+            d.error.file
+        ))
+    }
+}
+
+/// Checks every file of every path, as start-up would load them.
+pub fn check_paths(paths: &[String], registry: &Registry) -> Report {
+    let mut report = Report::default();
+    let mut components = Vec::new();
     let mut resiliencies = Vec::new();
     for path in paths.iter().map(PathBuf::from) {
         let files = if path.is_dir() {
             match resource_files(&path) {
                 Ok(files) => files,
                 Err(e) => {
-                    errors.push(e);
+                    report.error(e);
                     continue;
                 }
             }
@@ -33,44 +128,40 @@ pub fn main(paths: Vec<String>) -> ExitCode {
             vec![path]
         };
         for file in files {
-            checked += check_file(&file, &registry, &mut errors, &mut resiliencies);
+            read_file(&file, &mut report, &mut components, &mut resiliencies);
         }
+    }
+    report.components = components.len() + report.unreadable;
+    report.resiliencies = resiliencies.len();
+    if components.is_empty() && resiliencies.is_empty() && report.unreadable == 0 {
+        report.error(LoadError {
+            file: paths.join(", "),
+            line: None,
+            column: None,
+            component: None,
+            field: None,
+            message: "nothing to load: no `kind: Component` or `kind: Resiliency` document (apiVersion dapr.io/v1alpha1) in these paths".to_owned(),
+        });
     }
     // Targets may name policies defined in another document, as daprd merges them all.
     if let Err(e) = ResiliencyConfig::merge(&resiliencies) {
-        errors.push(locate_resiliency_error(e));
+        report.error(locate_resiliency_error(e));
     }
-    let resiliency_count = resiliencies.len();
-    for e in &errors {
-        eprintln!("error: {e}");
-    }
-    let what = if resiliency_count == 0 {
-        format!("{checked} component(s)")
-    } else {
-        format!("{checked} component(s) and {resiliency_count} resiliency document(s)")
-    };
-    if errors.is_empty() {
-        println!("{what} valid.");
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("{} error(s) in {what}.", errors.len());
-        ExitCode::FAILURE
-    }
+    check_components(&components, registry, &mut report);
+    report
 }
 
-/// Validates one file; returns how many components it held. Resiliency documents are decoded
-/// and collected for the cross-document reference check.
-pub fn check_file(
+fn read_file(
     file: &Path,
-    registry: &Registry,
-    errors: &mut Vec<LoadError>,
+    report: &mut Report,
+    components: &mut Vec<Component>,
     resiliencies: &mut Vec<Resiliency>,
-) -> usize {
+) {
     let name = file.display().to_string();
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
-            errors.push(LoadError {
+            report.error(LoadError {
                 file: name,
                 line: None,
                 column: None,
@@ -78,18 +169,18 @@ pub fn check_file(
                 field: None,
                 message: format!("cannot read file: {e}"),
             });
-            return 0;
+            return;
         }
     };
-    let mut count = 0;
     for doc in parse_documents(&name, &text) {
         let doc = match doc {
             Ok(d) => d,
             Err(e) => {
-                errors.push(e);
+                report.error(e);
                 continue;
             }
         };
+        check::check_document(&doc, &mut report.diagnostics);
         match Resiliency::from_document(&doc) {
             Ok(Some(r)) => {
                 resiliencies.push(r);
@@ -97,97 +188,85 @@ pub fn check_file(
             }
             Ok(None) => {}
             Err(e) => {
-                errors.push(locate(e, &text));
+                report.error(locate(e, &text));
                 continue;
             }
         }
-        let component = match Component::from_document(&doc) {
-            Ok(Some(c)) => c,
-            Ok(None) => continue,
+        match Component::from_document(&doc) {
+            Ok(Some(c)) => components.push(c),
+            Ok(None) => {}
             Err(e) => {
-                errors.push(e);
-                continue;
+                report.unreadable += 1;
+                report.error(e);
             }
-        };
-        count += 1;
-        if let Err(e) = check_component(&component, registry, &text) {
-            errors.push(e);
         }
     }
-    count
+    report.texts.push((name, text));
 }
 
-fn check_component(
-    component: &Component,
-    registry: &Registry,
-    text: &str,
-) -> Result<(), LoadError> {
-    let spec_type = component.spec_type.to_lowercase();
-    if spec_type.starts_with("secretstores.") || !spec_type.starts_with("bindings.") {
-        return Ok(());
+/// The per-component and cross-component checks, offline: secret and env references count as
+/// given, since their values are only known at start-up.
+fn check_components(components: &[Component], registry: &Registry, report: &mut Report) {
+    report
+        .diagnostics
+        .extend(check::duplicate_names(components));
+    let stores: HashSet<&str> = components
+        .iter()
+        .filter(|c| secrets::is_secret_store_type(&c.spec_type))
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut checked: Vec<(&Component, CheckedBinding)> = Vec::new();
+    for component in components {
+        let spec_type = component.spec_type.to_lowercase();
+        if spec_type.starts_with("secretstores.") || !spec_type.starts_with("bindings.") {
+            continue;
+        }
+        check::check_references(component, &|s| stores.contains(s), &mut report.diagnostics);
+        let (values, deferred) = offline_values(component);
+        let binding = check::check_binding(
+            component,
+            check::Values {
+                values,
+                deferred: &deferred,
+            },
+            registry,
+            Mode::Validate,
+            &mut report.diagnostics,
+        );
+        if let Some(binding) = binding {
+            checked.push((component, binding));
+        }
     }
-    let error = |field: Option<String>, message: String| LoadError {
-        file: component.file.clone(),
-        line: Some(
-            field
-                .as_deref()
-                .and_then(|f| field_line(text, component.line, f))
-                .unwrap_or(component.line),
-        ),
-        column: None,
-        component: Some(component.name.clone()),
-        field,
-        message,
-    };
-    let descriptor = registry
-        .lookup(&component.spec_type, &component.version)
-        .ok_or_else(|| {
-            error(
-                Some("spec.type".to_owned()),
-                format!(
-                    "unknown binding type {} (version {:?})",
-                    component.spec_type, component.version
-                ),
-            )
-        })?;
-    // Offline: secret and env references count as given, since their values are not known here.
-    let mut values = HashMap::new();
-    let mut from_refs = Vec::new();
+    let outputs: HashSet<&str> = checked
+        .iter()
+        .filter(|(_, b)| b.wants_output())
+        .map(|(c, _)| c.name.as_str())
+        .collect();
+    report.diagnostics.extend(check::dangling_dead_letters(
+        checked
+            .iter()
+            .filter(|(_, b)| b.wants_input())
+            .map(|(c, b)| (*c, &b.delivery)),
+        &|name| outputs.contains(name),
+    ));
+}
+
+fn offline_values(
+    component: &Component,
+) -> (std::collections::HashMap<String, String>, HashSet<String>) {
+    let mut values = std::collections::HashMap::new();
+    let mut deferred = HashSet::new();
     for item in &component.metadata {
         let value = if item.secret_key_ref.is_some() || (item.env_ref.is_some() && !item.has_value)
         {
-            from_refs.push(item.name.to_lowercase());
+            deferred.insert(item.name.to_lowercase());
             "<resolved at start-up>".to_owned()
         } else {
             item.value.clone()
         };
         values.insert(item.name.clone(), value);
     }
-    let properties =
-        Properties::new(values).map_err(|e| error(Some(e.field.clone()), e.message))?;
-    if descriptor.has_input() {
-        DeliveryOptions::from_properties(&properties)
-            .map_err(|e| error(Some(e.field.clone()), e.message))?;
-    }
-    match (descriptor.decode)(&properties, &mut Vec::new()).map(drop) {
-        Err(e) if !from_refs.contains(&e.field.to_lowercase()) => {
-            Err(error(Some(e.field.clone()), e.message))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The line of `- name: <field>` inside the component's document, to point at the field.
-fn field_line(text: &str, start_line: u32, field: &str) -> Option<u32> {
-    text.lines()
-        .enumerate()
-        .skip(start_line.saturating_sub(1) as usize)
-        .find(|(_, line)| {
-            let l = line.trim().trim_start_matches('-').trim();
-            l.strip_prefix("name:")
-                .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == field)
-        })
-        .map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX))
+    (values, deferred)
 }
 
 /// Points a Resiliency error at the line of its field, read from the file again.

@@ -140,3 +140,80 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// People type `cron`, `Cron`, `bindings.cron` or an alias (`postgresql`, `mqtt`): each gives the
+/// example of the type it names, and the list shows every alias.
+#[test]
+fn example_accepts_short_names_aliases_and_any_case() {
+    let (ok, list, _) = run(&["components", "list"]);
+    assert!(ok);
+    let registry = bindery_bindings::registry();
+    assert!(!registry.is_empty());
+    for d in &registry {
+        let short = d.type_name.trim_start_matches("bindings.");
+        let (ok, canonical, err) = run(&["components", "example", d.type_name]);
+        assert!(ok, "{}: {err}", d.type_name);
+        for name in [short.to_owned(), short.to_uppercase()] {
+            let (ok, example, err) = run(&["components", "example", &name]);
+            assert!(ok, "{name}: {err}");
+            assert_eq!(example, canonical, "{name}");
+        }
+        let line = list
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(d.type_name))
+            .unwrap_or_else(|| panic!("{} missing from the list:\n{list}", d.type_name));
+        assert!(
+            line.split_whitespace().any(|w| w == d.status),
+            "{line}: no status {}",
+            d.status
+        );
+        for alias in d.aliases {
+            assert!(line.contains(alias), "alias {alias} not listed: {line}");
+            let alias_short = alias.trim_start_matches("bindings.");
+            for name in [*alias, alias_short] {
+                let (ok, example, err) = run(&["components", "example", name]);
+                assert!(ok, "{name}: {err}");
+                assert_eq!(example, canonical, "{name}");
+            }
+        }
+    }
+    for (name, wanted) in [
+        ("postgresql", "bindings.postgres"),
+        ("mqtt", "bindings.mqtt3"),
+    ] {
+        if registry.iter().any(|d| d.type_name == wanted) {
+            let (ok, example, err) = run(&["components", "example", name]);
+            assert!(
+                ok && example.contains(&format!("type: {wanted}")),
+                "{name}: {err}"
+            );
+        }
+    }
+    let (ok, _, err) = run(&["components", "example", "nope"]);
+    assert!(
+        !ok && err.contains("unknown binding type") && err.contains("cron"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_status_is_alpha_beta_or_stable() {
+    for d in bindery_bindings::registry() {
+        assert!(
+            ["alpha", "beta", "stable"].contains(&d.status),
+            "{}: status {:?}",
+            d.type_name,
+            d.status
+        );
+    }
+}
+
+/// A field without a default shows an empty cell, never an empty code span (``).
+#[test]
+fn the_reference_has_no_empty_code_spans() {
+    let (ok, docs, _) = run(&["components", "docs"]);
+    assert!(ok);
+    for line in docs.lines().filter(|l| !l.trim_start().starts_with("```")) {
+        assert!(!line.contains("``"), "empty code span: {line}");
+    }
+}

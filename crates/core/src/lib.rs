@@ -5,15 +5,18 @@
 #![forbid(unsafe_code)]
 
 pub mod binding;
+pub mod check;
 pub mod configuration;
 pub mod descriptor;
 pub mod duration;
 pub mod error;
 pub mod gojson;
+pub mod locate;
 pub mod lock;
 pub mod manifest;
 pub mod properties;
 pub mod redact;
+pub mod registry;
 pub mod resiliency;
 pub mod sensitive;
 

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::duration::parse_go_duration;
 use crate::gojson::{format_go_float, to_go_json};
+use crate::locate::{Locations, Position};
 
 pub const API_VERSION: &str = "dapr.io/v1alpha1";
 pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,6 +55,8 @@ pub struct Document {
     /// 1-based line where the document starts.
     pub line: u32,
     pub value: Value,
+    /// Where each key is written.
+    pub locations: Locations,
 }
 
 impl Document {
@@ -76,15 +79,19 @@ impl Document {
         self.api_version() == Some(API_VERSION) && self.kind() == Some(kind)
     }
 
+    /// An error about `field` (a dotted path), at the line where the field is written.
     pub fn error(
         &self,
         component: Option<&str>,
         field: Option<&str>,
         message: impl Into<String>,
     ) -> LoadError {
+        let line = field
+            .and_then(|f| self.locations.find(f))
+            .map_or(self.line, |p| p.line);
         LoadError {
             file: self.file.clone(),
-            line: Some(self.line),
+            line: Some(line),
             column: None,
             component: component.map(str::to_owned),
             field: field.map(str::to_owned),
@@ -123,13 +130,15 @@ pub fn parse_documents(file: &str, text: &str) -> Vec<Result<Document, LoadError
                 .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         })
         .map(|(line, body)| {
+            let line = u32::try_from(line).unwrap_or(u32::MAX);
             serde_saphyr::from_str_with_options::<Value>(body, yaml_options())
                 .map(|value| Document {
                     file: file.to_owned(),
-                    line: u32::try_from(line).unwrap_or(u32::MAX),
+                    line,
                     value,
+                    locations: Locations::scan(body, line),
                 })
-                .map_err(|e| yaml_error(file, u32::try_from(line).unwrap_or(u32::MAX), &e))
+                .map_err(|e| yaml_error(file, line, &e))
         })
         .collect()
 }
@@ -224,6 +233,8 @@ pub struct Component {
     pub scopes: Vec<String>,
     pub file: String,
     pub line: u32,
+    /// Where each key of the document is written.
+    pub locations: Locations,
 }
 
 impl Component {
@@ -322,7 +333,67 @@ impl Component {
             scopes,
             file: doc.file.clone(),
             line: doc.line,
+            locations: doc.locations.clone(),
         }))
+    }
+
+    /// Where a dotted path of this document is written (or its nearest written ancestor).
+    pub fn position(&self, path: &str) -> Position {
+        self.locations.find(path).unwrap_or(Position {
+            line: self.line,
+            column: 1,
+        })
+    }
+
+    /// The path of metadata item `name` (the last one written, as daprd's map keeps it).
+    pub fn item_path(&self, name: &str) -> Option<String> {
+        let lower = name.to_lowercase();
+        self.metadata
+            .iter()
+            .rposition(|i| i.name == name)
+            .or_else(|| {
+                self.metadata
+                    .iter()
+                    .rposition(|i| i.name.to_lowercase() == lower)
+            })
+            .map(|i| format!("spec.metadata[{i}]"))
+    }
+
+    /// Where `field` is written: a metadata item, a document path, or (for a metadata key
+    /// that is not written) the metadata list, else `spec`.
+    pub fn field_position(&self, field: &str) -> Position {
+        if let Some(path) = self.item_path(field) {
+            return self.position(&path);
+        }
+        let lower = field.to_lowercase();
+        let root = lower.split(['.', '[']).next().unwrap_or_default();
+        if matches!(
+            root,
+            "apiversion" | "kind" | "metadata" | "spec" | "auth" | "scopes"
+        ) {
+            return self.position(&lower);
+        }
+        self.locations
+            .find("spec.metadata")
+            .or_else(|| self.locations.find("spec"))
+            .unwrap_or(Position {
+                line: self.line,
+                column: 1,
+            })
+    }
+
+    /// An error about `field` of this component, at the line where that field is written.
+    /// `field` is a document path (`spec.type`) or a metadata key (`schedule`).
+    pub fn error(&self, field: Option<&str>, message: impl Into<String>) -> LoadError {
+        let line = field.map_or(self.line, |f| self.field_position(f).line);
+        LoadError {
+            file: self.file.clone(),
+            line: Some(line),
+            column: None,
+            component: Some(self.name.clone()),
+            field: field.map(str::to_owned),
+            message: message.into(),
+        }
     }
 
     /// The `spec.type` and version as daprd's registry looks them up.
@@ -470,7 +541,7 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("spec.version"));
         assert!(
             err.to_string()
-                .starts_with("c.yaml:1: component \"x\": field spec.version: expected a string"),
+                .starts_with("c.yaml:7: component \"x\": field spec.version: expected a string"),
             "{err}"
         );
         let err = components(&CRON.replace("mycron", "a/b"))

@@ -37,6 +37,11 @@ impl Properties {
         Ok(Self { values })
     }
 
+    /// A map already checked by [`Properties::new`] (or a subset of one).
+    pub fn from_map(values: HashMap<String, String>) -> Self {
+        Self { values }
+    }
+
     /// Test and tooling helper.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         Self {

@@ -1124,7 +1124,7 @@ spec:
             err.field.as_deref(),
             Some("spec.policies.retries.fast.duration")
         );
-        assert!(err.to_string().starts_with("r.yaml:1: field spec.policies.retries.fast.duration: Resiliency \"myresiliency\": invalid duration"), "{err}");
+        assert!(err.to_string().starts_with("r.yaml:14: field spec.policies.retries.fast.duration: Resiliency \"myresiliency\": invalid duration"), "{err}");
         let bad = FULL.replace("policy: constant", "policy: linear");
         let err = decode(&bad).unwrap_err();
         assert!(

@@ -14,7 +14,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{AppChannel, AppError, Forwarder, InputTarget, wait_until_healthy};
-use crate::resiliency::{Failure, PolicyError, SharedResiliency};
+use crate::resiliency::{Failure, PolicyError};
+use crate::state::SharedState;
 use crate::telemetry::{Direction, Telemetry};
 
 /// Metadata keys added to an event sent to a dead-letter binding.
@@ -35,7 +36,8 @@ pub(crate) struct AppSink {
     /// Deliveries wait while the app is unhealthy, which holds the source back.
     pub healthy: watch::Receiver<bool>,
     pub options: DeliveryOptions,
-    pub resiliency: SharedResiliency,
+    /// Policies are read from the current snapshot at each delivery.
+    pub state: SharedState,
     pub telemetry: Arc<Telemetry>,
 }
 
@@ -122,7 +124,7 @@ impl EventSink for AppSink {
         let _binding_permit = acquire(&self.binding_concurrency, &self.stopping)
             .await
             .map_err(|()| DeliveryError::new(CLOSED))?;
-        let resiliency = self.resiliency.read().clone();
+        let resiliency = self.state.read().resiliency.clone();
         let mut policy = resiliency.policy(&self.target.name, PolicyDirection::Inbound);
         if self.options.attempts > 1 {
             if policy.has_retry() {

@@ -133,7 +133,12 @@ pub fn load_resources(config: &RuntimeConfig) -> Result<Resources, LoadError> {
             add_file(&mut resources, &name, &text, config);
         }
     }
-    check_duplicates(&resources.components)?;
+    if let Some(duplicate) = bindery_core::check::duplicate_names(&resources.components)
+        .into_iter()
+        .next()
+    {
+        return Err(duplicate.error);
+    }
     Ok(resources)
 }
 
@@ -171,26 +176,6 @@ fn add_file(resources: &mut Resources, file: &str, text: &str, config: &RuntimeC
             resources.documents.push(doc);
         }
     }
-}
-
-fn check_duplicates(components: &[Component]) -> Result<(), LoadError> {
-    let mut seen: HashMap<&str, &Component> = HashMap::new();
-    for c in components {
-        if let Some(first) = seen.insert(&c.name, c) {
-            return Err(LoadError {
-                file: c.file.clone(),
-                line: Some(c.line),
-                column: None,
-                component: Some(c.name.clone()),
-                field: Some("metadata.name".to_owned()),
-                message: format!(
-                    "duplicate definition of Component name {} (first defined in {}:{})",
-                    c.name, first.file, first.line
-                ),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Resolves one component's metadata into the map its binding receives.

@@ -11,7 +11,8 @@ use bindery_core::lock::{LockStore, LockStores, is_lock_store_type};
 use bindery_core::manifest::{Component, LoadError};
 
 use crate::loader::resolve_metadata;
-use crate::runtime::{ComponentInfo, Runtime, StartupError};
+use crate::runtime::{Runtime, StartupError};
+use crate::state::{ComponentInfo, State};
 
 impl Runtime {
     /// Builds every lock store component, within its `initTimeout`; a failure is fatal unless
@@ -19,17 +20,19 @@ impl Runtime {
     pub(crate) async fn start_lock_stores(
         &self,
         components: &[Component],
+        state: &mut State,
     ) -> Result<(), StartupError> {
         for component in components
             .iter()
             .filter(|c| is_lock_store_type(&c.spec_type))
         {
-            match self.build_lock_store(component).await {
+            match self.build_lock_store(component, &*state).await {
                 Ok(store) => {
                     tracing::info!(component = %component.name, r#type = %component.spec_type, "Component loaded.");
                     self.locks.write().insert(component.name.clone(), store);
                     self.telemetry.component_running(&component.name);
-                    self.set_info(ComponentInfo {
+                    // Listed by the metadata endpoint; not in `specs`, so reloads leave it.
+                    state.set_info(ComponentInfo {
                         name: component.name.clone(),
                         spec_type: component.spec_type.clone(),
                         version: component.version.clone(),
@@ -46,6 +49,7 @@ impl Runtime {
     async fn build_lock_store(
         &self,
         component: &Component,
+        state: &State,
     ) -> Result<Arc<dyn LockStore>, LoadError> {
         let error = |message: String| LoadError {
             file: component.file.clone(),
@@ -71,7 +75,7 @@ impl Runtime {
                         .join(", ")
                 ))
             })?;
-        let metadata = resolve_metadata(component, &self.stores.read(), &self.config)?;
+        let metadata = resolve_metadata(component, &state.stores, &self.config)?;
         let properties = Properties::new(metadata).map_err(|e| error(e.message))?;
         tokio::time::timeout(component.init_timeout, (descriptor.build)(properties))
             .await

@@ -1,16 +1,17 @@
 //! The running set of components.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bindery_core::check::{self, CheckedBinding, Diagnostic, Severity};
 use bindery_core::manifest::{Component, LoadError};
-use bindery_core::resiliency::{DEAD_LETTER_BINDING, DeliveryOptions, PolicyDirection};
+use bindery_core::resiliency::{DeliveryOptions, PolicyDirection};
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, InputBinding, InputContext, InvokeRequest,
-    InvokeResponse, OutputBinding, Properties,
+    BindingError, BuildContext, InputBinding, InputContext, InvokeRequest, InvokeResponse,
+    OutputBinding, Properties,
 };
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Semaphore, watch};
@@ -22,8 +23,10 @@ use crate::config::RuntimeConfig;
 use crate::delivery::AppSink;
 use crate::loader::{load_resources, resolve_metadata};
 use crate::registry::Registry;
-use crate::resiliency::{Resiliency, SharedResiliency, invoke_output};
+use crate::reload::Apply;
+use crate::resiliency::invoke_output;
 use crate::secrets::{self, SecretStore};
+use crate::state::{ComponentInfo, OutputEntry, SharedState, State};
 use crate::telemetry::{self, InitFailedIgnored, InputStopped, Telemetry};
 
 /// Why the sidecar cannot start.
@@ -61,16 +64,6 @@ impl InvokeError {
     }
 }
 
-/// A loaded component as the metadata API lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComponentInfo {
-    pub name: String,
-    pub spec_type: String,
-    pub version: String,
-    pub input: bool,
-    pub output: bool,
-}
-
 /// Everything `GET /v1.0/metadata` reports.
 #[derive(Debug, Clone)]
 pub struct MetadataSnapshot {
@@ -101,11 +94,6 @@ impl Readiness {
     }
 }
 
-pub(crate) struct OutputEntry {
-    descriptor: BindingDescriptor,
-    pub(crate) binding: Box<dyn OutputBinding>,
-}
-
 /// What every input binding delivers through.
 #[derive(Clone)]
 pub(crate) struct DeliveryState {
@@ -127,9 +115,7 @@ pub(crate) struct InputEntry {
     skip_probe: bool,
     binding: Option<Box<dyn InputBinding>>,
     /// bindery-only delivery options (dead letter, attempts, concurrency).
-    delivery: DeliveryOptions,
-    /// Where `deadLetterBinding` was written, for the error if it names no output binding.
-    pub(crate) dead_letter_origin: LoadError,
+    pub(crate) delivery: DeliveryOptions,
     pub(crate) stop: CancellationToken,
     pub(crate) task: Option<JoinHandle<()>>,
 }
@@ -143,14 +129,13 @@ impl InputEntry {
 pub struct Runtime {
     pub(crate) config: RuntimeConfig,
     pub(crate) registry: Registry,
-    pub(crate) outputs: RwLock<HashMap<String, Arc<OutputEntry>>>,
-    pub(crate) inputs: Mutex<Vec<InputEntry>>,
-    pub(crate) components: RwLock<Vec<ComponentInfo>>,
-    /// The definition each running component was built from, for reload diffs.
-    pub(crate) specs: Mutex<HashMap<String, Component>>,
-    pub(crate) stores: RwLock<HashMap<String, Arc<dyn SecretStore>>>,
+    /// Outputs, policies, secret stores and what metadata reports: one snapshot, swapped in
+    /// one step by [`Runtime::apply`].
+    pub(crate) state: SharedState,
     /// Lock store components by name (locks.rs), handed to bindings when they are built.
     pub(crate) locks: RwLock<HashMap<String, Arc<dyn bindery_core::lock::LockStore>>>,
+    /// The running input bindings (tasks, not part of what calls see).
+    pub(crate) inputs: Mutex<Vec<InputEntry>>,
     /// Set once input delivery has started; bindings added later start right away.
     pub(crate) delivery: Mutex<Option<DeliveryState>>,
     extended: RwLock<BTreeMap<String, String>>,
@@ -158,95 +143,82 @@ pub struct Runtime {
     shutdown: CancellationToken,
     app_healthy: watch::Sender<bool>,
     pub(crate) telemetry: Arc<Telemetry>,
-    pub(crate) resiliency: SharedResiliency,
-    /// The Resiliency documents the policies were built from, for reload diffs.
-    pub(crate) resiliency_source: Mutex<Vec<serde_json::Value>>,
 }
 
 impl Runtime {
     /// Loads every resources path and initialises components: secret stores first, then
     /// bindings, each within its `initTimeout`. A failure is fatal unless `ignoreErrors`.
+    /// This is a reload from the empty state.
     pub async fn start(
         config: RuntimeConfig,
         registry: &Registry,
     ) -> Result<Arc<Self>, StartupError> {
         let resources = load_resources(&config)?;
         let telemetry = Arc::new(Telemetry::new(&config.app_id, &config.namespace));
-        let resiliency = Arc::new(RwLock::new(Arc::new(Resiliency::from_documents(
-            &resources.documents,
-            &config.app_id,
-        )?)));
         let runtime = Arc::new(Self {
             config,
             registry: registry.clone(),
-            outputs: RwLock::new(HashMap::new()),
-            inputs: Mutex::new(Vec::new()),
-            components: RwLock::new(Vec::new()),
-            specs: Mutex::new(HashMap::new()),
-            stores: RwLock::new(HashMap::new()),
+            state: SharedState::default(),
             locks: RwLock::new(HashMap::new()),
+            inputs: Mutex::new(Vec::new()),
             delivery: Mutex::new(None),
             extended: RwLock::new(BTreeMap::new()),
             readiness: Readiness::default(),
             shutdown: CancellationToken::new(),
             app_healthy: watch::Sender::new(false),
             telemetry,
-            resiliency,
-            resiliency_source: Mutex::new(resiliency_documents(&resources.documents)),
         });
-
-        for component in resources
-            .components
-            .iter()
-            .filter(|c| secrets::is_secret_store_type(&c.spec_type))
-        {
-            match runtime.build_secret_store(component) {
-                Ok(store) => {
-                    tracing::info!(component = %component.name, r#type = %component.spec_type, "Component loaded.");
-                    runtime.install_secret_store(component, store);
-                }
-                Err(e) => runtime.init_failed(component, e)?,
-            }
-        }
-
-        runtime.start_lock_stores(&resources.components).await?;
-        for component in resources.components.iter().filter(|c| {
-            !secrets::is_secret_store_type(&c.spec_type)
-                && !bindery_core::lock::is_lock_store_type(&c.spec_type)
-        }) {
-            if !component.spec_type.to_lowercase().starts_with("bindings.") {
-                tracing::warn!(component = %component.name, r#type = %component.spec_type,
-                    "Skipping a component that is not a binding or a secret store; bindery serves bindings only.");
-                continue;
-            }
-            tracing::info!(component = %component.name, r#type = %component.spec_type,
-                version = %component.version, "Initialising component.");
-            match runtime.build_binding(component).await {
-                Ok(built) => {
-                    tracing::info!(component = %component.name, "Component loaded.");
-                    runtime.install(component, built);
-                }
-                Err(e) => runtime.init_failed(component, e)?,
-            }
-        }
-        runtime.check_dead_letter_bindings()?;
+        runtime.apply(&resources, Apply::Startup).await?;
         Ok(runtime)
     }
 
-    /// Every `deadLetterBinding` must name a loaded output binding.
-    fn check_dead_letter_bindings(&self) -> Result<(), StartupError> {
-        let outputs = self.outputs.read();
-        for input in self.inputs.lock().iter() {
-            if let Some(name) = &input.delivery.dead_letter_binding
-                && !outputs.contains_key(name)
-            {
-                let mut error = input.dead_letter_origin.clone();
-                error.message =
-                    format!("dead-letter binding {name} is not a loaded output binding");
-                return Err(StartupError::Load(error));
+    /// The pure check, on the resolved metadata. Warnings are logged here, once per build.
+    fn check_binding(
+        &self,
+        component: &Component,
+        state: &State,
+    ) -> Result<CheckedBinding, LoadError> {
+        let mut diagnostics = Vec::new();
+        check::check_references(
+            component,
+            &|s| state.stores.contains_key(s),
+            &mut diagnostics,
+        );
+        let checked = if diagnostics.iter().any(Diagnostic::is_error) {
+            None
+        } else {
+            let values = resolve_metadata(component, &state.stores, &self.config)?;
+            let deferred = HashSet::new();
+            check::check_binding(
+                component,
+                check::Values {
+                    values,
+                    deferred: &deferred,
+                },
+                &self.registry,
+                check::Mode::Runtime,
+                &mut diagnostics,
+            )
+        };
+        // The first error by position is the one that stops start-up, as `validate` lists it.
+        diagnostics.sort_by_key(|d| (d.error.line, d.column));
+        let mut first_error = None;
+        for d in diagnostics {
+            match d.severity {
+                Severity::Warning => {
+                    tracing::warn!(component = %component.name, "{}", d.error);
+                }
+                Severity::Error if first_error.is_none() => first_error = Some(d.error),
+                Severity::Error => {
+                    tracing::error!(component = %component.name, "{}", d.error);
+                }
             }
         }
-        Ok(())
+        match (checked, first_error) {
+            (Some(checked), None) => Ok(checked),
+            (_, Some(error)) => Err(error),
+            (None, None) => Err(component.error(None, "the component did not pass its check")),
+        }
     }
 
     pub(crate) fn init_failed(
@@ -271,88 +243,32 @@ impl Runtime {
     pub(crate) fn build_secret_store(
         &self,
         component: &Component,
+        state: &State,
     ) -> Result<Arc<dyn SecretStore>, LoadError> {
-        let metadata = resolve_metadata(component, &self.stores.read(), &self.config)?;
+        let metadata = resolve_metadata(component, &state.stores, &self.config)?;
         let properties = Properties::new(metadata).map_err(|e| config_error(component, e))?;
         secrets::build(&component.spec_type, &properties)
             .map(Arc::from)
             .map_err(|e| component_error(component, None, e))
     }
 
-    pub(crate) fn install_secret_store(&self, component: &Component, store: Arc<dyn SecretStore>) {
-        self.stores.write().insert(component.name.clone(), store);
-        self.telemetry.component_running(&component.name);
-        self.set_info(ComponentInfo {
-            name: component.name.clone(),
-            spec_type: component.spec_type.clone(),
-            version: component.version.clone(),
-            input: false,
-            output: false,
-        });
-        self.specs
-            .lock()
-            .insert(component.name.clone(), component.clone());
-    }
-
-    /// Replaces (or appends) a component's entry in the metadata list.
-    pub(crate) fn set_info(&self, info: ComponentInfo) {
-        let mut components = self.components.write();
-        match components.iter_mut().find(|c| c.name == info.name) {
-            Some(existing) => *existing = info,
-            None => components.push(info),
-        }
-    }
-
     /// Builds both sides of a binding within its `initTimeout`, without registering anything.
-    pub(crate) async fn build_binding(&self, component: &Component) -> Result<Built, LoadError> {
-        let registry = &self.registry;
-        let descriptor = *registry
-            .lookup(&component.spec_type, &component.version)
-            .ok_or_else(|| {
-                let known: Vec<&str> = registry.bindings().iter().map(|d| d.type_name).collect();
-                component_error(
-                    component,
-                    Some("spec.type"),
-                    format!(
-                        "couldn't find binding {} ({}/{}); this build of bindery has: {}",
-                        component.name,
-                        component.spec_type,
-                        if component.version.is_empty() {
-                            "v1"
-                        } else {
-                            &component.version
-                        },
-                        known.join(", ")
-                    ),
-                )
-            })?;
-        let metadata = resolve_metadata(component, &self.stores.read(), &self.config)?;
-        let properties = Properties::new(metadata).map_err(|e| config_error(component, e))?;
-        let mut warnings = Vec::new();
-        let config = (descriptor.decode)(&properties, &mut warnings)
-            .map_err(|e| config_error(component, e))?;
-        for warning in &warnings {
-            tracing::warn!(component = %component.name, field = %warning.field, "{}", warning.message);
-        }
-        let direction = Direction::parse(&properties)
-            .map_err(|e| component_error(component, Some("direction"), e))?;
-        let want_input = descriptor.has_input() && direction.input;
-        let want_output = descriptor.has_output() && direction.output;
-        let delivery = if want_input {
-            DeliveryOptions::from_properties(&properties).map_err(|e| config_error(component, e))?
-        } else {
-            DeliveryOptions::default()
-        };
-        if !want_input && !want_output {
-            tracing::warn!(component = %component.name,
-                "The component's direction leaves nothing this binding type can do; nothing was started.");
-        }
+    /// The component is checked first by the same pure check `bindery validate` runs.
+    pub(crate) async fn build_binding(
+        &self,
+        component: &Component,
+        state: &State,
+    ) -> Result<Built, LoadError> {
+        let checked = self.check_binding(component, state)?;
+        let descriptor = checked.descriptor;
+        let want_input = checked.wants_input();
+        let want_output = checked.wants_output();
         let cx = BuildContext::new(
             component.name.clone(),
-            properties.clone(),
+            checked.properties.clone(),
             self.config.app_id.clone(),
         )
-        .decoded(config)
+        .decoded(checked.config.clone())
         .with_lock_stores(self.lock_stores());
         let timeout = component.init_timeout;
         let timed_out = || {
@@ -391,10 +307,6 @@ impl Runtime {
             _ => None,
         };
 
-        let route = properties
-            .exact("route")
-            .filter(|r| !r.is_empty())
-            .unwrap_or(&component.name);
         Ok(Built {
             info: ComponentInfo {
                 name: component.name.clone(),
@@ -412,45 +324,47 @@ impl Runtime {
             input: input.map(|binding| InputEntry {
                 target: InputTarget {
                     name: component.name.clone(),
-                    route: clean_route(route),
+                    route: checked.route.clone(),
                 },
-                skip_probe: direction.explicit_input,
+                skip_probe: checked.direction.explicit_input,
                 binding: Some(binding),
-                delivery,
-                dead_letter_origin: component_error(
-                    component,
-                    Some(&format!("spec.metadata.{}", DEAD_LETTER_BINDING.name)),
-                    "",
-                ),
+                delivery: checked.delivery.clone(),
                 stop: CancellationToken::new(),
                 task: None,
             }),
         })
     }
 
-    /// Registers a built component; its input starts at once if delivery already runs.
-    /// Returns the output entry it replaced, if any.
-    pub(crate) fn install(
-        self: &Arc<Self>,
-        component: &Component,
-        built: Built,
-    ) -> Option<Arc<OutputEntry>> {
-        self.set_info(built.info);
-        self.telemetry.component_running(&component.name);
-        self.specs
-            .lock()
-            .insert(component.name.clone(), component.clone());
-        let replaced = match built.output {
-            Some(entry) => self.outputs.write().insert(component.name.clone(), entry),
-            None => self.outputs.write().remove(&component.name),
-        };
-        if let Some(mut entry) = built.input {
-            if let Some(state) = self.delivery.lock().clone() {
-                self.spawn_input(&mut entry, &state);
-            }
-            self.inputs.lock().push(entry);
+    /// Registers a built input; it starts at once if delivery already runs.
+    pub(crate) fn install_input(self: &Arc<Self>, component: &Component, mut entry: InputEntry) {
+        if let Some(state) = self.delivery.lock().clone() {
+            self.spawn_input(&mut entry, &state);
         }
-        replaced
+        tracing::debug!(component = %component.name, "Input binding installed.");
+        self.inputs.lock().push(entry);
+    }
+
+    /// Stops one input binding and waits for its in-flight events.
+    pub(crate) async fn stop_input(&self, name: &str) {
+        let entry = {
+            let mut inputs = self.inputs.lock();
+            inputs
+                .iter()
+                .position(|i| i.name() == name)
+                .map(|i| inputs.remove(i))
+        };
+        let Some(mut entry) = entry else { return };
+        entry.stop.cancel();
+        if let Some(task) = entry.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(self.config.graceful_shutdown, task)
+                .await
+                .is_err()
+            {
+                tracing::warn!(binding = %name, "Input binding did not stop in time; aborting it.");
+                abort.abort();
+            }
+        }
     }
 
     pub fn config(&self) -> &RuntimeConfig {
@@ -484,9 +398,10 @@ impl Runtime {
         if request.operation.is_empty() {
             return Err(InvokeError::MissingOperation);
         }
-        let entry = self
+        // One snapshot for the whole call: the binding and its policy come from the same set.
+        let state = self.state.read().clone();
+        let entry = state
             .outputs
-            .read()
             .get(name)
             .cloned()
             .ok_or_else(|| InvokeError::NotFound(name.to_owned()))?;
@@ -502,10 +417,8 @@ impl Runtime {
                     .collect(),
             });
         }
-        let policy = self
-            .resiliency
-            .read()
-            .policy(name, PolicyDirection::Outbound);
+        let policy = state.resiliency.policy(name, PolicyDirection::Outbound);
+        drop(state);
         let call = self
             .telemetry
             .output_call(name, &entry.descriptor, &request.operation);
@@ -518,7 +431,7 @@ impl Runtime {
     pub fn metadata(&self) -> MetadataSnapshot {
         MetadataSnapshot {
             app_id: self.config.app_id.clone(),
-            components: self.components.read().clone(),
+            components: self.state.read().infos.clone(),
             extended: self.extended.read().clone(),
         }
     }
@@ -626,7 +539,7 @@ impl Runtime {
             healthy: self.app_healthy.subscribe(),
             telemetry: self.telemetry.clone(),
             options: entry.delivery.clone(),
-            resiliency: self.resiliency.clone(),
+            state: self.state.clone(),
         });
         let telemetry = self.telemetry.clone();
         let healthy = self.app_healthy.subscribe();
@@ -679,7 +592,13 @@ impl Runtime {
 
     /// Closes every output binding.
     pub async fn close_outputs(&self) {
-        let outputs: Vec<(String, Arc<OutputEntry>)> = self.outputs.write().drain().collect();
+        let outputs: Vec<(String, Arc<OutputEntry>)> = {
+            let mut state = self.state.write();
+            let mut next = (**state).clone();
+            let outputs = std::mem::take(&mut next.outputs);
+            *state = Arc::new(next);
+            outputs.into_iter().collect()
+        };
         for (name, entry) in outputs {
             if let Err(e) = entry.binding.close().await {
                 tracing::warn!(binding = %name, error = %e, "Closing the output binding failed.");
@@ -791,64 +710,6 @@ impl Forwarder for OutputForwarder {
     }
 }
 
-/// The `direction` metadata key: which sides to create and whether to skip the probe.
-struct Direction {
-    input: bool,
-    output: bool,
-    explicit_input: bool,
-}
-
-impl Direction {
-    fn parse(properties: &Properties) -> Result<Self, String> {
-        let Some(value) = properties.get("direction") else {
-            return Ok(Self {
-                input: true,
-                output: true,
-                explicit_input: false,
-            });
-        };
-        let mut direction = Self {
-            input: false,
-            output: false,
-            explicit_input: false,
-        };
-        for token in value
-            .split(',')
-            .map(|t| t.trim().to_lowercase())
-            .filter(|t| !t.is_empty())
-        {
-            match token.as_str() {
-                "input" => {
-                    direction.input = true;
-                    direction.explicit_input = true;
-                }
-                "output" => direction.output = true,
-                other => {
-                    return Err(format!(
-                        "invalid direction {other:?}: expected input, output or both separated by a comma"
-                    ));
-                }
-            }
-        }
-        Ok(direction)
-    }
-}
-
-/// daprd: a leading `/` is added and the path cleaned.
-fn clean_route(route: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in route.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
 fn component_error(
     component: &Component,
     field: Option<&str>,
@@ -870,28 +731,4 @@ fn config_error(component: &Component, error: bindery_core::ConfigError) -> Load
         Some(&format!("spec.metadata.{}", error.field)),
         error.message,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_are_cleaned_like_go_path_clean() {
-        assert_eq!(clean_route("cron-events"), "/cron-events");
-        assert_eq!(clean_route("/a//b/../c/"), "/a/c");
-        assert_eq!(clean_route("/"), "/");
-    }
-
-    #[test]
-    fn direction_parses_tokens() {
-        let d =
-            Direction::parse(&Properties::from_pairs([("Direction", " Input , output")])).unwrap();
-        assert!(d.input && d.output && d.explicit_input);
-        let d = Direction::parse(&Properties::from_pairs([])).unwrap();
-        assert!(d.input && d.output && !d.explicit_input);
-        let d = Direction::parse(&Properties::from_pairs([("direction", "output")])).unwrap();
-        assert!(!d.input && d.output);
-        assert!(Direction::parse(&Properties::from_pairs([("direction", "sideways")])).is_err());
-    }
 }

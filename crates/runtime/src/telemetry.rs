@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bindery_core::{BindingDescriptor, BindingError};
 use parking_lot::RwLock;
 
-use crate::reload::ReloadSummary;
+use crate::state::ReloadSummary;
 
 /// daprd's latency histogram bucket bounds, in milliseconds (`defaultLatencyDistribution`).
 pub const LATENCY_BUCKETS_MS: [f64; 34] = [

@@ -1,7 +1,7 @@
 //! Resolves `spec.type` + `spec.version` to a compiled-in binding, as daprd's registry does.
 
-use bindery_core::BindingDescriptor;
-use bindery_core::lock::LockStoreDescriptor;
+use crate::BindingDescriptor;
+use crate::lock::LockStoreDescriptor;
 
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
@@ -40,19 +40,40 @@ impl Registry {
     /// daprd lower-cases type and version; `""`, `v0` and `v1` all fall back to the unversioned
     /// entry, and every bindery component is v1.
     pub fn lookup(&self, spec_type: &str, version: &str) -> Option<&BindingDescriptor> {
-        let spec_type = spec_type.to_lowercase();
-        if !matches!(version.to_lowercase().as_str(), "" | "v0" | "v1") {
+        if !is_known_version(version) {
             return None;
         }
+        self.find_type(spec_type)
+    }
+
+    /// The descriptor for `spec_type`, whatever the version.
+    pub fn find_type(&self, spec_type: &str) -> Option<&BindingDescriptor> {
+        let spec_type = spec_type.to_lowercase();
         self.bindings.iter().find(|d| d.matches(&spec_type))
     }
+
+    /// Every type name and alias, for suggestions.
+    pub fn type_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.bindings
+            .iter()
+            .flat_map(|d| std::iter::once(d.type_name).chain(d.aliases.iter().copied()))
+    }
 }
+
+/// The versions every bindery binding answers to.
+pub const VERSIONS: &[&str] = &["v1"];
+
+fn is_known_version(version: &str) -> bool {
+    matches!(version.to_lowercase().as_str(), "" | "v0" | "v1")
+}
+
+impl Registry {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bindery_core::BindingDescriptor;
-    use bindery_core::descriptor::DecodedConfig;
+    use crate::BindingDescriptor;
+    use crate::descriptor::DecodedConfig;
 
     const CRON: BindingDescriptor = BindingDescriptor {
         type_name: "bindings.cron",
