@@ -284,7 +284,9 @@ fn check_keys(component: &Component, descriptor: &BindingDescriptor, findings: &
     let known = known_keys(descriptor);
     for item in &component.metadata {
         let lower = item.name.to_lowercase();
-        if known.iter().any(|k| k.to_lowercase() == lower) {
+        if known.iter().any(|k| k.to_lowercase() == lower)
+            || matches_pattern_field(descriptor, &item.name)
+        {
             continue;
         }
         let hint = closest(&lower, known.iter().copied())
@@ -298,6 +300,16 @@ fn check_keys(component: &Component, descriptor: &BindingDescriptor, findings: &
             ),
         );
     }
+}
+
+/// A field documented as `prefix<Name>` (graphql's `header:<Name>`) stands for every key that
+/// starts with `prefix`, compared exactly as daprd's `strings.HasPrefix` does.
+fn matches_pattern_field(descriptor: &BindingDescriptor, key: &str) -> bool {
+    descriptor
+        .fields
+        .iter()
+        .filter_map(|f| f.name.split_once('<').map(|(prefix, _)| prefix))
+        .any(|prefix| !prefix.is_empty() && key.starts_with(prefix) && key.len() > prefix.len())
 }
 
 fn known_keys(descriptor: &BindingDescriptor) -> Vec<&'static str> {
@@ -384,7 +396,11 @@ fn decode_all(
             }
             Err(e) => {
                 let lower = e.field.to_lowercase();
-                if !deferred.contains(&lower) && reported.insert(lower.clone()) {
+                if deferred.contains(&lower) {
+                    // Its value is only known at start-up: nothing more can be checked offline.
+                    return (None, reported);
+                }
+                if reported.insert(lower.clone()) {
                     findings.error(Some(&e.field), e.message.clone());
                 }
                 let before = remaining.len();

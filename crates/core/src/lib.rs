@@ -4,6 +4,7 @@
 //! network.
 #![forbid(unsafe_code)]
 
+pub mod backoff;
 pub mod binding;
 pub mod check;
 pub mod configuration;

@@ -4,8 +4,10 @@
 
 pub mod amqp;
 pub mod app;
+pub mod azurite;
 pub mod deploy;
 pub mod faults;
+pub mod notify;
 pub mod sidecar;
 
 pub use app::{Recorded, TestApp};

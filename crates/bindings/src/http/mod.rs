@@ -18,11 +18,13 @@ use bindery_core::descriptor::{BoxFuture, Operation};
 use bindery_core::properties::is_truthy;
 use bindery_core::{
     BindingDescriptor, BindingError, BuildContext, ConfigError, ErrorKind, Field, FieldType,
-    InvokeRequest, InvokeResponse, OutputBinding, Properties,
+    InvokeRequest, InvokeResponse, OutputBinding, Properties, Sensitive,
 };
 use bytes::BytesMut;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
+
+use crate::common::tls::contains_pem_block;
 
 pub const URL: Field = Field::new(
     "url",
@@ -163,25 +165,17 @@ const TRACE_KEYS: [&str; 3] = ["traceparent", "tracestate", "baggage"];
 
 /// PEM text given inline, or a file to read it from. Decided at decode time, without I/O: a
 /// value that contains a PEM block is PEM, anything else is a path.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PemSource {
-    Inline(String),
+    /// Inline PEM text; redacted in `Debug`, since a private key may be given this way.
+    Inline(Sensitive<String>),
     File(PathBuf),
-}
-
-impl std::fmt::Debug for PemSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PemSource::Inline(_) => f.write_str("Inline(..)"),
-            PemSource::File(p) => f.debug_tuple("File").field(p).finish(),
-        }
-    }
 }
 
 impl PemSource {
     fn from_value(value: &str) -> Self {
         if contains_pem_block(value) {
-            PemSource::Inline(value.to_owned())
+            PemSource::Inline(Sensitive::new(value.to_owned()))
         } else {
             PemSource::File(PathBuf::from(value))
         }
@@ -189,7 +183,7 @@ impl PemSource {
 
     async fn load(&self, field: &str) -> Result<Vec<u8>, BindingError> {
         match self {
-            PemSource::Inline(text) => Ok(text.as_bytes().to_vec()),
+            PemSource::Inline(text) => Ok(text.expose().as_bytes().to_vec()),
             PemSource::File(path) => tokio::fs::read(path).await.map_err(|e| {
                 BindingError::invalid(format!(
                     "provided {field:?} value is neither a valid file path or nor a valid pem \
@@ -202,23 +196,6 @@ impl PemSource {
     }
 }
 
-/// Whether `text` holds a PEM block (`-----BEGIN X-----` … `-----END X-----`), as Go's
-/// `pem.Decode` would find one.
-fn contains_pem_block(text: &str) -> bool {
-    let Some(begin) = text.find("-----BEGIN ") else {
-        return false;
-    };
-    let rest = &text[begin + "-----BEGIN ".len()..];
-    let Some(label_end) = rest.find("-----") else {
-        return false;
-    };
-    let label = &rest[..label_end];
-    if label.contains('\n') {
-        return false;
-    }
-    rest[label_end..].contains(&format!("-----END {label}-----"))
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Renegotiation {
     Never,
@@ -226,7 +203,7 @@ pub enum Renegotiation {
     FreelyAsClient,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub url: String,
     pub response_timeout: Option<Duration>,
@@ -237,26 +214,8 @@ pub struct HttpConfig {
     pub client_identity: Option<(PemSource, PemSource)>,
     pub renegotiation: Option<Renegotiation>,
     /// `(header, token)` when both are set.
-    pub security_token: Option<(String, String)>,
+    pub security_token: Option<(String, Sensitive<String>)>,
     pub error_if_not_2xx: bool,
-}
-
-impl std::fmt::Debug for HttpConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpConfig")
-            .field("url", &self.url)
-            .field("response_timeout", &self.response_timeout)
-            .field("max_response_body_size", &self.max_response_body_size)
-            .field("root_ca", &self.root_ca)
-            .field("client_identity", &self.client_identity.is_some())
-            .field("renegotiation", &self.renegotiation)
-            .field(
-                "security_token_header",
-                &self.security_token.as_ref().map(|(h, _)| h),
-            )
-            .field("error_if_not_2xx", &self.error_if_not_2xx)
-            .finish()
-    }
 }
 
 impl bindery_core::BindingConfig for HttpConfig {
@@ -303,7 +262,7 @@ impl HttpConfig {
             non_empty(&SECURITY_TOKEN_HEADER),
             non_empty(&SECURITY_TOKEN),
         ) {
-            (Some(header), Some(token)) => Some((header, token)),
+            (Some(header), Some(token)) => Some((header, Sensitive::new(token))),
             _ => None,
         };
         Ok(Self {
@@ -440,7 +399,7 @@ impl HttpBinding {
             set("Accept", DEFAULT_ACCEPT)?;
         }
         if let Some((header, token)) = &self.config.security_token {
-            set(header, token)?;
+            set(header, token.expose())?;
         }
         for (key, value) in &req.metadata {
             if key.as_bytes().first().is_some_and(u8::is_ascii_uppercase) {
@@ -750,7 +709,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.response_timeout, Some(Duration::from_millis(1500)));
         assert_eq!(c.max_response_body_size, Some(10 * 1024));
-        assert_eq!(c.root_ca, Some(PemSource::Inline(PEM.to_owned())));
+        assert_eq!(c.root_ca, Some(PemSource::Inline(PEM.to_owned().into())));
         assert_eq!(
             c.client_identity,
             Some((
@@ -761,7 +720,7 @@ mod tests {
         assert_eq!(c.renegotiation, Some(Renegotiation::OnceAsClient));
         assert_eq!(
             c.security_token,
-            Some(("X-Token".to_owned(), "s3cret".to_owned()))
+            Some(("X-Token".to_owned(), "s3cret".to_owned().into()))
         );
         assert!(!c.error_if_not_2xx);
         let shown = format!("{c:?}");

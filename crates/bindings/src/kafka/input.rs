@@ -18,8 +18,10 @@ use rdkafka::error::{KafkaError as RdKafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::topic_partition_list::TopicPartitionList;
 
+use super::client::{LogContext, consumer_client_config};
 use super::config::{KafkaConfig, OnAppFailure};
-use super::{KafkaBindingError, LogContext, consumer_client_config, query_escape};
+use super::error::KafkaBindingError;
+use crate::common::escape::query_escape;
 
 const KEY: &str = "__key";
 const OFFSET: &str = "__offset";

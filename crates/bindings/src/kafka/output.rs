@@ -14,8 +14,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use tokio::sync::Mutex;
 
+use super::client::{LogContext, producer_client_config, sarama_hash_partition};
 use super::config::KafkaConfig;
-use super::{KafkaBindingError, LogContext, producer_client_config, sarama_hash_partition};
+use super::error::KafkaBindingError;
 
 const PARTITION_KEY: &str = "partitionKey";
 const KEY: &str = "__key";
@@ -100,41 +101,56 @@ impl KafkaOutput {
             .publish_topic
             .as_deref()
             .ok_or(KafkaBindingError::NoPublishTopic)?;
+        check_value_schema_type(&request.metadata)?;
+        let parts = self.record_parts(&request.metadata)?;
 
-        // Only "none" is usable without a schema registry.
-        if let Some((_, v)) = request
-            .metadata
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(VALUE_SCHEMA_TYPE))
-        {
-            match v.to_ascii_lowercase().as_str() {
-                "none" => {}
-                "avro" => {
-                    return Err(KafkaBindingError::BadRequest(
-                        "kafka error: valueSchemaType Avro needs a schema registry, which bindery \
-                         does not support"
-                            .to_owned(),
-                    ));
-                }
-                _ => {
-                    return Err(KafkaBindingError::BadRequest(format!(
-                        "error parsing schema type. '{v}' is not a supported value"
-                    )));
-                }
+        let max = self.config.max_message_bytes;
+        if max > 0 {
+            let size = request.data.len() + parts.key.map_or(0, str::len) + parts.header_bytes;
+            if size > max {
+                return Err(KafkaBindingError::Produce {
+                    topic: topic.to_owned(),
+                    message: "kafka server: Message was too large, server rejected it to avoid \
+                              allocation error"
+                        .to_owned(),
+                    retriable: false,
+                });
             }
         }
 
-        // Sorted so that the outcome does not depend on map order (daprd's is random).
-        let mut entries: Vec<(&String, &String)> = request.metadata.iter().collect();
+        let partition = self
+            .partition(topic, parts.partition_number, parts.key)
+            .await?;
+        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic)
+            .payload(request.data.as_ref())
+            .headers(parts.headers);
+        if let Some(k) = parts.key {
+            record = record.key(k);
+        }
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
+        self.send(topic, record).await
+    }
+
+    /// The record key, the pinned partition and the headers from the request metadata. Sorted
+    /// so that the outcome does not depend on map order (daprd's is random).
+    fn record_parts<'a>(
+        &self,
+        metadata: &'a HashMap<String, String>,
+    ) -> Result<RecordParts<'a>, KafkaBindingError> {
+        let mut entries: Vec<(&String, &String)> = metadata.iter().collect();
         entries.sort();
-        let mut key: Option<&str> = None;
-        let mut partition_number: Option<i32> = None;
-        let mut headers = OwnedHeaders::new_with_capacity(entries.len());
-        let mut header_bytes = 0usize;
+        let mut parts = RecordParts {
+            key: None,
+            partition_number: None,
+            headers: OwnedHeaders::new_with_capacity(entries.len()),
+            header_bytes: 0,
+        };
         for (name, value) in entries {
             match name.as_str() {
-                PARTITION_KEY | KEY => key = Some(value),
-                PARTITION_NUMBER => partition_number = Some(parse_partition_number(value)?),
+                PARTITION_KEY | KEY => parts.key = Some(value),
+                PARTITION_NUMBER => parts.partition_number = Some(parse_partition_number(value)?),
                 _ => {}
             }
             if self
@@ -149,28 +165,24 @@ impl KafkaOutput {
                 );
                 continue;
             }
-            header_bytes += name.len() + value.len();
-            headers = headers.insert(Header {
+            parts.header_bytes += name.len() + value.len();
+            parts.headers = parts.headers.insert(Header {
                 key: name,
                 value: Some(value.as_bytes()),
             });
         }
+        Ok(parts)
+    }
 
-        let max = self.config.max_message_bytes;
-        if max > 0 {
-            let size = request.data.len() + key.map_or(0, str::len) + header_bytes;
-            if size > max {
-                return Err(KafkaBindingError::Produce {
-                    topic: topic.to_owned(),
-                    message: "kafka server: Message was too large, server rejected it to avoid \
-                              allocation error"
-                        .to_owned(),
-                    retriable: false,
-                });
-            }
-        }
-
-        let partition = match (partition_number, key) {
+    /// The partition to write to: the pinned one (checked against the partition count when
+    /// known), else the key's sarama hash, else librdkafka's choice.
+    async fn partition(
+        &self,
+        topic: &str,
+        partition_number: Option<i32>,
+        key: Option<&str>,
+    ) -> Result<Option<i32>, KafkaBindingError> {
+        Ok(match (partition_number, key) {
             (Some(n), _) => {
                 if let Some(count) = self.partition_count(topic).await
                     && n >= count
@@ -186,17 +198,15 @@ impl KafkaOutput {
                 .await
                 .map(|count| sarama_hash_partition(k.as_bytes(), count)),
             (None, None) => None,
-        };
+        })
+    }
 
-        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic)
-            .payload(request.data.as_ref())
-            .headers(headers);
-        if let Some(k) = key {
-            record = record.key(k);
-        }
-        if let Some(p) = partition {
-            record = record.partition(p);
-        }
+    /// Sends and waits for the delivery report.
+    async fn send(
+        &self,
+        topic: &str,
+        record: FutureRecord<'_, str, [u8]>,
+    ) -> Result<(), KafkaBindingError> {
         match self
             .producer
             .send(record, Timeout::After(self.config.write_timeout))
@@ -235,6 +245,36 @@ impl KafkaOutput {
                 })
             }
         }
+    }
+}
+
+/// What a record takes from the request metadata.
+struct RecordParts<'a> {
+    key: Option<&'a str>,
+    partition_number: Option<i32>,
+    headers: OwnedHeaders,
+    /// Header names and values, counted against maxMessageBytes.
+    header_bytes: usize,
+}
+
+/// Only "none" is usable without a schema registry.
+fn check_value_schema_type(metadata: &HashMap<String, String>) -> Result<(), KafkaBindingError> {
+    let Some((_, v)) = metadata
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(VALUE_SCHEMA_TYPE))
+    else {
+        return Ok(());
+    };
+    match v.to_ascii_lowercase().as_str() {
+        "none" => Ok(()),
+        "avro" => Err(KafkaBindingError::BadRequest(
+            "kafka error: valueSchemaType Avro needs a schema registry, which bindery does not \
+             support"
+                .to_owned(),
+        )),
+        _ => Err(KafkaBindingError::BadRequest(format!(
+            "error parsing schema type. '{v}' is not a supported value"
+        ))),
     }
 }
 

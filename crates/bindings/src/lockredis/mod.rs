@@ -85,7 +85,7 @@ impl RedisLockStore {
             settings = settings.set_username(u);
         }
         if let Some(pw) = &config.password {
-            settings = settings.set_password(pw);
+            settings = settings.set_password(pw.expose());
         }
         let connect_error = |e: redis::RedisError| {
             BindingError::unavailable(format!(

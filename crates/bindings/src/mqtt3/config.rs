@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use bindery_core::descriptor::{Field, FieldType};
-use bindery_core::{ConfigError, Properties};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use bindery_core::{ConfigError, Properties, Sensitive};
+
+use crate::common::escape::percent_decode_lossy;
+use crate::common::tls::{has_certificates, has_private_key};
 
 pub const URL: Field = Field::new(
     "url",
@@ -90,27 +91,16 @@ pub const FIELDS: &[Field] = &[
 ];
 
 /// Where and how to connect, taken from `url`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broker {
     pub host: String,
     pub port: u16,
     pub tls: bool,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Sensitive<String>>,
 }
 
-impl std::fmt::Debug for Broker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Broker")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("tls", &self.tls)
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub broker: Broker,
     pub topic: String,
@@ -122,22 +112,9 @@ pub struct Config {
     pub retry_interval: Duration,
     pub ca_cert: Option<String>,
     pub client_cert: Option<String>,
-    pub client_key: Option<String>,
+    pub client_key: Option<Sensitive<String>>,
     /// `qos` was given: log the deprecation when building.
     pub qos_given: bool,
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("broker", &self.broker)
-            .field("topic", &self.topic)
-            .field("consumer_id", &self.consumer_id)
-            .field("retain", &self.retain)
-            .field("clean_session", &self.clean_session)
-            .field("max_retries", &self.max_retries)
-            .finish_non_exhaustive()
-    }
 }
 
 fn non_empty<'a>(p: &'a Properties, field: &Field) -> Option<&'a str> {
@@ -160,13 +137,13 @@ impl Config {
         let consumer_id = p.required_string(&CONSUMER_ID, "missing consumerID")?;
         let ca_cert = non_empty(p, &CA_CERT).map(str::to_owned);
         if let Some(ca) = &ca_cert
-            && !valid_certs(ca)
+            && !has_certificates(ca)
         {
             return Err(ConfigError::new(CA_CERT.name, "invalid ca certificate"));
         }
         let client_cert = non_empty(p, &CLIENT_CERT).map(str::to_owned);
         if let Some(cert) = &client_cert
-            && !valid_certs(cert)
+            && !has_certificates(cert)
         {
             return Err(ConfigError::new(
                 CLIENT_CERT.name,
@@ -175,7 +152,7 @@ impl Config {
         }
         let client_key = non_empty(p, &CLIENT_KEY).map(str::to_owned);
         if let Some(key) = &client_key
-            && PrivateKeyDer::from_pem_slice(key.as_bytes()).is_err()
+            && !has_private_key(key)
         {
             return Err(ConfigError::new(
                 CLIENT_KEY.name,
@@ -199,15 +176,10 @@ impl Config {
                 .unwrap_or(Duration::from_secs(5)),
             ca_cert,
             client_cert,
-            client_key,
+            client_key: client_key.map(Sensitive::new),
             qos_given: non_empty(p, &QOS).is_some(),
         })
     }
-}
-
-fn valid_certs(pem: &str) -> bool {
-    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
-    matches!(certs, Ok(c) if !c.is_empty())
 }
 
 /// Parses the broker URL the way daprd's paho client reads it. Errors never quote the URL,
@@ -227,8 +199,11 @@ pub fn parse_url(raw: &str) -> Result<Broker, String> {
         .trim_end_matches(']')
         .to_owned();
     let port = parsed.port().unwrap_or(if tls { 8883 } else { 1883 });
-    let username = Some(percent_decode(parsed.username())).filter(|u| !u.is_empty());
-    let password = parsed.password().map(percent_decode);
+    let username = Some(percent_decode_lossy(parsed.username())).filter(|u| !u.is_empty());
+    let password = parsed
+        .password()
+        .map(percent_decode_lossy)
+        .map(Sensitive::new);
     Ok(Broker {
         host,
         port,
@@ -236,28 +211,6 @@ pub fn parse_url(raw: &str) -> Result<Broker, String> {
         username,
         password,
     })
-}
-
-fn percent_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -320,7 +273,7 @@ mod tests {
                 port: 8884,
                 tls: true,
                 username: Some("us@er".into()),
-                password: Some("p:w".into()),
+                password: Some(Sensitive::new("p:w".into())),
             }
         );
         assert!(!format!("{c:?}").contains("p:w"));

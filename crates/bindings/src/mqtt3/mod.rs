@@ -31,6 +31,7 @@ use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinSet;
 
 use crate::common::Backoff;
+use crate::common::tls;
 pub use config::{Config, FIELDS};
 
 const COMPONENT: &str = "bindings.mqtt3";
@@ -90,7 +91,11 @@ fn options(cfg: &Config, client_id: String) -> Result<MqttOptions, MqttError> {
     if let Some(user) = &cfg.broker.username {
         o.set_credentials(
             user.clone(),
-            cfg.broker.password.clone().unwrap_or_default(),
+            cfg.broker
+                .password
+                .as_ref()
+                .map(|p| p.expose().clone())
+                .unwrap_or_default(),
         );
     }
     if cfg.broker.tls {
@@ -102,37 +107,26 @@ fn options(cfg: &Config, client_id: String) -> Result<MqttOptions, MqttError> {
 }
 
 fn tls_config(cfg: &Config) -> Result<rustls::ClientConfig, MqttError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let tls_err = |e: &dyn std::fmt::Display| MqttError::Tls(e.to_string());
-    let mut roots = rustls::RootCertStore::empty();
-    match &cfg.ca_cert {
-        Some(ca) => {
-            for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
-                roots
-                    .add(cert.map_err(|e| tls_err(&e))?)
-                    .map_err(|e| tls_err(&e))?;
-            }
-        }
+    let roots = match &cfg.ca_cert {
+        Some(ca) => tls::roots_from_pem(ca.as_bytes()).map_err(MqttError::Tls)?,
         None => {
+            let mut roots = rustls::RootCertStore::empty();
             for cert in rustls_native_certs::load_native_certs().certs {
                 let _ = roots.add(cert);
             }
+            roots
         }
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| tls_err(&e))?
-    .with_root_certificates(roots);
+    };
+    let tls_err = |e: &dyn std::fmt::Display| MqttError::Tls(e.to_string());
+    let builder = rustls::ClientConfig::builder_with_provider(tls::ring_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(&e))?
+        .with_root_certificates(roots);
     match (&cfg.client_cert, &cfg.client_key) {
         (Some(cert), Some(key)) => {
-            let chain: Result<Vec<_>, _> =
-                CertificateDer::pem_slice_iter(cert.as_bytes()).collect();
-            let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| tls_err(&e))?;
+            let (chain, key) = tls::client_identity(cert, key.expose()).map_err(MqttError::Tls)?;
             builder
-                .with_client_auth_cert(chain.map_err(|e| tls_err(&e))?, key)
+                .with_client_auth_cert(chain, key)
                 .map_err(|e| tls_err(&e))
         }
         _ => Ok(builder.with_no_client_auth()),

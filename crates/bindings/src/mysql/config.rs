@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use bindery_core::{ConfigError, Field, FieldType, Properties};
+use bindery_core::{ConfigError, Field, FieldType, Properties, Sensitive};
 
 pub const URL: Field = Field::new(
     "url",
@@ -71,27 +71,16 @@ pub enum Address {
     Unix(String),
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dsn {
     pub user: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Sensitive<String>>,
     pub address: Address,
     pub db: Option<String>,
     pub tls: Tls,
     pub dial_timeout: Option<Duration>,
     /// `SET name=value` statements for unknown parameters.
     pub session_vars: Vec<(String, String)>,
-}
-
-impl std::fmt::Debug for Dsn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dsn")
-            .field("user", &self.user)
-            .field("address", &self.address)
-            .field("db", &self.db)
-            .field("tls", &self.tls)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -169,36 +158,11 @@ impl MysqlConfig {
     }
 }
 
-/// Parses a go-sql-driver DSN. The error text is for logs only; callers report daprd's
-/// fixed message.
-pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
-    let slash = dsn
-        .rfind('/')
-        .ok_or("invalid DSN: missing the slash separating the database name")?;
-    let (head, tail) = (&dsn[..slash], &dsn[slash + 1..]);
-    let (db, query) = tail.split_once('?').unwrap_or((tail, ""));
+type DsnParams = (Tls, Option<Duration>, Vec<(String, String)>);
 
-    let (userinfo, netaddr) = match head.rfind('@') {
-        Some(i) => (Some(&head[..i]), &head[i + 1..]),
-        None => (None, head),
-    };
-    let (user, password) = match userinfo {
-        Some(ui) => match ui.split_once(':') {
-            Some((u, p)) => (Some(u.to_owned()), Some(p.to_owned())),
-            None => (Some(ui.to_owned()), None),
-        },
-        None => (None, None),
-    };
-    let (net, addr) = match netaddr.find('(') {
-        Some(i) => {
-            let inner = netaddr[i + 1..]
-                .strip_suffix(')')
-                .ok_or("invalid DSN: network address not terminated (missing closing brace)")?;
-            (&netaddr[..i], inner)
-        }
-        None => (netaddr, ""),
-    };
-    let address = match net {
+/// The `net(addr)` part of a DSN, with go-sql-driver's defaults.
+fn parse_address(net: &str, addr: &str) -> Result<Address, String> {
+    Ok(match net {
         "" | "tcp" | "tcp4" | "tcp6" => {
             let addr = if addr.is_empty() {
                 "127.0.0.1:3306"
@@ -228,8 +192,11 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
             addr.to_owned()
         }),
         other => return Err(format!("invalid DSN: unknown network {other}")),
-    };
+    })
+}
 
+/// The DSN's query parameters: `(tls, timeout, SET statements for the unknown ones)`.
+fn parse_params(query: &str) -> Result<DsnParams, String> {
     let mut tls = Tls::Off;
     let mut dial_timeout = None;
     let mut session_vars = Vec::new();
@@ -268,6 +235,40 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
             }
         }
     }
+    Ok((tls, dial_timeout, session_vars))
+}
+
+/// Parses a go-sql-driver DSN. The error text is for logs only; callers report daprd's
+/// fixed message.
+pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
+    let slash = dsn
+        .rfind('/')
+        .ok_or("invalid DSN: missing the slash separating the database name")?;
+    let (head, tail) = (&dsn[..slash], &dsn[slash + 1..]);
+    let (db, query) = tail.split_once('?').unwrap_or((tail, ""));
+
+    let (userinfo, netaddr) = match head.rfind('@') {
+        Some(i) => (Some(&head[..i]), &head[i + 1..]),
+        None => (None, head),
+    };
+    let (user, password) = match userinfo {
+        Some(ui) => match ui.split_once(':') {
+            Some((u, p)) => (Some(u.to_owned()), Some(Sensitive::new(p.to_owned()))),
+            None => (Some(ui.to_owned()), None),
+        },
+        None => (None, None),
+    };
+    let (net, addr) = match netaddr.find('(') {
+        Some(i) => {
+            let inner = netaddr[i + 1..]
+                .strip_suffix(')')
+                .ok_or("invalid DSN: network address not terminated (missing closing brace)")?;
+            (&netaddr[..i], inner)
+        }
+        None => (netaddr, ""),
+    };
+    let address = parse_address(net, addr)?;
+    let (tls, dial_timeout, session_vars) = parse_params(query)?;
     Ok(Dsn {
         user,
         password,
@@ -280,20 +281,7 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
 }
 
 fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or("invalid DSN: bad escape")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| "invalid DSN: bad escape")?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "invalid DSN: bad escape".to_owned())
+    crate::common::escape::percent_decode(s).map_err(|_| "invalid DSN: bad escape".to_owned())
 }
 
 #[cfg(test)]
@@ -305,7 +293,10 @@ mod tests {
         let d = parse_dsn("mysql:example@tcp(localhost:3306)/dapr_test?allowNativePasswords=true")
             .unwrap();
         assert_eq!(d.user.as_deref(), Some("mysql"));
-        assert_eq!(d.password.as_deref(), Some("example"));
+        assert_eq!(
+            d.password.as_ref().map(|p| p.expose().as_str()),
+            Some("example")
+        );
         assert_eq!(
             d.address,
             Address::Tcp {
@@ -332,7 +323,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.user.as_deref(), Some("u"));
-        assert_eq!(d.password.as_deref(), Some("p:a@ss"));
+        assert_eq!(
+            d.password.as_ref().map(|p| p.expose().as_str()),
+            Some("p:a@ss")
+        );
         assert_eq!(
             d.address,
             Address::Tcp {
@@ -392,5 +386,17 @@ mod tests {
         assert_eq!(e.message, BAD_DSN);
         let e = MysqlConfig::from_properties(&Properties::from_pairs([])).unwrap_err();
         assert_eq!(e.field, "url");
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let c = MysqlConfig::from_properties(&Properties::from_pairs([(
+            "url",
+            "user:hunter2@tcp(db:3306)/app",
+        )]))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("db") && shown.contains("user"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

@@ -204,7 +204,7 @@ fn options(config: &MysqlConfig) -> Result<Opts, BindingError> {
     let dsn = &config.dsn;
     let mut b = OptsBuilder::default()
         .user(dsn.user.clone())
-        .pass(dsn.password.clone())
+        .pass(dsn.password.as_ref().map(|p| p.expose().clone()))
         .db_name(dsn.db.clone())
         .prefer_socket(false);
     b = match &dsn.address {
@@ -239,7 +239,7 @@ fn options(config: &MysqlConfig) -> Result<Opts, BindingError> {
         }
     };
     if ssl.is_some() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::common::tls::install_ring_provider();
     }
     b = b.ssl_opts(ssl);
     let max = config.max_open_conns.unwrap_or(100).max(1);

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bindery_core::descriptor::{Field, FieldType};
-use bindery_core::{ConfigError, Properties};
+use bindery_core::{ConfigError, Properties, Sensitive};
 
 pub const NATS_URL: Field = Field::new(
     "natsURL",
@@ -135,18 +135,21 @@ pub enum Deliver {
     Last,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
     None,
-    Token(String),
-    UserPassword(String, String),
-    NKey(String),
+    Token(Sensitive<String>),
+    UserPassword(String, Sensitive<String>),
+    /// The NKey seed.
+    NKey(Sensitive<String>),
+    /// A path to the credentials file.
     CredsFile(String),
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    pub url: String,
+    /// Redacted in `Debug`: a server URL may carry a user and password or a token.
+    pub url: Sensitive<String>,
     pub subject: String,
     pub queue_group: Option<String>,
     pub jetstream: bool,
@@ -158,19 +161,6 @@ pub struct Config {
     pub max_deliver: i64,
     pub auth: Auth,
     pub name: Option<String>,
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("subject", &self.subject)
-            .field("queue_group", &self.queue_group)
-            .field("jetstream", &self.jetstream)
-            .field("stream", &self.stream)
-            .field("durable_name", &self.durable_name)
-            .field("deliver", &self.deliver)
-            .finish_non_exhaustive()
-    }
 }
 
 fn opt(p: &Properties, f: &Field) -> Option<String> {
@@ -212,11 +202,11 @@ impl Config {
             opt(p, &NKEY),
             opt(p, &CREDS_FILE),
         ) {
-            (Some(t), None, None, None) => Auth::Token(t),
+            (Some(t), None, None, None) => Auth::Token(Sensitive::new(t)),
             (None, Some(u), None, None) => {
-                Auth::UserPassword(u, opt(p, &PASSWORD).unwrap_or_default())
+                Auth::UserPassword(u, Sensitive::new(opt(p, &PASSWORD).unwrap_or_default()))
             }
-            (None, None, Some(k), None) => Auth::NKey(k),
+            (None, None, Some(k), None) => Auth::NKey(Sensitive::new(k)),
             (None, None, None, Some(f)) => Auth::CredsFile(f),
             (None, None, None, None) => Auth::None,
             _ => {
@@ -235,7 +225,7 @@ impl Config {
             ));
         }
         Ok(Self {
-            url,
+            url: Sensitive::new(url),
             subject,
             queue_group: opt(p, &QUEUE_GROUP),
             jetstream: p.bool(&JETSTREAM),
@@ -302,7 +292,7 @@ mod tests {
         assert_eq!(c.deliver, Deliver::New);
         assert_eq!(c.ack_wait, Duration::from_secs(2));
         assert_eq!(c.max_deliver, 5);
-        assert!(c.auth == Auth::UserPassword("u".into(), "p".into()));
+        assert!(c.auth == Auth::UserPassword("u".into(), Sensitive::new("p".into())));
         assert!(!format!("{c:?}").contains("nats://h"));
     }
 

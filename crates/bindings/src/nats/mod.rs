@@ -71,11 +71,11 @@ impl From<NatsError> for BindingError {
 async fn connect(cfg: &Config, role: &str) -> Result<async_nats::Client, NatsError> {
     let mut options = match &cfg.auth {
         Auth::None => async_nats::ConnectOptions::new(),
-        Auth::Token(t) => async_nats::ConnectOptions::with_token(t.clone()),
+        Auth::Token(t) => async_nats::ConnectOptions::with_token(t.expose().clone()),
         Auth::UserPassword(u, p) => {
-            async_nats::ConnectOptions::with_user_and_password(u.clone(), p.clone())
+            async_nats::ConnectOptions::with_user_and_password(u.clone(), p.expose().clone())
         }
-        Auth::NKey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
+        Auth::NKey(seed) => async_nats::ConnectOptions::with_nkey(seed.expose().clone()),
         Auth::CredsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
             .await
             .map_err(|e| NatsError::Connect(format!("cannot read credsFile: {e}")))?,
@@ -96,6 +96,7 @@ async fn connect(cfg: &Config, role: &str) -> Result<async_nats::Client, NatsErr
         });
     let servers: Vec<&str> = cfg
         .url
+        .expose()
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use bindery_core::{ConfigError, Field, FieldType, Properties};
+use bindery_core::{ConfigError, Field, FieldType, Properties, Sensitive};
 
 pub const CONNECTION_STRING: Field = Field::new(
     "connectionString",
@@ -92,6 +92,17 @@ pub const USE_AWS_IAM: Field = Field::new(
     "AWS IAM token authentication. Not supported by bindery: `true` makes building fail.",
 )
 .default_value("false");
+pub const AWS_ACCESS_KEY: Field = Field::new(
+    "awsAccessKey",
+    FieldType::String,
+    "AWS IAM authentication (useAWSIAM). Accepted, unused: bindery does not support it.",
+);
+pub const AWS_SECRET_KEY: Field = Field::new(
+    "awsSecretKey",
+    FieldType::String,
+    "AWS IAM authentication (useAWSIAM). Accepted, unused: bindery does not support it.",
+)
+.sensitive();
 
 pub const FIELDS: &[Field] = &[
     CONNECTION_STRING,
@@ -108,6 +119,8 @@ pub const FIELDS: &[Field] = &[
     QUERY_EXEC_MODE,
     USE_AZURE_AD,
     USE_AWS_IAM,
+    AWS_ACCESS_KEY,
+    AWS_SECRET_KEY,
 ];
 
 /// pgx's `default_query_exec_mode`.
@@ -138,10 +151,11 @@ pub enum SslMode {
     VerifyFull,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct PostgresConfig {
-    /// Connection keys after merging overrides and removing pool keys, in order.
-    pub keys: Vec<(String, String)>,
+    /// Connection keys after merging overrides and removing pool keys, in order. Values are
+    /// redacted in `Debug`: `password` (and `sslpassword`) are among them.
+    pub keys: Vec<(String, Sensitive<String>)>,
     pub ssl_mode: SslMode,
     pub ssl_root_cert: Option<String>,
     pub timeout: Duration,
@@ -151,19 +165,6 @@ pub struct PostgresConfig {
     pub exec_mode: ExecMode,
     /// Token authentication that bindery does not implement (`useAzureAD`, `useAWSIAM`).
     pub unsupported: Option<&'static str>,
-}
-
-impl std::fmt::Debug for PostgresConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.keys.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("PostgresConfig")
-            .field("keys", &names)
-            .field("ssl_mode", &self.ssl_mode)
-            .field("timeout", &self.timeout)
-            .field("max_conns", &self.max_conns)
-            .field("exec_mode", &self.exec_mode)
-            .finish_non_exhaustive()
-    }
 }
 
 const POOL_KEYS: &[&str] = &[
@@ -189,105 +190,118 @@ impl bindery_core::BindingConfig for PostgresConfig {
     }
 }
 
-impl PostgresConfig {
-    pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
-        let text = p.string(&CONNECTION_STRING).unwrap_or_default();
-        let mut keys = parse_connection_string(&text)
-            .map_err(|e| ConfigError::new(CONNECTION_STRING.name, e))?;
-        for (field, key) in [
-            (&HOST, "host"),
-            (&HOSTADDR, "hostaddr"),
-            (&PORT, "port"),
-            (&DATABASE, "dbname"),
-            (&USER, "user"),
-            (&PASSWORD, "password"),
-            (&SSL_ROOT_CERT, "sslrootcert"),
-        ] {
-            if let Some(v) = p.string(field).filter(|v| !v.is_empty()) {
-                set_key(&mut keys, key, v);
-            }
+/// The connection string's keys with the individual fields' overrides applied, in order.
+fn merged_keys(p: &Properties) -> Result<Vec<(String, String)>, ConfigError> {
+    let text = p.string(&CONNECTION_STRING).unwrap_or_default();
+    let mut keys =
+        parse_connection_string(&text).map_err(|e| ConfigError::new(CONNECTION_STRING.name, e))?;
+    for (field, key) in [
+        (&HOST, "host"),
+        (&HOSTADDR, "hostaddr"),
+        (&PORT, "port"),
+        (&DATABASE, "dbname"),
+        (&USER, "user"),
+        (&PASSWORD, "password"),
+        (&SSL_ROOT_CERT, "sslrootcert"),
+    ] {
+        if let Some(v) = p.string(field).filter(|v| !v.is_empty()) {
+            set_key(&mut keys, key, v);
         }
-        let has_any = !keys.is_empty();
-        if text.trim().is_empty() && !has_any {
+    }
+    if text.trim().is_empty() && keys.is_empty() {
+        return Err(ConfigError::new(
+            CONNECTION_STRING.name,
+            "missing connection string",
+        ));
+    }
+    Ok(keys)
+}
+
+/// Takes pgx's `pool_*` keys out of `keys`, checking their values.
+fn take_pool_keys(keys: &mut Vec<(String, String)>) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut pool: Vec<(String, String)> = Vec::new();
+    keys.retain(|(k, v)| {
+        if POOL_KEYS.contains(&k.as_str()) {
+            pool.push((k.clone(), v.clone()));
+            false
+        } else {
+            true
+        }
+    });
+    for (k, v) in &pool {
+        let ok = match k.as_str() {
+            "pool_max_conns" | "pool_min_conns" | "pool_min_idle_conns" => v.parse::<i64>().is_ok(),
+            _ => bindery_core::duration::parse_go_duration(v).is_ok(),
+        };
+        if !ok {
             return Err(ConfigError::new(
                 CONNECTION_STRING.name,
-                "missing connection string",
+                format!("cannot parse `{k}`: invalid value"),
             ));
         }
+    }
+    Ok(pool)
+}
 
-        let mut pool: Vec<(String, String)> = Vec::new();
-        keys.retain(|(k, v)| {
-            if POOL_KEYS.contains(&k.as_str()) {
-                pool.push((k.clone(), v.clone()));
-                false
-            } else {
-                true
-            }
-        });
-        let pool_value = |name: &str| {
-            pool.iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        for (k, v) in &pool {
-            let ok = match k.as_str() {
-                "pool_max_conns" | "pool_min_conns" | "pool_min_idle_conns" => {
-                    v.parse::<i64>().is_ok()
-                }
-                _ => bindery_core::duration::parse_go_duration(v).is_ok(),
-            };
-            if !ok {
+fn timeouts(
+    p: &Properties,
+    keys: &[(String, String)],
+) -> Result<(Duration, Duration), ConfigError> {
+    let timeout = p.duration(&TIMEOUT)?.unwrap_or(Duration::from_secs(20));
+    if timeout < Duration::from_secs(1) {
+        return Err(ConfigError::new(
+            TIMEOUT.name,
+            "invalid value for 'timeout': must be greater than 1s",
+        ));
+    }
+    let connect_timeout = match key_value(keys, "connect_timeout") {
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(0) => timeout,
+            Ok(s) => Duration::from_secs(s),
+            Err(_) => {
                 return Err(ConfigError::new(
                     CONNECTION_STRING.name,
-                    format!("cannot parse `{k}`: invalid value"),
+                    "invalid connect_timeout",
                 ));
             }
-        }
+        },
+        None => timeout,
+    };
+    Ok((timeout, connect_timeout))
+}
 
-        let timeout = p.duration(&TIMEOUT)?.unwrap_or(Duration::from_secs(20));
-        if timeout < Duration::from_secs(1) {
-            return Err(ConfigError::new(
-                TIMEOUT.name,
-                "invalid value for 'timeout': must be greater than 1s",
-            ));
-        }
-        let connect_timeout = match key_value(&keys, "connect_timeout") {
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(0) => timeout,
-                Ok(s) => Duration::from_secs(s),
-                Err(_) => {
-                    return Err(ConfigError::new(
-                        CONNECTION_STRING.name,
-                        "invalid connect_timeout",
-                    ));
-                }
-            },
-            None => timeout,
-        };
+/// `(maxConns, connectionMaxIdleTime)`, each falling back to its `pool_*` key.
+fn pool_limits(
+    p: &Properties,
+    pool: &[(String, String)],
+) -> Result<(usize, Option<Duration>), ConfigError> {
+    let pool_value = |name: &str| key_value(pool, name);
+    let max_conns = p.number::<i64>(&MAX_CONNS)?.unwrap_or(0);
+    let max_conns = if max_conns > 0 {
+        max_conns as usize
+    } else if let Some(n) = pool_value("pool_max_conns")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+    {
+        n as usize
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .max(4)
+    };
+    let max_idle_time = match p.duration(&CONNECTION_MAX_IDLE_TIME)? {
+        Some(d) if !d.is_zero() => Some(d),
+        _ => pool_value("pool_max_conn_idle_time")
+            .and_then(|v| bindery_core::duration::parse_go_duration(v).ok())
+            .filter(|d| !d.is_zero()),
+    };
+    Ok((max_conns, max_idle_time))
+}
 
-        let max_conns = p.number::<i64>(&MAX_CONNS)?.unwrap_or(0);
-        let max_conns = if max_conns > 0 {
-            max_conns as usize
-        } else if let Some(n) = pool_value("pool_max_conns")
-            .and_then(|v| v.parse::<i64>().ok())
-            .filter(|n| *n > 0)
-        {
-            n as usize
-        } else {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .max(4)
-        };
-        let max_idle_time = match p.duration(&CONNECTION_MAX_IDLE_TIME)? {
-            Some(d) if !d.is_zero() => Some(d),
-            _ => pool_value("pool_max_conn_idle_time")
-                .and_then(|v| bindery_core::duration::parse_go_duration(v).ok())
-                .filter(|d| !d.is_zero()),
-        };
-
-        let exec_mode = match p.string(&QUERY_EXEC_MODE).unwrap_or_default().trim() {
+fn exec_mode(p: &Properties) -> Result<ExecMode, ConfigError> {
+    Ok(
+        match p.string(&QUERY_EXEC_MODE).unwrap_or_default().trim() {
             "" | "cache_statement" => ExecMode::CacheStatement,
             "cache_describe" => ExecMode::CacheDescribe,
             "describe_exec" => ExecMode::DescribeExec,
@@ -299,36 +313,53 @@ impl PostgresConfig {
                     format!("invalid value for 'queryExecMode': {other}"),
                 ));
             }
-        };
+        },
+    )
+}
 
-        let ssl_mode = match key_value(&keys, "sslmode").unwrap_or("prefer") {
-            "disable" => SslMode::Disable,
-            "allow" => SslMode::Allow,
-            "prefer" => SslMode::Prefer,
-            "require" => SslMode::Require,
-            "verify-ca" => SslMode::VerifyCa,
-            "verify-full" => SslMode::VerifyFull,
-            other => {
-                return Err(ConfigError::new(
-                    CONNECTION_STRING.name,
-                    format!("sslmode is invalid: {other}"),
-                ));
-            }
-        };
-        let ssl_root_cert = key_value(&keys, "sslrootcert").map(str::to_owned);
-        if let Some(port) = key_value(&keys, "port") {
-            for part in port.split(',') {
-                part.trim().parse::<u16>().map_err(|_| {
-                    ConfigError::new(CONNECTION_STRING.name, format!("invalid port {part:?}"))
-                })?;
-            }
+fn ssl_mode(keys: &[(String, String)]) -> Result<SslMode, ConfigError> {
+    Ok(match key_value(keys, "sslmode").unwrap_or("prefer") {
+        "disable" => SslMode::Disable,
+        "allow" => SslMode::Allow,
+        "prefer" => SslMode::Prefer,
+        "require" => SslMode::Require,
+        "verify-ca" => SslMode::VerifyCa,
+        "verify-full" => SslMode::VerifyFull,
+        other => {
+            return Err(ConfigError::new(
+                CONNECTION_STRING.name,
+                format!("sslmode is invalid: {other}"),
+            ));
         }
-        if let Some(addr) = key_value(&keys, "hostaddr") {
-            addr.parse::<std::net::IpAddr>().map_err(|_| {
-                ConfigError::new(HOSTADDR.name, format!("invalid hostaddr {addr:?}"))
+    })
+}
+
+/// The `port` and `hostaddr` keys must parse (the driver would refuse them later).
+fn check_addresses(keys: &[(String, String)]) -> Result<(), ConfigError> {
+    if let Some(port) = key_value(keys, "port") {
+        for part in port.split(',') {
+            part.trim().parse::<u16>().map_err(|_| {
+                ConfigError::new(CONNECTION_STRING.name, format!("invalid port {part:?}"))
             })?;
         }
+    }
+    if let Some(addr) = key_value(keys, "hostaddr") {
+        addr.parse::<std::net::IpAddr>()
+            .map_err(|_| ConfigError::new(HOSTADDR.name, format!("invalid hostaddr {addr:?}")))?;
+    }
+    Ok(())
+}
 
+impl PostgresConfig {
+    pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
+        let mut keys = merged_keys(p)?;
+        let pool = take_pool_keys(&mut keys)?;
+        let (timeout, connect_timeout) = timeouts(p, &keys)?;
+        let (max_conns, max_idle_time) = pool_limits(p, &pool)?;
+        let exec_mode = exec_mode(p)?;
+        let ssl_mode = ssl_mode(&keys)?;
+        let ssl_root_cert = key_value(&keys, "sslrootcert").map(str::to_owned);
+        check_addresses(&keys)?;
         let unsupported = if p.bool(&USE_AZURE_AD) {
             Some("useAzureAD (Azure AD authentication)")
         } else if p.bool(&USE_AWS_IAM) {
@@ -336,9 +367,11 @@ impl PostgresConfig {
         } else {
             None
         };
-
         Ok(Self {
-            keys,
+            keys: keys
+                .into_iter()
+                .map(|(k, v)| (k, Sensitive::new(v)))
+                .collect(),
             ssl_mode,
             ssl_root_cert,
             timeout,
@@ -351,7 +384,11 @@ impl PostgresConfig {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        key_value(&self.keys, key)
+        self.keys
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.expose().as_str())
     }
 
     /// The driver configuration. Unknown keys become run-time parameters (`options=-c k=v`).
@@ -360,108 +397,9 @@ impl PostgresConfig {
         let mut options: Vec<String> = Vec::new();
         let mut has_host = false;
         for (k, v) in &self.keys {
-            match k.as_str() {
-                "host" => {
-                    for h in v.split(',').map(str::trim).filter(|h| !h.is_empty()) {
-                        c.host(h);
-                        has_host = true;
-                    }
-                }
-                "hostaddr" => {
-                    let ip = v.parse().map_err(|_| format!("invalid hostaddr {v:?}"))?;
-                    c.hostaddr(ip);
-                    has_host = true;
-                }
-                "port" => {
-                    for p in v.split(',') {
-                        c.port(
-                            p.trim()
-                                .parse()
-                                .map_err(|_| format!("invalid port {p:?}"))?,
-                        );
-                    }
-                }
-                "user" => {
-                    c.user(v);
-                }
-                "password" => {
-                    c.password(v.as_bytes());
-                }
-                "dbname" => {
-                    c.dbname(v);
-                }
-                "application_name" => {
-                    c.application_name(v);
-                }
-                "options" => options.push(v.clone()),
-                "connect_timeout"
-                | "sslmode"
-                | "sslrootcert"
-                | "sslcert"
-                | "sslkey"
-                | "sslpassword"
-                | "sslsni"
-                | "sslnegotiation"
-                | "fallback_application_name"
-                | "krbsrvname"
-                | "gssencmode"
-                | "passfile"
-                | "service"
-                | "servicefile"
-                | "min_read_buffer_size"
-                | "statement_cache_capacity"
-                | "description_cache_capacity"
-                | "default_query_exec_mode" => {}
-                "target_session_attrs" => {
-                    c.target_session_attrs(match v.as_str() {
-                        "read-write" => tokio_postgres::config::TargetSessionAttrs::ReadWrite,
-                        "read-only" => tokio_postgres::config::TargetSessionAttrs::ReadOnly,
-                        _ => tokio_postgres::config::TargetSessionAttrs::Any,
-                    });
-                }
-                "keepalives" => {
-                    c.keepalives(v != "0");
-                }
-                "keepalives_idle" => {
-                    if let Ok(s) = v.parse::<u64>() {
-                        c.keepalives_idle(Duration::from_secs(s));
-                    }
-                }
-                "tcp_user_timeout" => {
-                    if let Ok(ms) = v.parse::<u64>() {
-                        c.tcp_user_timeout(Duration::from_millis(ms));
-                    }
-                }
-                other => options.push(format!("-c {other}={}", escape_option(v))),
-            }
+            apply_key(&mut c, &mut options, &mut has_host, k, v.expose())?;
         }
-        if !has_host {
-            let socket = std::path::Path::new("/var/run/postgresql");
-            if let Ok(env) = std::env::var("PGHOST") {
-                c.host(&env);
-            } else if socket.exists() {
-                c.host_path(socket);
-            } else {
-                c.host("localhost");
-            }
-        }
-        if c.get_ports().is_empty() {
-            c.port(
-                std::env::var("PGPORT")
-                    .ok()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(5432),
-            );
-        }
-        if c.get_user().is_none() {
-            let user = std::env::var("PGUSER")
-                .or_else(|_| std::env::var("USER"))
-                .unwrap_or_else(|_| "postgres".to_owned());
-            c.user(&user);
-        }
-        if let (None, Ok(pw)) = (c.get_password(), std::env::var("PGPASSWORD")) {
-            c.password(pw.as_bytes());
-        }
+        apply_environment(&mut c, has_host);
         if !options.is_empty() {
             c.options(options.join(" "));
         }
@@ -474,6 +412,123 @@ impl PostgresConfig {
             }
         });
         Ok(c)
+    }
+}
+
+/// One connection key onto the driver configuration; keys the driver does not know become
+/// run-time parameters in `options`.
+fn apply_key(
+    c: &mut tokio_postgres::Config,
+    options: &mut Vec<String>,
+    has_host: &mut bool,
+    k: &str,
+    v: &str,
+) -> Result<(), String> {
+    match k {
+        "host" => {
+            for h in v.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+                c.host(h);
+                *has_host = true;
+            }
+        }
+        "hostaddr" => {
+            let ip = v.parse().map_err(|_| format!("invalid hostaddr {v:?}"))?;
+            c.hostaddr(ip);
+            *has_host = true;
+        }
+        "port" => {
+            for p in v.split(',') {
+                c.port(
+                    p.trim()
+                        .parse()
+                        .map_err(|_| format!("invalid port {p:?}"))?,
+                );
+            }
+        }
+        "user" => {
+            c.user(v);
+        }
+        "password" => {
+            c.password(v.as_bytes());
+        }
+        "dbname" => {
+            c.dbname(v);
+        }
+        "application_name" => {
+            c.application_name(v);
+        }
+        "options" => options.push(v.to_owned()),
+        "connect_timeout"
+        | "sslmode"
+        | "sslrootcert"
+        | "sslcert"
+        | "sslkey"
+        | "sslpassword"
+        | "sslsni"
+        | "sslnegotiation"
+        | "fallback_application_name"
+        | "krbsrvname"
+        | "gssencmode"
+        | "passfile"
+        | "service"
+        | "servicefile"
+        | "min_read_buffer_size"
+        | "statement_cache_capacity"
+        | "description_cache_capacity"
+        | "default_query_exec_mode" => {}
+        "target_session_attrs" => {
+            c.target_session_attrs(match v {
+                "read-write" => tokio_postgres::config::TargetSessionAttrs::ReadWrite,
+                "read-only" => tokio_postgres::config::TargetSessionAttrs::ReadOnly,
+                _ => tokio_postgres::config::TargetSessionAttrs::Any,
+            });
+        }
+        "keepalives" => {
+            c.keepalives(v != "0");
+        }
+        "keepalives_idle" => {
+            if let Ok(s) = v.parse::<u64>() {
+                c.keepalives_idle(Duration::from_secs(s));
+            }
+        }
+        "tcp_user_timeout" => {
+            if let Ok(ms) = v.parse::<u64>() {
+                c.tcp_user_timeout(Duration::from_millis(ms));
+            }
+        }
+        other => options.push(format!("-c {other}={}", escape_option(v))),
+    }
+    Ok(())
+}
+
+/// libpq's environment fallbacks for what the keys left unset: host, port, user, password.
+fn apply_environment(c: &mut tokio_postgres::Config, has_host: bool) {
+    if !has_host {
+        let socket = std::path::Path::new("/var/run/postgresql");
+        if let Ok(env) = std::env::var("PGHOST") {
+            c.host(&env);
+        } else if socket.exists() {
+            c.host_path(socket);
+        } else {
+            c.host("localhost");
+        }
+    }
+    if c.get_ports().is_empty() {
+        c.port(
+            std::env::var("PGPORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(5432),
+        );
+    }
+    if c.get_user().is_none() {
+        let user = std::env::var("PGUSER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "postgres".to_owned());
+        c.user(&user);
+    }
+    if let (None, Ok(pw)) = (c.get_password(), std::env::var("PGPASSWORD")) {
+        c.password(pw.as_bytes());
     }
 }
 
@@ -650,22 +705,14 @@ fn parse_url(s: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .ok_or("invalid percent-encoding in url")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| "invalid percent-encoding in url")?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+    use crate::common::escape::PercentError;
+    crate::common::escape::percent_decode(s).map_err(|e| {
+        match e {
+            PercentError::BadEscape => "invalid percent-encoding in url",
+            PercentError::NotUtf8 => "invalid UTF-8 in url",
         }
-    }
-    String::from_utf8(out).map_err(|_| "invalid UTF-8 in url".to_owned())
+        .to_owned()
+    })
 }
 
 #[cfg(test)]
@@ -821,5 +868,20 @@ mod tests {
             PostgresConfig::from_properties(&props(&[("url", "host=h"), ("useAzureAD", "true")]))
                 .unwrap();
         assert!(c.unsupported.is_some());
+    }
+
+    #[test]
+    fn debug_hides_connection_values() {
+        let c = PostgresConfig::from_properties(&props(&[(
+            "connectionString",
+            "postgres://app:hunter2@db:5432/app?sslmode=disable",
+        )]))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("password"),
+            "key names stay visible: {shown}"
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

@@ -185,6 +185,21 @@ fn try_write(out: &mut Vec<u8>, ty: &Type, b: &[u8]) -> Result<(), ()> {
             let id = uuid::Uuid::from_slice(b).map_err(|_| ())?;
             write_str(out, &id.hyphenated().to_string());
         }
+        Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::DATE | Type::TIME | Type::INTERVAL => {
+            write_time(out, ty, b)?
+        }
+        _ => match ty.kind() {
+            Kind::Array(element) => write_array(out, element, b)?,
+            Kind::Domain(inner) => try_write(out, inner, b)?,
+            _ => return Err(()),
+        },
+    }
+    Ok(())
+}
+
+/// The date and time types, as pgx values marshal to JSON.
+fn write_time(out: &mut Vec<u8>, ty: &Type, b: &[u8]) -> Result<(), ()> {
+    match *ty {
         Type::TIMESTAMP | Type::TIMESTAMPTZ => {
             let micros = i64::from_be_bytes(be(b)?);
             match micros {
@@ -235,11 +250,7 @@ fn try_write(out: &mut Vec<u8>, ty: &Type, b: &[u8]) -> Result<(), ()> {
                 format!("{{\"Microseconds\":{micros},\"Days\":{days},\"Months\":{months},\"Valid\":true}}").as_bytes(),
             );
         }
-        _ => match ty.kind() {
-            Kind::Array(element) => write_array(out, element, b)?,
-            Kind::Domain(inner) => try_write(out, inner, b)?,
-            _ => return Err(()),
-        },
+        _ => return Err(()),
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bindery_core::descriptor::{Field, FieldType};
 use bindery_core::duration::parse_go_duration;
 use bindery_core::properties::is_truthy;
-use bindery_core::{ConfigError, Properties};
+use bindery_core::{ConfigError, Properties, Sensitive};
 
 pub const HOST: Field = Field::new(
     "host",
@@ -120,23 +120,18 @@ pub const FIELDS: &[Field] = &[
 ];
 
 /// PEM material for a TLS connection with a client certificate.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TlsMaterial {
     pub ca_cert: String,
     pub client_cert: String,
-    pub client_key: String,
-}
-
-impl std::fmt::Debug for TlsMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TlsMaterial { .. }")
-    }
+    pub client_key: Sensitive<String>,
 }
 
 /// The decoded component metadata.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    pub host: String,
+    /// The AMQP URI; redacted in `Debug`, as it usually carries a password.
+    pub host: Sensitive<String>,
     pub queue_name: String,
     pub durable: bool,
     pub delete_when_unused: bool,
@@ -147,23 +142,6 @@ pub struct Config {
     pub reconnect_wait: Duration,
     pub tls: Option<TlsMaterial>,
     pub external_sasl: bool,
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("queue_name", &self.queue_name)
-            .field("durable", &self.durable)
-            .field("delete_when_unused", &self.delete_when_unused)
-            .field("exclusive", &self.exclusive)
-            .field("prefetch_count", &self.prefetch_count)
-            .field("max_priority", &self.max_priority)
-            .field("queue_ttl", &self.queue_ttl)
-            .field("reconnect_wait", &self.reconnect_wait)
-            .field("tls", &self.tls.is_some())
-            .field("external_sasl", &self.external_sasl)
-            .finish_non_exhaustive()
-    }
 }
 
 impl bindery_core::BindingConfig for Config {
@@ -201,11 +179,11 @@ impl Config {
             p.raw(&CLIENT_KEY).filter(|v| !v.is_empty()),
         ) {
             (Some(ca), Some(cert), Some(key)) => {
-                crate::rabbitmq::tls::validate_pem(ca, cert, key)?;
+                validate_pem(ca, cert, key)?;
                 Some(TlsMaterial {
                     ca_cert: ca.to_owned(),
                     client_cert: cert.to_owned(),
-                    client_key: key.to_owned(),
+                    client_key: Sensitive::new(key.to_owned()),
                 })
             }
             _ => None,
@@ -215,7 +193,7 @@ impl Config {
             external_sasl = is_truthy(v);
         }
         Ok(Self {
-            host,
+            host: Sensitive::new(host),
             queue_name,
             durable: p.bool(&DURABLE),
             delete_when_unused: p.bool(&DELETE_WHEN_UNUSED),
@@ -230,6 +208,29 @@ impl Config {
             external_sasl,
         })
     }
+}
+
+/// Checks that the three PEM blocks parse, as daprd does at Init. Never echoes their content.
+fn validate_pem(ca: &str, cert: &str, key: &str) -> Result<(), ConfigError> {
+    let certs = |field: &str, pem: &str| {
+        if crate::common::tls::has_certificates(pem) {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                field,
+                format!("invalid {field}: no valid PEM certificate found"),
+            ))
+        }
+    };
+    certs(CA_CERT.name, ca)?;
+    certs(CLIENT_CERT.name, cert)?;
+    if !crate::common::tls::has_private_key(key) {
+        return Err(ConfigError::new(
+            CLIENT_KEY.name,
+            "invalid clientKey: no valid PEM private key found",
+        ));
+    }
+    Ok(())
 }
 
 /// dapr/kit's `TryGetTTL` value rules: integer seconds (must be > 0) or a Go duration (a
@@ -436,5 +437,17 @@ spec:
             assert_eq!(c.max_priority, Some(5));
             assert_eq!(c.prefetch_count, 0);
         }
+    }
+
+    #[test]
+    fn debug_hides_the_uri() {
+        let c = Config::from_properties(&props(&[
+            ("host", "amqp://guest:hunter2@localhost:5672"),
+            ("queueName", "q"),
+        ]))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("queue_name"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

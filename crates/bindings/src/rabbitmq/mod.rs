@@ -29,6 +29,8 @@ use lapin::uri::{AMQPUri, SASLMechanism};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use tokio::sync::Mutex;
 
+use crate::common::escape::query_escape;
+
 pub use config::{Config, FIELDS};
 
 const COMPONENT: &str = "bindings.rabbitmq";
@@ -83,6 +85,7 @@ async fn connect(cfg: &Config) -> Result<(Connection, Channel), RabbitError> {
     // The parse error can quote the URI, which may hold a password: keep it out.
     let mut uri: AMQPUri = cfg
         .host
+        .expose()
         .parse()
         .map_err(|_| RabbitError::Uri("not a valid AMQP URI".to_owned()))?;
     // amqp091-go reads an empty path (`amqp://host:5672/`) as the default vhost "/".
@@ -444,21 +447,6 @@ pub fn headers_metadata(headers: Option<&FieldTable>) -> Metadata {
             _ => continue,
         };
         out.insert(query_escape(key.as_str()), text);
-    }
-    out
-}
-
-/// Go's `url.QueryEscape`.
-pub fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
     }
     out
 }

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use bindery_core::duration::parse_duration_or_seconds;
-use bindery_core::{ConfigError, Field, FieldType, Properties};
+use bindery_core::{ConfigError, Field, FieldType, Properties, Sensitive};
 
 pub const REDIS_HOST: Field = Field::new(
     "redisHost",
@@ -283,19 +283,19 @@ pub enum Unsupported {
     Oidc,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RedisConfig {
     /// The `redisHost` text, for error messages (daprd prints it as given).
     pub host_text: String,
     pub hosts: Vec<(String, u16)>,
     pub cluster: bool,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Sensitive<String>>,
     pub db: i64,
     pub tls: bool,
     pub insecure_skip_verify: bool,
     pub client_cert: Option<String>,
-    pub client_key: Option<String>,
+    pub client_key: Option<Sensitive<String>>,
     pub max_retries: usize,
     pub min_retry_interval: Toggle,
     pub max_retry_interval: Toggle,
@@ -303,17 +303,6 @@ pub struct RedisConfig {
     pub response_timeout: Option<Duration>,
     /// Set when the metadata asks for something bindery refuses at build time.
     pub unsupported: Option<Unsupported>,
-}
-
-impl std::fmt::Debug for RedisConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisConfig")
-            .field("hosts", &self.hosts)
-            .field("cluster", &self.cluster)
-            .field("db", &self.db)
-            .field("tls", &self.tls)
-            .finish_non_exhaustive()
-    }
 }
 
 impl bindery_core::BindingConfig for RedisConfig {
@@ -329,52 +318,145 @@ impl bindery_core::BindingConfig for RedisConfig {
     }
 }
 
-impl RedisConfig {
-    pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
-        let host_text = p.required_string(&REDIS_HOST, "redisHost is required")?;
-        let port = p
-            .string(&REDIS_PORT)
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty());
-        let port = port
-            .map(|s| {
-                s.parse::<u16>().map_err(|_| {
-                    ConfigError::new(REDIS_PORT.name, format!("invalid redisPort {s:?}"))
-                })
-            })
-            .transpose()?;
-        let redis_type = p
-            .string(&REDIS_TYPE)
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        let cluster = match redis_type.as_str() {
-            "" | "node" => false,
-            "cluster" => true,
-            other => {
+/// `(the redisHost text as given, the hosts, cluster)`.
+type Hosts = (String, Vec<(String, u16)>, bool);
+
+/// `redisHost` (one `host:port`, or a comma-separated list for `redisType: cluster`) with
+/// `redisPort` as the default port.
+fn hosts(p: &Properties) -> Result<Hosts, ConfigError> {
+    let host_text = p.required_string(&REDIS_HOST, "redisHost is required")?;
+    let port = p
+        .string(&REDIS_PORT)
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    let port = port
+        .map(|s| {
+            s.parse::<u16>()
+                .map_err(|_| ConfigError::new(REDIS_PORT.name, format!("invalid redisPort {s:?}")))
+        })
+        .transpose()?;
+    let redis_type = p
+        .string(&REDIS_TYPE)
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let cluster = match redis_type.as_str() {
+        "" | "node" => false,
+        "cluster" => true,
+        other => {
+            return Err(ConfigError::new(
+                REDIS_TYPE.name,
+                format!("redis type error: unknown redis type: {other}"),
+            ));
+        }
+    };
+    let parts: Vec<&str> = if cluster {
+        host_text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    } else {
+        vec![host_text.trim()]
+    };
+    let mut hosts = Vec::with_capacity(parts.len());
+    for part in parts {
+        hosts.push(split_host_port(part, port)?);
+    }
+    if hosts.is_empty() {
+        return Err(ConfigError::new(REDIS_HOST.name, "redisHost is required"));
+    }
+    Ok((host_text, hosts, cluster))
+}
+
+/// Command retries (count and the interval bounds) and the dial and response timeouts.
+fn retries_and_timeouts(p: &Properties) -> Result<RetriesAndTimeouts, ConfigError> {
+    let max_retries = p.number::<i64>(&MAX_RETRIES)?.unwrap_or(3).max(0) as usize;
+    let min_retry_interval =
+        toggle(p, &MIN_RETRY_INTERVAL)?.unwrap_or(Toggle::On(Duration::from_millis(8)));
+    let max_retry_interval =
+        toggle(p, &MAX_RETRY_INTERVAL)?.unwrap_or(Toggle::On(Duration::from_millis(512)));
+    let dial_timeout = match toggle(p, &DIAL_TIMEOUT)? {
+        Some(Toggle::On(d)) if !d.is_zero() => d,
+        _ => Duration::from_secs(5),
+    };
+    let read = toggle(p, &READ_TIMEOUT)?.unwrap_or(Toggle::On(Duration::from_secs(3)));
+    let write = toggle(p, &WRITE_TIMEOUT)?.unwrap_or(read);
+    let response_timeout = match (read, write) {
+        (Toggle::On(r), Toggle::On(w)) if !r.is_zero() || !w.is_zero() => Some(r.max(w)),
+        (Toggle::On(_), Toggle::On(_)) => Some(Duration::from_secs(3)),
+        _ => None,
+    };
+    Ok(RetriesAndTimeouts {
+        max_retries,
+        min_retry_interval,
+        max_retry_interval,
+        dial_timeout,
+        response_timeout,
+    })
+}
+
+struct RetriesAndTimeouts {
+    max_retries: usize,
+    min_retry_interval: Toggle,
+    max_retry_interval: Toggle,
+    dial_timeout: Duration,
+    response_timeout: Option<Duration>,
+}
+
+/// Pool settings accepted for compatibility: decoded so a bad value still fails validation.
+fn check_pool_settings(p: &Properties) -> Result<(), ConfigError> {
+    p.number::<i64>(&POOL_SIZE)?;
+    p.number::<i64>(&MIN_IDLE_CONNS)?;
+    for field in [
+        &POOL_TIMEOUT,
+        &MAX_CONN_AGE,
+        &IDLE_CHECK_FREQUENCY,
+        &IDLE_TIMEOUT,
+    ] {
+        toggle(p, field)?;
+    }
+    Ok(())
+}
+
+/// What the metadata asks for that bindery refuses when building (failover, Entra ID, OIDC),
+/// after checking the fields daprd requires for it.
+fn unsupported(p: &Properties) -> Result<Option<Unsupported>, ConfigError> {
+    let mut unsupported = None;
+    if p.bool(&FAILOVER) {
+        if non_empty(p.string(&SENTINEL_MASTER_NAME)).is_none() {
+            return Err(ConfigError::new(
+                SENTINEL_MASTER_NAME.name,
+                "sentinelMasterName is required when failover is true",
+            ));
+        }
+        unsupported = Some(Unsupported::Failover);
+    }
+    if p.bool(&USE_ENTRA_ID) {
+        unsupported = unsupported.or(Some(Unsupported::EntraId));
+    }
+    if p.bool(&USE_OIDC) {
+        for field in [
+            &OIDC_TOKEN_ENDPOINT,
+            &OIDC_CLIENT_ID,
+            &OIDC_CLIENT_ASSERTION_CERT,
+            &OIDC_CLIENT_ASSERTION_KEY,
+        ] {
+            if non_empty(p.string(field)).is_none() {
                 return Err(ConfigError::new(
-                    REDIS_TYPE.name,
-                    format!("redis type error: unknown redis type: {other}"),
+                    field.name,
+                    format!("{} is required when useOIDC is true", field.name),
                 ));
             }
-        };
-        let parts: Vec<&str> = if cluster {
-            host_text
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect()
-        } else {
-            vec![host_text.trim()]
-        };
-        let mut hosts = Vec::with_capacity(parts.len());
-        for part in parts {
-            hosts.push(split_host_port(part, port)?);
         }
-        if hosts.is_empty() {
-            return Err(ConfigError::new(REDIS_HOST.name, "redisHost is required"));
-        }
+        unsupported = unsupported.or(Some(Unsupported::Oidc));
+    }
+    Ok(unsupported)
+}
 
+impl RedisConfig {
+    pub fn from_properties(p: &Properties) -> Result<Self, ConfigError> {
+        let (host_text, hosts, cluster) = hosts(p)?;
         let db = p.number::<i64>(&REDIS_DB)?.unwrap_or(0);
         if db < 0 {
             return Err(ConfigError::new(
@@ -384,7 +466,7 @@ impl RedisConfig {
         }
         let tls = p.bool(&ENABLE_TLS);
         let client_cert = non_empty(p.string(&CLIENT_CERT));
-        let client_key = non_empty(p.string(&CLIENT_KEY));
+        let client_key = non_empty(p.string(&CLIENT_KEY)).map(Sensitive::new);
         if client_cert.is_some() != client_key.is_some() {
             return Err(ConfigError::new(
                 CLIENT_CERT.name,
@@ -392,71 +474,21 @@ impl RedisConfig {
             ));
         }
 
-        let max_retries = p.number::<i64>(&MAX_RETRIES)?.unwrap_or(3).max(0) as usize;
-        let min_retry_interval =
-            toggle(p, &MIN_RETRY_INTERVAL)?.unwrap_or(Toggle::On(Duration::from_millis(8)));
-        let max_retry_interval =
-            toggle(p, &MAX_RETRY_INTERVAL)?.unwrap_or(Toggle::On(Duration::from_millis(512)));
-        let dial_timeout = match toggle(p, &DIAL_TIMEOUT)? {
-            Some(Toggle::On(d)) if !d.is_zero() => d,
-            _ => Duration::from_secs(5),
-        };
-        let read = toggle(p, &READ_TIMEOUT)?.unwrap_or(Toggle::On(Duration::from_secs(3)));
-        let write = toggle(p, &WRITE_TIMEOUT)?.unwrap_or(read);
-        let response_timeout = match (read, write) {
-            (Toggle::On(r), Toggle::On(w)) if !r.is_zero() || !w.is_zero() => Some(r.max(w)),
-            (Toggle::On(_), Toggle::On(_)) => Some(Duration::from_secs(3)),
-            _ => None,
-        };
-
-        // Accepted for compatibility: decoded so a bad value still fails validation.
-        p.number::<i64>(&POOL_SIZE)?;
-        p.number::<i64>(&MIN_IDLE_CONNS)?;
-        for field in [
-            &POOL_TIMEOUT,
-            &MAX_CONN_AGE,
-            &IDLE_CHECK_FREQUENCY,
-            &IDLE_TIMEOUT,
-        ] {
-            toggle(p, field)?;
-        }
-
-        let mut unsupported = None;
-        if p.bool(&FAILOVER) {
-            if non_empty(p.string(&SENTINEL_MASTER_NAME)).is_none() {
-                return Err(ConfigError::new(
-                    SENTINEL_MASTER_NAME.name,
-                    "sentinelMasterName is required when failover is true",
-                ));
-            }
-            unsupported = Some(Unsupported::Failover);
-        }
-        if p.bool(&USE_ENTRA_ID) {
-            unsupported = unsupported.or(Some(Unsupported::EntraId));
-        }
-        if p.bool(&USE_OIDC) {
-            for field in [
-                &OIDC_TOKEN_ENDPOINT,
-                &OIDC_CLIENT_ID,
-                &OIDC_CLIENT_ASSERTION_CERT,
-                &OIDC_CLIENT_ASSERTION_KEY,
-            ] {
-                if non_empty(p.string(field)).is_none() {
-                    return Err(ConfigError::new(
-                        field.name,
-                        format!("{} is required when useOIDC is true", field.name),
-                    ));
-                }
-            }
-            unsupported = unsupported.or(Some(Unsupported::Oidc));
-        }
-
+        let RetriesAndTimeouts {
+            max_retries,
+            min_retry_interval,
+            max_retry_interval,
+            dial_timeout,
+            response_timeout,
+        } = retries_and_timeouts(p)?;
+        check_pool_settings(p)?;
+        let unsupported = unsupported(p)?;
         Ok(Self {
             host_text,
             hosts,
             cluster,
             username: non_empty(p.string(&REDIS_USERNAME)),
-            password: non_empty(p.string(&REDIS_PASSWORD)),
+            password: non_empty(p.string(&REDIS_PASSWORD)).map(Sensitive::new),
             db,
             tls,
             insecure_skip_verify: p.bool(&INSECURE_SKIP_TLS_VERIFY),
@@ -747,5 +779,23 @@ mod tests {
             ("ttlInSeconds".to_owned(), "9".to_owned()),
         ]);
         assert_eq!(request_ttl(&both).unwrap(), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn debug_hides_credentials() {
+        let c = RedisConfig::from_properties(&props(&[
+            ("redisHost", "localhost:6379"),
+            ("redisPassword", "hunter2"),
+            ("enableTLS", "true"),
+            ("clientCert", "CERT"),
+            ("clientKey", "KEY-hunter3"),
+        ]))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("localhost"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
     }
 }

@@ -157,100 +157,13 @@ impl RedisBinding {
         }
         if config.tls {
             // rustls needs a process-wide provider; ignore "already installed".
-            let _ = rustls::crypto::ring::default_provider().install_default();
+            crate::common::tls::install_ring_provider();
         }
-        let connect_err = |source: RedisError| RedisBindingError::Connect {
-            host: config.host_text.clone(),
-            source,
-        };
         let certs = tls_certificates(&config)?;
         let connection = if config.cluster {
-            let nodes: Vec<redis::ConnectionInfo> = config
-                .hosts
-                .iter()
-                .map(|(h, p)| ConnectionAddr::Tcp(h.clone(), *p).into_connection_info())
-                .collect::<Result<_, _>>()
-                .map_err(connect_err)?;
-            let mut builder = ClusterClientBuilder::new(nodes)
-                .retries(config.max_retries as u32)
-                .connection_timeout(config.dial_timeout);
-            if let Some(t) = config.response_timeout {
-                builder = builder.response_timeout(t);
-            }
-            if let (Toggle::On(min), Toggle::On(max)) =
-                (config.min_retry_interval, config.max_retry_interval)
-            {
-                builder = builder
-                    .min_retry_wait(min.as_millis() as u64)
-                    .max_retry_wait(max.as_millis() as u64);
-            }
-            if let Some(u) = &config.username {
-                builder = builder.username(u);
-            }
-            if let Some(pw) = &config.password {
-                builder = builder.password(pw);
-            }
-            if config.tls {
-                builder = builder.tls(if config.insecure_skip_verify {
-                    redis::TlsMode::Insecure
-                } else {
-                    redis::TlsMode::Secure
-                });
-                if let Some(certs) = certs {
-                    builder = builder.certs(certs);
-                }
-            }
-            let client = builder.build().map_err(connect_err)?;
-            let conn = tokio::time::timeout(config.dial_timeout, client.get_async_connection())
-                .await
-                .map_err(|_| connect_err(timeout_error()))?
-                .map_err(connect_err)?;
-            Connection::Cluster(conn)
+            connect_cluster(&config, certs).await?
         } else {
-            let (host, port) = config.hosts[0].clone();
-            let addr = if config.tls {
-                ConnectionAddr::TcpTls {
-                    host,
-                    port,
-                    insecure: config.insecure_skip_verify,
-                    tls_params: None,
-                }
-            } else {
-                ConnectionAddr::Tcp(host, port)
-            };
-            let mut settings = RedisConnectionInfo::default().set_db(config.db);
-            if let Some(u) = &config.username {
-                settings = settings.set_username(u);
-            }
-            if let Some(pw) = &config.password {
-                settings = settings.set_password(pw);
-            }
-            let info = addr
-                .into_connection_info()
-                .map_err(connect_err)?
-                .set_redis_settings(settings);
-            let client = match certs {
-                Some(certs) => redis::Client::build_with_tls(info, certs),
-                None => redis::Client::open(info),
-            }
-            .map_err(connect_err)?;
-            let mut manager = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(config.dial_timeout))
-                .set_response_timeout(config.response_timeout)
-                .set_number_of_retries(config.max_retries.max(1));
-            if let (Toggle::On(min), Toggle::On(max)) =
-                (config.min_retry_interval, config.max_retry_interval)
-            {
-                manager = manager.set_min_delay(min).set_max_delay(max.max(min));
-            }
-            let conn = tokio::time::timeout(
-                config.dial_timeout.saturating_mul(2),
-                ConnectionManager::new_with_config(client, manager),
-            )
-            .await
-            .map_err(|_| connect_err(timeout_error()))?
-            .map_err(connect_err)?;
-            Connection::Node(conn)
+            connect_node(&config, certs).await?
         };
         let binding = Self {
             config,
@@ -371,6 +284,114 @@ fn timeout_error() -> RedisError {
     ))
 }
 
+fn connect_error(config: &RedisConfig, source: RedisError) -> RedisBindingError {
+    RedisBindingError::Connect {
+        host: config.host_text.clone(),
+        source,
+    }
+}
+
+/// A cluster client over every `redisHost` node.
+async fn connect_cluster(
+    config: &RedisConfig,
+    certs: Option<TlsCertificates>,
+) -> Result<Connection, RedisBindingError> {
+    let connect_err = |source: RedisError| connect_error(config, source);
+    let nodes: Vec<redis::ConnectionInfo> = config
+        .hosts
+        .iter()
+        .map(|(h, p)| ConnectionAddr::Tcp(h.clone(), *p).into_connection_info())
+        .collect::<Result<_, _>>()
+        .map_err(connect_err)?;
+    let mut builder = ClusterClientBuilder::new(nodes)
+        .retries(config.max_retries as u32)
+        .connection_timeout(config.dial_timeout);
+    if let Some(t) = config.response_timeout {
+        builder = builder.response_timeout(t);
+    }
+    if let (Toggle::On(min), Toggle::On(max)) =
+        (config.min_retry_interval, config.max_retry_interval)
+    {
+        builder = builder
+            .min_retry_wait(min.as_millis() as u64)
+            .max_retry_wait(max.as_millis() as u64);
+    }
+    if let Some(u) = &config.username {
+        builder = builder.username(u);
+    }
+    if let Some(pw) = &config.password {
+        builder = builder.password(pw.expose());
+    }
+    if config.tls {
+        builder = builder.tls(if config.insecure_skip_verify {
+            redis::TlsMode::Insecure
+        } else {
+            redis::TlsMode::Secure
+        });
+        if let Some(certs) = certs {
+            builder = builder.certs(certs);
+        }
+    }
+    let client = builder.build().map_err(connect_err)?;
+    let conn = tokio::time::timeout(config.dial_timeout, client.get_async_connection())
+        .await
+        .map_err(|_| connect_err(timeout_error()))?
+        .map_err(connect_err)?;
+    Ok(Connection::Cluster(conn))
+}
+
+/// A connection manager (reconnecting on its own) to the one `redisHost`.
+async fn connect_node(
+    config: &RedisConfig,
+    certs: Option<TlsCertificates>,
+) -> Result<Connection, RedisBindingError> {
+    let connect_err = |source: RedisError| connect_error(config, source);
+    let (host, port) = config.hosts[0].clone();
+    let addr = if config.tls {
+        ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure: config.insecure_skip_verify,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(host, port)
+    };
+    let mut settings = RedisConnectionInfo::default().set_db(config.db);
+    if let Some(u) = &config.username {
+        settings = settings.set_username(u);
+    }
+    if let Some(pw) = &config.password {
+        settings = settings.set_password(pw.expose());
+    }
+    let info = addr
+        .into_connection_info()
+        .map_err(connect_err)?
+        .set_redis_settings(settings);
+    let client = match certs {
+        Some(certs) => redis::Client::build_with_tls(info, certs),
+        None => redis::Client::open(info),
+    }
+    .map_err(connect_err)?;
+    let mut manager = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(config.dial_timeout))
+        .set_response_timeout(config.response_timeout)
+        .set_number_of_retries(config.max_retries.max(1));
+    if let (Toggle::On(min), Toggle::On(max)) =
+        (config.min_retry_interval, config.max_retry_interval)
+    {
+        manager = manager.set_min_delay(min).set_max_delay(max.max(min));
+    }
+    let conn = tokio::time::timeout(
+        config.dial_timeout.saturating_mul(2),
+        ConnectionManager::new_with_config(client, manager),
+    )
+    .await
+    .map_err(|_| connect_err(timeout_error()))?
+    .map_err(connect_err)?;
+    Ok(Connection::Node(conn))
+}
+
 fn tls_certificates(config: &RedisConfig) -> Result<Option<TlsCertificates>, RedisBindingError> {
     if !config.tls {
         return Ok(None);
@@ -379,7 +400,7 @@ fn tls_certificates(config: &RedisConfig) -> Result<Option<TlsCertificates>, Red
         (Some(cert), Some(key)) => Ok(Some(TlsCertificates {
             client_tls: Some(ClientTlsConfig {
                 client_cert: cert.clone().into_bytes(),
-                client_key: key.clone().into_bytes(),
+                client_key: key.expose().clone().into_bytes(),
             }),
             root_cert: None,
         })),

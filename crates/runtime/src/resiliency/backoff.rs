@@ -1,65 +1,40 @@
-//! The wait between attempts, as cenkalti/backoff (which daprd uses) computes it.
+//! The wait between attempts of a resiliency retry: [`bindery_core::backoff`] driven by a
+//! [`RetryPolicy`].
 
 use std::time::Duration;
 
+use bindery_core::backoff::{self, Exponential, Schedule};
 use bindery_core::resiliency::{BackoffKind, RetryPolicy};
 
 /// One retry loop's schedule. Build a fresh one per operation.
 #[derive(Debug, Clone)]
-pub struct Backoff {
-    kind: BackoffKind,
-    max_retries: Option<u64>,
-    retries: u64,
-    /// The exponential schedule's current (un-jittered) interval.
-    current: Duration,
-}
+pub struct Backoff(backoff::Backoff);
 
 impl Backoff {
     pub fn new(policy: &RetryPolicy) -> Self {
-        let current = match policy.backoff {
-            BackoffKind::Constant { interval } => interval,
-            BackoffKind::Exponential { initial, .. } => initial,
+        let schedule = match policy.backoff {
+            BackoffKind::Constant { interval } => Schedule::Constant(interval),
+            BackoffKind::Exponential {
+                initial,
+                multiplier,
+                randomization,
+                max_interval,
+                max_elapsed,
+            } => Schedule::Exponential(Exponential {
+                initial,
+                multiplier,
+                randomization,
+                max_interval,
+                max_elapsed,
+            }),
         };
-        Self {
-            kind: policy.backoff,
-            max_retries: policy.max_retries,
-            retries: 0,
-            current,
-        }
+        Self(backoff::Backoff::new(schedule, policy.max_retries))
     }
 
     /// The wait before the next attempt, or `None` when the policy gives up. `elapsed` is the
     /// time since the first attempt began; `random` is uniform in `[0, 1)`.
     pub fn next_delay(&mut self, elapsed: Duration, random: f64) -> Option<Duration> {
-        if self.max_retries.is_some_and(|max| self.retries >= max) {
-            return None;
-        }
-        self.retries += 1;
-        match self.kind {
-            BackoffKind::Constant { interval } => Some(interval),
-            BackoffKind::Exponential {
-                multiplier,
-                randomization,
-                max_interval,
-                max_elapsed,
-                ..
-            } => {
-                let current = self.current.as_secs_f64();
-                let delta = randomization * current;
-                let low = current - delta;
-                let high = current + delta;
-                let next = Duration::from_secs_f64((low + random * (high - low)).max(0.0));
-                self.current = if current >= max_interval.as_secs_f64() / multiplier {
-                    max_interval
-                } else {
-                    Duration::from_secs_f64(current * multiplier)
-                };
-                if !max_elapsed.is_zero() && elapsed + next > max_elapsed {
-                    return None;
-                }
-                Some(next)
-            }
-        }
+        self.0.next_delay(elapsed, random)
     }
 }
 
