@@ -187,7 +187,8 @@ async fn run(args: SidecarArgs) -> Result<(), String> {
     if config.resources_paths.is_empty() {
         tracing::warn!("No --resources-path given: no components are loaded.");
     }
-    let registry = Registry::new(bindery_bindings::registry());
+    let registry = Registry::new(bindery_bindings::registry())
+        .with_lock_stores(bindery_bindings::lock_stores());
     let runtime = Runtime::start(config, &registry)
         .await
         .map_err(|e| format!("Fatal error during start-up: {e}"))?;

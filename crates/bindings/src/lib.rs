@@ -19,6 +19,8 @@ pub mod http;
 pub mod kafka;
 #[cfg(feature = "localstorage")]
 pub mod localstorage;
+#[cfg(feature = "lockredis")]
+pub mod lockredis;
 #[cfg(feature = "mqtt3")]
 pub mod mqtt3;
 #[cfg(feature = "mysql")]
@@ -91,6 +93,16 @@ pub fn registry() -> Vec<BindingDescriptor> {
     all.push(azure::blobstorage::DESCRIPTOR);
     #[cfg(feature = "azure-storagequeues")]
     all.push(azure::storagequeues::DESCRIPTOR);
+    all
+}
+
+/// The lock store types compiled into this build (`lock.*` components).
+#[allow(clippy::vec_init_then_push)]
+pub fn lock_stores() -> Vec<bindery_core::lock::LockStoreDescriptor> {
+    #[allow(unused_mut)]
+    let mut all = Vec::new();
+    #[cfg(feature = "lockredis")]
+    all.push(lockredis::DESCRIPTOR);
     all
 }
 

@@ -84,6 +84,8 @@ pub struct BuildContext {
     /// What the descriptor's `decode` produced from `properties`; `None` when the context was
     /// made without decoding (then [`BuildContext::config`] decodes).
     decoded: Option<DecodedConfig>,
+    /// The loaded lock store components, by name (`bindings.cron`'s `lockStore`).
+    lock_stores: crate::lock::LockStores,
 }
 
 impl BuildContext {
@@ -94,7 +96,19 @@ impl BuildContext {
             properties,
             app_id: app_id.into(),
             decoded: None,
+            lock_stores: crate::lock::LockStores::default(),
         }
+    }
+
+    /// Hands the binding the loaded lock store components (the runtime does, at build time).
+    pub fn with_lock_stores(mut self, lock_stores: crate::lock::LockStores) -> Self {
+        self.lock_stores = lock_stores;
+        self
+    }
+
+    /// The loaded lock store components, by name; empty unless the runtime handed them over.
+    pub fn lock_stores(&self) -> &crate::lock::LockStores {
+        &self.lock_stores
     }
 
     /// A context carrying the configuration the runtime's check already decoded.

@@ -14,6 +14,7 @@ pub mod error;
 pub mod field;
 pub mod gojson;
 pub mod locate;
+pub mod lock;
 pub mod manifest;
 pub mod properties;
 pub mod redact;

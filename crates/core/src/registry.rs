@@ -1,15 +1,36 @@
 //! Resolves `spec.type` + `spec.version` to a compiled-in binding, as daprd's registry does.
 
 use crate::BindingDescriptor;
+use crate::lock::LockStoreDescriptor;
 
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     bindings: Vec<BindingDescriptor>,
+    lock_stores: Vec<LockStoreDescriptor>,
 }
 
 impl Registry {
     pub fn new(bindings: Vec<BindingDescriptor>) -> Self {
-        Self { bindings }
+        Self {
+            bindings,
+            lock_stores: Vec::new(),
+        }
+    }
+
+    /// Adds the compiled-in lock store types (`lock.*` components).
+    pub fn with_lock_stores(mut self, lock_stores: Vec<LockStoreDescriptor>) -> Self {
+        self.lock_stores = lock_stores;
+        self
+    }
+
+    pub fn lock_stores(&self) -> &[LockStoreDescriptor] {
+        &self.lock_stores
+    }
+
+    /// The lock store type `spec.type` names (case-insensitive).
+    pub fn lock_store(&self, spec_type: &str) -> Option<&LockStoreDescriptor> {
+        let spec_type = spec_type.to_lowercase();
+        self.lock_stores.iter().find(|d| d.type_name == spec_type)
     }
 
     pub fn bindings(&self) -> &[BindingDescriptor] {

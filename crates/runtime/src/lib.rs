@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 mod delivery;
 pub mod loader;
+mod locks;
 pub use bindery_core::registry;
 pub mod reload;
 pub mod resiliency;

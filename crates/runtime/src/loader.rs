@@ -1,7 +1,7 @@
 //! Reads resources folders the way daprd's standalone loader does, then resolves each
 //! component's metadata (env refs, secret refs, templates) into the flat map components see.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use bindery_core::manifest::{Component, Document, LoadError, parse_documents};
@@ -19,6 +19,70 @@ pub struct Resources {
     pub documents: Vec<Document>,
     /// Documents skipped because they could not be read; daprd logs and skips these.
     pub skipped: Vec<LoadError>,
+}
+
+impl Resources {
+    /// The files in which at least one document could not be read, in name order.
+    pub fn unreadable_files(&self) -> BTreeSet<&str> {
+        self.skipped.iter().map(|e| e.file.as_str()).collect()
+    }
+
+    /// For a reload: a file with a document that cannot be read is refused as a whole. Every
+    /// component it defined before (`running`, by name) stays exactly as it runs, and nothing
+    /// new from that file is added; the file's other documents are not applied either, so a
+    /// half-read file never removes or changes a working component. Returns the names whose
+    /// definition the reload therefore did not apply (changed, gone or new), for the summary's
+    /// `rejected`. Start-up keeps daprd's behaviour (skip the document, load the rest).
+    pub fn hold_unreadable_files(&mut self, running: &HashMap<String, Component>) -> Vec<String> {
+        let files: BTreeSet<String> = self
+            .unreadable_files()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let mut rejected = Vec::new();
+        for file in &files {
+            let held_before = rejected.len();
+            let (from_file, rest): (Vec<Component>, Vec<Component>) =
+                std::mem::take(&mut self.components)
+                    .into_iter()
+                    .partition(|c| &c.file == file);
+            self.components = rest;
+            let mut before: Vec<&Component> =
+                running.values().filter(|c| &c.file == file).collect();
+            before.sort_by_key(|c| c.line);
+            for new in &from_file {
+                if !before
+                    .iter()
+                    .any(|old| old.name == new.name && same_but_position(old, new))
+                {
+                    rejected.push(new.name.clone());
+                }
+            }
+            for old in before {
+                // A component moved to a readable file takes its new definition from there.
+                if self.components.iter().any(|c| c.name == old.name) {
+                    continue;
+                }
+                if !from_file
+                    .iter()
+                    .any(|c| c.name == old.name && same_but_position(old, c))
+                    && !rejected.contains(&old.name)
+                {
+                    rejected.push(old.name.clone());
+                }
+                self.components.push(old.clone());
+            }
+            tracing::error!(file = %file, held = ?&rejected[held_before..],
+                "Reload refused a file with a document that cannot be read; the components it defined stay as they were.");
+        }
+        rejected
+    }
+}
+
+fn same_but_position(a: &Component, b: &Component) -> bool {
+    let mut a = a.clone();
+    a.line = b.line;
+    a == *b
 }
 
 /// Lists the resource files of a folder: top level only, `.yaml`/`.yml`, sorted by name.
@@ -266,6 +330,101 @@ mod tests {
                 .contains("duplicate definition of Component name x"),
             "{err}"
         );
+    }
+
+    fn running_from(dir: &Path) -> HashMap<String, Component> {
+        load_resources(&config(dir))
+            .unwrap()
+            .components
+            .into_iter()
+            .map(|c| (c.name.clone(), c))
+            .collect()
+    }
+
+    #[test]
+    fn an_unreadable_file_keeps_every_component_it_defined() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f.yaml");
+        fs::write(
+            &f,
+            component("a", "")
+                + "---
+" + &component("b", ""),
+        )
+        .unwrap();
+        fs::write(dir.path().join("g.yaml"), component("g", "")).unwrap();
+        let running = running_from(dir.path());
+
+        // A typo that makes the whole file unreadable.
+        fs::write(
+            &f,
+            component("a", "").replace("kind: Component", "kind: [Component"),
+        )
+        .unwrap();
+        fs::write(dir.path().join("g.yaml"), component("g2", "")).unwrap();
+        let mut r = load_resources(&config(dir.path())).unwrap();
+        assert_eq!(r.unreadable_files().len(), 1);
+        let mut held = r.hold_unreadable_files(&running);
+        held.sort();
+        assert_eq!(held, ["a", "b"]);
+        let mut names: Vec<&str> = r.components.iter().map(|c| c.name.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["a", "b", "g2"], "the readable file still applies");
+        assert_eq!(
+            r.components.iter().find(|c| c.name == "a"),
+            running.get("a")
+        );
+
+        // One bad document: the readable ones in the same file are not applied either.
+        fs::write(
+            &f,
+            component("a", "").replace("@every 1s", "@every 2s")
+                + "---
+kind: [broken
+---
+" + &component("c", ""),
+        )
+        .unwrap();
+        let mut r = load_resources(&config(dir.path())).unwrap();
+        let mut held = r.hold_unreadable_files(&running);
+        held.sort();
+        assert_eq!(held, ["a", "b", "c"]);
+        let a = r.components.iter().find(|c| c.name == "a").unwrap();
+        assert_eq!(
+            a.metadata, running["a"].metadata,
+            "a keeps its running definition"
+        );
+        assert!(
+            !r.components.iter().any(|c| c.name == "c"),
+            "nothing new from a refused file"
+        );
+
+        // Fixed: nothing is held any more.
+        fs::write(&f, component("a", "")).unwrap();
+        let mut r = load_resources(&config(dir.path())).unwrap();
+        assert!(r.hold_unreadable_files(&running).is_empty());
+        assert!(
+            !r.components.iter().any(|c| c.name == "b"),
+            "b is really deleted now"
+        );
+    }
+
+    #[test]
+    fn an_unchanged_component_of_a_broken_file_is_not_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f.yaml");
+        fs::write(
+            &f,
+            component("a", "")
+                + "---
+kind: [broken
+",
+        )
+        .unwrap();
+        let running = running_from(dir.path());
+        let mut r = load_resources(&config(dir.path())).unwrap();
+        assert!(r.hold_unreadable_files(&running).is_empty());
+        assert_eq!(r.components.len(), 1);
     }
 
     #[test]

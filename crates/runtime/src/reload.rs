@@ -74,7 +74,7 @@ impl Plan {
 impl Runtime {
     /// Reads the resources folders again and applies what changed.
     pub async fn reload(self: &Arc<Self>) -> ReloadSummary {
-        let resources = match load_resources(&self.config) {
+        let mut resources = match load_resources(&self.config) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "Reload refused: the resources cannot be loaded; the running components stay.");
@@ -82,8 +82,12 @@ impl Runtime {
                 return ReloadSummary::default();
             }
         };
+        // A file with an unreadable document keeps what it defined (loader.rs).
+        let running = self.state.read().specs.clone();
+        let held = resources.hold_unreadable_files(&running);
         match self.apply(&resources, Apply::Reload).await {
-            Ok(summary) => {
+            Ok(mut summary) => {
+                summary.rejected.extend(held);
                 if !summary.is_empty() {
                     tracing::info!(added = ?summary.added, updated = ?summary.updated, removed = ?summary.removed,
                         rejected = ?summary.rejected, "Reload applied.");
@@ -118,6 +122,10 @@ impl Runtime {
         drop(current);
         self.plan_resiliency(&resources.documents, &mut plan, mode)?;
         let changed_stores = self.plan_secret_stores(resources, &mut plan, mode)?;
+        if mode == Apply::Startup {
+            self.start_lock_stores(&resources.components, &mut plan.next)
+                .await?;
+        }
         self.plan_bindings(resources, &changed_stores, &mut plan, mode)
             .await?;
         if mode == Apply::Reload {
@@ -229,7 +237,9 @@ impl Runtime {
             .filter(|c| !secrets::is_secret_store_type(&c.spec_type))
         {
             if !is_binding(component) {
-                if mode == Apply::Startup {
+                if mode == Apply::Startup
+                    && !bindery_core::lock::is_lock_store_type(&component.spec_type)
+                {
                     tracing::warn!(component = %component.name, r#type = %component.spec_type,
                         "Skipping a component that is not a binding or a secret store; bindery serves bindings only.");
                 }

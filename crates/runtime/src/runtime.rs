@@ -132,6 +132,8 @@ pub struct Runtime {
     /// Outputs, policies, secret stores and what metadata reports: one snapshot, swapped in
     /// one step by [`Runtime::apply`].
     pub(crate) state: SharedState,
+    /// Lock store components by name (locks.rs), handed to bindings when they are built.
+    pub(crate) locks: RwLock<HashMap<String, Arc<dyn bindery_core::lock::LockStore>>>,
     /// The running input bindings (tasks, not part of what calls see).
     pub(crate) inputs: Mutex<Vec<InputEntry>>,
     /// Set once input delivery has started; bindings added later start right away.
@@ -157,6 +159,7 @@ impl Runtime {
             config,
             registry: registry.clone(),
             state: SharedState::default(),
+            locks: RwLock::new(HashMap::new()),
             inputs: Mutex::new(Vec::new()),
             delivery: Mutex::new(None),
             extended: RwLock::new(BTreeMap::new()),
@@ -265,7 +268,8 @@ impl Runtime {
             checked.properties.clone(),
             self.config.app_id.clone(),
         )
-        .decoded(checked.config.clone());
+        .decoded(checked.config.clone())
+        .with_lock_stores(self.lock_stores());
         let timeout = component.init_timeout;
         let timed_out = || {
             component_error(

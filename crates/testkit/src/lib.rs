@@ -8,6 +8,7 @@ pub mod app;
 pub mod azurite;
 pub mod binding;
 pub mod components;
+pub mod deploy;
 pub mod faults;
 pub mod grpc;
 pub mod moto;

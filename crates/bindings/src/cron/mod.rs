@@ -3,7 +3,13 @@
 //! Like daprd's component, every tick is delivered on its own task (a slow app sees overlapping
 //! deliveries, ticks are never skipped because of it), and the app's verdict is ignored: a
 //! failed delivery is not retried here (an inbound resiliency policy in the runtime may).
+//!
+//! Deviation (bindery-only): `lockStore` names a Dapr lock component (`lock.redis`); then only
+//! the replica holding a lease on the schedule fires it, so a schedule fires once across the
+//! replicas of an app instead of once per replica as in daprd (see [`lease`]). `lockTTL` sets
+//! the lease's length (default 10s; a dead holder is replaced within 4/3 of it).
 
+pub mod lease;
 pub mod schedule;
 
 use std::collections::HashMap;
@@ -33,7 +39,28 @@ pub const SCHEDULE: Field = Field::new(
 .example("@every 15m")
 .input_only();
 
-pub const FIELDS: &[Field] = &[SCHEDULE];
+/// bindery-only: the lock store component that makes one replica fire the schedule.
+pub const LOCK_STORE: Field = Field::new(
+    "lockStore",
+    FieldType::String,
+    "bindery-only: name of a lock store component (lock.redis) in the same resources; only the \
+     replica holding the schedule's lease fires it, so the schedule fires once across replicas",
+)
+.input_only();
+
+/// bindery-only: the lease's length.
+pub const LOCK_TTL: Field = Field::new(
+    "lockTTL",
+    FieldType::Duration,
+    "bindery-only, with lockStore: how long the schedule's lease lasts without renewal (renewed \
+     every third of it); another replica takes over a dead holder's schedule within 4/3 of it",
+)
+.default_value("10s")
+.input_only();
+
+const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(10);
+
+pub const FIELDS: &[Field] = &[SCHEDULE, LOCK_STORE, LOCK_TTL];
 
 /// Metadata key naming the scheduler's location. daprd reports its scheduler's location,
 /// which is always Go's `time.Local` (printed `Local`), whatever `TZ=` prefix the spec has:
@@ -49,6 +76,9 @@ pub struct CronConfig {
     /// The spec as written.
     pub spec: String,
     pub schedule: Schedule,
+    /// `lockStore`, when the schedule fires once across replicas.
+    pub lock_store: Option<String>,
+    pub lock_ttl: Duration,
 }
 
 impl bindery_core::BindingConfig for CronConfig {
@@ -69,7 +99,23 @@ impl CronConfig {
                 format!("invalid schedule format '{spec}': {e}"),
             )
         })?;
-        Ok(Self { spec, schedule })
+        let lock_store = p
+            .string(&LOCK_STORE)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        let lock_ttl = p.duration(&LOCK_TTL)?.unwrap_or(DEFAULT_LOCK_TTL);
+        if lock_ttl < Duration::from_millis(300) {
+            return Err(ConfigError::new(
+                LOCK_TTL.name,
+                format!("lockTTL must be at least 300ms, got {lock_ttl:?}"),
+            ));
+        }
+        Ok(Self {
+            spec,
+            schedule,
+            lock_store,
+            lock_ttl,
+        })
     }
 }
 
@@ -88,9 +134,29 @@ pub const DESCRIPTOR: BindingDescriptor = BindingDescriptor {
 fn build_input(cx: BuildContext) -> BoxFuture<Result<Box<dyn InputBinding>, BindingError>> {
     Box::pin(async move {
         let config = cx.config::<CronConfig>()?;
+        let lock_stores = cx.lock_stores();
+        let lease = match &config.lock_store {
+            Some(store_name) => {
+                let store = lock_stores.get(store_name).ok_or_else(|| {
+                    BindingError::invalid(format!(
+                        "lockStore {store_name:?} is not a loaded lock store component (loaded: {:?})",
+                        lock_stores.names()
+                    ))
+                })?;
+                Some(lease::LeaseConfig {
+                    store,
+                    store_name: store_name.clone(),
+                    resource_id: format!("{}||bindings.cron||{}", cx.app_id, cx.name),
+                    owner: format!("{}-{}", cx.app_id, uuid::Uuid::new_v4()),
+                    ttl: config.lock_ttl,
+                })
+            }
+            None => None,
+        };
         Ok(Box::new(CronBinding {
             name: cx.name,
             config,
+            lease,
         }) as Box<dyn InputBinding>)
     })
 }
@@ -99,6 +165,7 @@ fn build_input(cx: BuildContext) -> BoxFuture<Result<Box<dyn InputBinding>, Bind
 pub struct CronBinding {
     name: String,
     config: CronConfig,
+    lease: Option<lease::LeaseConfig>,
 }
 
 impl CronBinding {
@@ -106,6 +173,7 @@ impl CronBinding {
         Self {
             name: name.into(),
             config,
+            lease: None,
         }
     }
 }
@@ -114,6 +182,11 @@ impl CronBinding {
 impl InputBinding for CronBinding {
     async fn run(self: Box<Self>, cx: InputContext) -> Result<(), BindingError> {
         let in_flight = TaskTracker::new();
+        let lease_stop = cx.shutdown().child_token();
+        let lease = self
+            .lease
+            .clone()
+            .map(|config| lease::spawn(config, lease_stop.clone()));
         let mut after = Utc::now();
         loop {
             let Some(next) = self.config.schedule.next_after(after) else {
@@ -130,6 +203,10 @@ impl InputBinding for CronBinding {
             let fired = Utc::now();
             // Never compute the next run from before this one, even if the timer woke early.
             after = fired.max(next);
+            if lease.as_ref().is_some_and(|(lease, _)| !lease.held()) {
+                tracing::debug!(component = %self.name, "Tick skipped: another replica holds the schedule's lease.");
+                continue;
+            }
             let event = InputEvent {
                 data: Bytes::new(),
                 metadata: HashMap::from([
@@ -147,6 +224,10 @@ impl InputBinding for CronBinding {
             });
         }
         tracing::debug!(component = %self.name, schedule = %self.config.spec, "Stopping schedule.");
+        lease_stop.cancel();
+        if let Some((_, task)) = lease {
+            let _ = task.await;
+        }
         in_flight.close();
         in_flight.wait().await;
         Ok(())
@@ -189,6 +270,25 @@ mod tests {
                 .validate(&props(&[("SCHEDULE", "@hourly")]))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn lock_store_and_ttl_decode() {
+        let c = CronConfig::from_properties(&props(&[("schedule", "@every 1s")])).unwrap();
+        assert_eq!(c.lock_store, None);
+        assert_eq!(c.lock_ttl, Duration::from_secs(10));
+        let c = CronConfig::from_properties(&props(&[
+            ("schedule", "@every 1s"),
+            ("lockStore", " locks "),
+            ("lockTTL", "3s"),
+        ]))
+        .unwrap();
+        assert_eq!(c.lock_store.as_deref(), Some("locks"));
+        assert_eq!(c.lock_ttl, Duration::from_secs(3));
+        let err =
+            CronConfig::from_properties(&props(&[("schedule", "@every 1s"), ("lockTTL", "100ms")]))
+                .unwrap_err();
+        assert_eq!(err.field, "lockTTL");
     }
 
     #[test]
