@@ -56,6 +56,7 @@ fn dapr_data(sub: &str) -> Option<std::path::PathBuf> {
 
 /// The components-contrib corpus (Dapr's conformance and certification component files).
 #[cfg(test)]
+#[allow(dead_code)] // used by the tests of some bindings only: unused in single-feature builds
 pub(crate) fn corpus_tests_dir() -> Option<std::path::PathBuf> {
     dapr_data("corpus/components-contrib/tests")
 }
@@ -69,6 +70,7 @@ pub(crate) fn metadata_bindings_dir() -> Option<std::path::PathBuf> {
 /// Every component of `spec_type` (or one of `aliases`) in the corpus, as `(file, metadata)`.
 /// Empty when the corpus is missing (callers print SKIP) or holds none of that type.
 #[cfg(test)]
+#[allow(dead_code)] // used by the tests of some bindings only: unused in single-feature builds
 pub(crate) fn corpus_components(types: &[&str]) -> Vec<(String, bindery_core::Properties)> {
     use bindery_core::manifest::{Component, parse_documents};
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
@@ -112,6 +114,7 @@ pub(crate) fn corpus_components(types: &[&str]) -> Vec<(String, bindery_core::Pr
 
 /// The metadata of the example component file `bindery components example` prints for `d`.
 #[cfg(test)]
+#[allow(dead_code)] // used by the tests of some bindings only: unused in single-feature builds
 pub(crate) fn example_properties(d: &bindery_core::BindingDescriptor) -> bindery_core::Properties {
     use bindery_core::manifest::{Component, parse_documents};
     let text = d.example_yaml();
