@@ -24,18 +24,17 @@ case "$mode" in
     ;;
 esac
 
-# The binding features: every [features] key but `default` and those whose entries are all
-# names of other features (umbrellas).
+# The binding features: those that gate a registry line (`all.push(..)` or a lock store) in
+# crates/bindings/src/lib.rs, so a new binding is checked as soon as it is registered.
 binding_features() {
-  python3 - crates/bindings/Cargo.toml <<'EOF'
-import sys, tomllib
-features = tomllib.load(open(sys.argv[1], "rb")).get("features", {})
-for name, entries in features.items():
-    if name == "default":
-        continue
-    if entries and all(e in features for e in entries):
-        continue
-    print(name)
+  python3 - crates/bindings/src/lib.rs <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+seen = []
+for m in re.finditer(r'#\[cfg\(feature = "([^"]+)"\)\]\s*\n\s*[^\n]*push\(', text):
+    if m.group(1) not in seen:
+        seen.append(m.group(1))
+print("\n".join(seen))
 EOF
 }
 

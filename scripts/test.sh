@@ -66,5 +66,8 @@ else
     scripts/start-kafka.sh
 fi
 
+echo "== scripts/check-features.sh (each binding feature built and linted alone; fmt; workspace clippy)"
+CHECK_FEATURES_MODE="${CHECK_FEATURES_MODE:-clippy}" scripts/check-features.sh
+
 echo "== cargo test --workspace --all-targets $*"
 cargo test --workspace --all-targets "$@"

@@ -1,6 +1,7 @@
 //! `bindings.aws.sns` against moto: a topic with an SQS queue subscribed, so what the binding
 //! published can be read back from the queue (SNS's JSON envelope).
-#![cfg(feature = "aws-sns")]
+// The published message is read back through SQS, so the test needs both features.
+#![cfg(all(feature = "aws-sns", feature = "aws-sqs"))]
 
 mod aws_support;
 
