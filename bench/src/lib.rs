@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::load::{Pace, RunOutcome, Target};
 use crate::proc::{ProcUsage, Watched};
-use crate::procs::{Perf, spawn_bindery, spawn_server};
+use crate::procs::{Bindery, Perf, spawn_bindery, spawn_server};
 use crate::stats::Summary;
 
 /// Everything a run needs; [`Options::full`] and [`Options::smoke`] give the two presets.
@@ -321,16 +321,199 @@ async fn run_all(opts: &Options) -> Result<Report, String> {
     let id = run_id();
     let machine = machine();
     let data = payload(opts.payload);
-    let logs = &opts.work_dir;
 
-    let (server, server_addr) = spawn_server(&opts.server_exe, &logs.join("server.log"))?;
+    let (server, server_addr) = spawn_server(&opts.server_exe, &opts.work_dir.join("server.log"))?;
     let server_watch = Watched::new("server", server.pid());
 
-    // ---- output bindings: redis and http
+    // ---- output bindings (redis and http), then saturation, against one sidecar
+    let output = output_scenarios(opts, &id, &data, server_addr, &server_watch).await?;
+
+    // ---- input delivery
+    let input = input_scenario(opts, &id, &data, server_addr).await?;
+
+    // ---- footprint: exec-to-ready with file-only components
+    let ready = exec_to_ready(opts).await?;
+    let binary_bytes = std::fs::metadata(&opts.bindery)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    drop(server);
+
+    Ok(Report {
+        smoke: opts.smoke,
+        machine,
+        settings: settings(opts),
+        latency: output.latency,
+        saturation: output.saturation,
+        input,
+        footprint: Footprint {
+            rss_idle_kib: output.rss_idle_kib,
+            rss_idle_file_only_kib: ready.rss_idle_file_only_kib,
+            ready_ms: ready.ready_ms,
+            ready_median_ms: ready.median_ms,
+            binary_bytes,
+        },
+    })
+}
+
+fn settings(opts: &Options) -> Settings {
+    Settings {
+        seconds: opts.seconds,
+        warmup: opts.warmup,
+        qps: opts.qps,
+        connections: opts.connections,
+        payload: opts.payload,
+        sat_connections: opts.sat_connections,
+        sat_seconds: opts.sat_seconds,
+        input_messages: opts.input_messages,
+        ready_runs: opts.ready_runs,
+    }
+}
+
+/// How one run loads its target: connections, pace, warm-up and measured window.
+#[derive(Clone, Copy)]
+struct Load {
+    connections: usize,
+    pace: Pace,
+    warmup: Duration,
+    window: Duration,
+}
+
+impl Load {
+    /// The fixed-rate latency runs.
+    fn fixed(opts: &Options) -> Self {
+        Self {
+            connections: opts.connections,
+            pace: Pace::Fixed { qps: opts.qps },
+            warmup: secs(opts.warmup),
+            window: secs(opts.seconds),
+        }
+    }
+
+    /// The closed-loop saturation runs.
+    fn saturate(opts: &Options) -> Self {
+        Self {
+            connections: opts.sat_connections,
+            pace: Pace::Saturate,
+            warmup: secs(opts.warmup.min(2.0)),
+            window: secs(opts.sat_seconds),
+        }
+    }
+
+    async fn run(self, target: &Target, watch: &[Watched]) -> Result<RunOutcome, String> {
+        load::run(
+            target,
+            self.connections,
+            self.pace,
+            self.warmup,
+            self.window,
+            watch,
+        )
+        .await
+    }
+}
+
+/// The sidecar with the redis and http output bindings, and what every run against it shares.
+struct OutputRig<'a> {
+    opts: &'a Options,
+    sidecar: &'a Bindery,
+    pid: u32,
+    sidecar_watch: Watched,
+    server_watch: &'a Watched,
+    server_addr: SocketAddr,
+    data: &'a str,
+    /// `data` as a JSON string: what bindery stores and forwards for it.
+    json_data: String,
+}
+
+impl OutputRig<'_> {
+    /// One run through bindery, with `perf` attached to it for the run (when asked).
+    async fn through_bindery(
+        &self,
+        perf_name: &str,
+        target: Target,
+        load: Load,
+        watch: &[Watched],
+    ) -> Result<RunOutcome, String> {
+        let _perf = Perf::attach(self.opts.perf_dir.as_deref(), self.pid, perf_name);
+        load.run(&target, watch).await
+    }
+
+    /// The sidecar and the server, for runs where bindery calls the server.
+    fn sidecar_and_server(&self) -> [Watched; 2] {
+        [self.sidecar_watch.clone(), self.server_watch.clone()]
+    }
+}
+
+fn pair(name: &str, description: String, direct: &RunOutcome, through: &RunOutcome) -> Pair {
+    Pair {
+        name: name.to_owned(),
+        description,
+        direct: RunStats::from(direct),
+        bindery: RunStats::from(through),
+    }
+}
+
+/// What the output-binding sidecar yielded.
+struct OutputFigures {
+    /// In the report's order: redis HTTP, http HTTP, redis gRPC, http gRPC.
+    latency: Vec<Pair>,
+    saturation: Pair,
+    rss_idle_kib: Option<u64>,
+}
+
+/// Starts bindery with the redis and http output bindings and runs the latency and saturation
+/// scenarios against it.
+async fn output_scenarios(
+    opts: &Options,
+    id: &str,
+    data: &str,
+    server_addr: SocketAddr,
+    server_watch: &Watched,
+) -> Result<OutputFigures, String> {
     let resources = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let redis_host = opts.redis_addr.to_string();
-    write(
+    write_output_components(resources.path(), opts.redis_addr, server_addr)?;
+    log("starting bindery with the redis and http output bindings");
+    let sidecar = spawn_bindery(
+        &opts.bindery,
         resources.path(),
+        None,
+        &opts.work_dir.join("bindery-output.log"),
+    )?;
+    let pid = sidecar.guard.pid();
+    let sidecar_watch = Watched::new("bindery", pid);
+    let rss_idle_kib = sleep_then_rss(pid, secs(if opts.smoke { 0.1 } else { 1.0 })).await;
+
+    let key = format!("bindery-bench:{id}");
+    let rig = OutputRig {
+        opts,
+        sidecar: &sidecar,
+        pid,
+        sidecar_watch,
+        server_watch,
+        server_addr,
+        data,
+        json_data: serde_json::to_string(data).map_err(|e| e.to_string())?,
+    };
+    let (redis_pair, redis_grpc_pair) = redis_pairs(&rig, &key).await?;
+    delete_redis_key(opts.redis_addr, &key).await;
+    let (http_pair, http_grpc_pair) = http_pairs(&rig).await?;
+    let saturation = saturation_pair(&rig).await?;
+    drop(sidecar);
+    Ok(OutputFigures {
+        latency: vec![redis_pair, http_pair, redis_grpc_pair, http_grpc_pair],
+        saturation,
+        rss_idle_kib,
+    })
+}
+
+fn write_output_components(
+    dir: &Path,
+    redis_addr: SocketAddr,
+    server_addr: SocketAddr,
+) -> Result<(), String> {
+    let redis_host = redis_addr.to_string();
+    write(
+        dir,
         "redis.yaml",
         &component(
             "bench-redis",
@@ -340,213 +523,171 @@ async fn run_all(opts: &Options) -> Result<Report, String> {
     )?;
     let out_url = format!("http://{server_addr}/out");
     write(
-        resources.path(),
+        dir,
         "http.yaml",
         &component("bench-http", "bindings.http", &[("url", &out_url)]),
-    )?;
-    log("starting bindery with the redis and http output bindings");
-    let sidecar = spawn_bindery(
-        &opts.bindery,
-        resources.path(),
-        None,
-        &logs.join("bindery-output.log"),
-    )?;
-    let pid = sidecar.guard.pid();
-    let sidecar_watch = Watched::new("bindery", pid);
-    let rss_idle_kib = sleep_then_rss(pid, secs(if opts.smoke { 0.1 } else { 1.0 })).await;
+    )
+}
 
-    let fixed = Pace::Fixed { qps: opts.qps };
-    let key = format!("bindery-bench:{id}");
-    let json_data = serde_json::to_string(&data).map_err(|e| e.to_string())?;
-
+/// Redis `create` through bindery's HTTP and then its gRPC API, each against one direct `SET`.
+async fn redis_pairs(rig: &OutputRig<'_>, key: &str) -> Result<(Pair, Pair), String> {
+    let opts = rig.opts;
+    let load = Load::fixed(opts);
+    let bindery_only = std::slice::from_ref(&rig.sidecar_watch);
     // Redis: what bindery stores for a JSON string is the string with its quotes, so the direct
     // SET writes the same bytes.
     log("latency: redis direct");
-    let direct = load::run(
-        &Target::redis_set(opts.redis_addr, &key, json_data.as_bytes()),
-        opts.connections,
-        fixed,
-        secs(opts.warmup),
-        secs(opts.seconds),
-        &[],
-    )
-    .await?;
+    let direct = load
+        .run(
+            &Target::redis_set(opts.redis_addr, key, rig.json_data.as_bytes()),
+            &[],
+        )
+        .await?;
     log("latency: redis through bindery");
-    let body = serde_json::json!({"data": data, "metadata": {"key": key}, "operation": "create"});
-    let through = {
-        let _perf = Perf::attach(opts.perf_dir.as_deref(), pid, "redis-create");
-        load::run(
-            &Target::http_post(
-                sidecar.http,
-                "/v1.0/bindings/bench-redis",
-                Bytes::from(body.to_string()),
-            ),
-            opts.connections,
-            fixed,
-            secs(opts.warmup),
-            secs(opts.seconds),
-            std::slice::from_ref(&sidecar_watch),
-        )
-        .await?
-    };
-    let redis_pair = Pair {
-        name: "redis create, HTTP API".to_owned(),
-        description: format!(
+    let body =
+        serde_json::json!({"data": rig.data, "metadata": {"key": key}, "operation": "create"});
+    let target = Target::http_post(
+        rig.sidecar.http,
+        "/v1.0/bindings/bench-redis",
+        Bytes::from(body.to_string()),
+    );
+    let through = rig
+        .through_bindery("redis-create", target, load, bindery_only)
+        .await?;
+    let http_api = pair(
+        "redis create, HTTP API",
+        format!(
             "POST /v1.0/bindings/<redis> create ({} B JSON string) vs SET of the same bytes",
-            json_data.len()
+            rig.json_data.len()
         ),
-        direct: RunStats::from(&direct),
-        bindery: RunStats::from(&through),
-    };
+        &direct,
+        &through,
+    );
     log("latency: redis through bindery's gRPC API");
-    let through = {
-        let _perf = Perf::attach(opts.perf_dir.as_deref(), pid, "redis-create-grpc");
-        load::run(
-            &Target::Grpc {
-                addr: sidecar.grpc,
-                request: InvokeBindingRequest {
-                    name: "bench-redis".to_owned(),
-                    data: json_data.as_bytes().to_vec(),
-                    metadata: [("key".to_owned(), key.clone())].into(),
-                    operation: "create".to_owned(),
-                },
-            },
-            opts.connections,
-            fixed,
-            secs(opts.warmup),
-            secs(opts.seconds),
-            std::slice::from_ref(&sidecar_watch),
-        )
-        .await?
-    };
-    let redis_grpc_pair = Pair {
-        name: "redis create, gRPC API".to_owned(),
-        description: format!(
-            "Dapr/InvokeBinding <redis> create ({} B) vs SET of the same bytes (the direct run above)",
-            json_data.len()
-        ),
-        direct: RunStats::from(&direct),
-        bindery: RunStats::from(&through),
-    };
-    delete_redis_key(opts.redis_addr, &key).await;
-
-    log("latency: http direct");
-    let direct = load::run(
-        &Target::http_post(server_addr, "/out", Bytes::from(json_data.clone())),
-        opts.connections,
-        fixed,
-        secs(opts.warmup),
-        secs(opts.seconds),
-        std::slice::from_ref(&server_watch),
-    )
-    .await?;
-    log("latency: http through bindery");
-    let body = serde_json::json!({"data": data, "operation": "post"});
-    let through = {
-        let _perf = Perf::attach(opts.perf_dir.as_deref(), pid, "http-post");
-        load::run(
-            &Target::http_post(
-                sidecar.http,
-                "/v1.0/bindings/bench-http",
-                Bytes::from(body.to_string()),
-            ),
-            opts.connections,
-            fixed,
-            secs(opts.warmup),
-            secs(opts.seconds),
-            &[sidecar_watch.clone(), server_watch.clone()],
-        )
-        .await?
-    };
-    let http_pair = Pair {
-        name: "http post, HTTP API".to_owned(),
-        description: format!(
-            "POST /v1.0/bindings/<http> post ({} B) vs POST of the same bytes to the server",
-            json_data.len()
-        ),
-        direct: RunStats::from(&direct),
-        bindery: RunStats::from(&through),
-    };
-    log("latency: http through bindery's gRPC API");
-    let through = {
-        let _perf = Perf::attach(opts.perf_dir.as_deref(), pid, "http-post-grpc");
-        load::run(
-            &Target::Grpc {
-                addr: sidecar.grpc,
-                request: InvokeBindingRequest {
-                    name: "bench-http".to_owned(),
-                    data: json_data.as_bytes().to_vec(),
-                    metadata: Default::default(),
-                    operation: "post".to_owned(),
-                },
-            },
-            opts.connections,
-            fixed,
-            secs(opts.warmup),
-            secs(opts.seconds),
-            &[sidecar_watch.clone(), server_watch.clone()],
-        )
-        .await?
-    };
-    let http_grpc_pair = Pair {
-        name: "http post, gRPC API".to_owned(),
-        description: format!(
-            "Dapr/InvokeBinding <http> post ({} B) vs POST of the same bytes to the server (the direct run above)",
-            json_data.len()
-        ),
-        direct: RunStats::from(&direct),
-        bindery: RunStats::from(&through),
-    };
-
-    // ---- saturation: http get to the trivial server, closed loop
-    log("saturation: direct");
-    let direct = load::run(
-        &Target::Http {
-            addr: server_addr,
-            method: Method::GET,
-            path: "/out".to_owned(),
-            content_type: "application/json",
-            body: Bytes::new(),
+    let target = Target::Grpc {
+        addr: rig.sidecar.grpc,
+        request: InvokeBindingRequest {
+            name: "bench-redis".to_owned(),
+            data: rig.json_data.as_bytes().to_vec(),
+            metadata: [("key".to_owned(), key.to_owned())].into(),
+            operation: "create".to_owned(),
         },
-        opts.sat_connections,
-        Pace::Saturate,
-        secs(opts.warmup.min(2.0)),
-        secs(opts.sat_seconds),
-        std::slice::from_ref(&server_watch),
-    )
-    .await?;
-    log("saturation: through bindery");
-    let through = {
-        let _perf = Perf::attach(opts.perf_dir.as_deref(), pid, "saturation");
-        load::run(
-            &Target::http_post(
-                sidecar.http,
-                "/v1.0/bindings/bench-http",
-                Bytes::from_static(br#"{"operation":"get"}"#),
-            ),
-            opts.sat_connections,
-            Pace::Saturate,
-            secs(opts.warmup.min(2.0)),
-            secs(opts.sat_seconds),
-            &[sidecar_watch.clone(), server_watch.clone()],
-        )
-        .await?
     };
-    let saturation = Pair {
-        name: "saturation".to_owned(),
-        description: format!(
-            "closed loop, {} connections: POST /v1.0/bindings/<http> get vs GET to the server",
-            opts.sat_connections
+    let through = rig
+        .through_bindery("redis-create-grpc", target, load, bindery_only)
+        .await?;
+    let grpc_api = pair(
+        "redis create, gRPC API",
+        format!(
+            "Dapr/InvokeBinding <redis> create ({} B) vs SET of the same bytes (the direct run above)",
+            rig.json_data.len()
         ),
-        direct: RunStats::from(&direct),
-        bindery: RunStats::from(&through),
+        &direct,
+        &through,
+    );
+    Ok((http_api, grpc_api))
+}
+
+/// The `http` binding's `post` through bindery's HTTP and then its gRPC API, each against one
+/// direct POST to the server.
+async fn http_pairs(rig: &OutputRig<'_>) -> Result<(Pair, Pair), String> {
+    let load = Load::fixed(rig.opts);
+    log("latency: http direct");
+    let direct = load
+        .run(
+            &Target::http_post(rig.server_addr, "/out", Bytes::from(rig.json_data.clone())),
+            std::slice::from_ref(rig.server_watch),
+        )
+        .await?;
+    log("latency: http through bindery");
+    let body = serde_json::json!({"data": rig.data, "operation": "post"});
+    let target = Target::http_post(
+        rig.sidecar.http,
+        "/v1.0/bindings/bench-http",
+        Bytes::from(body.to_string()),
+    );
+    let through = rig
+        .through_bindery("http-post", target, load, &rig.sidecar_and_server())
+        .await?;
+    let http_api = pair(
+        "http post, HTTP API",
+        format!(
+            "POST /v1.0/bindings/<http> post ({} B) vs POST of the same bytes to the server",
+            rig.json_data.len()
+        ),
+        &direct,
+        &through,
+    );
+    log("latency: http through bindery's gRPC API");
+    let target = Target::Grpc {
+        addr: rig.sidecar.grpc,
+        request: InvokeBindingRequest {
+            name: "bench-http".to_owned(),
+            data: rig.json_data.as_bytes().to_vec(),
+            metadata: Default::default(),
+            operation: "post".to_owned(),
+        },
     };
-    drop(sidecar);
+    let through = rig
+        .through_bindery("http-post-grpc", target, load, &rig.sidecar_and_server())
+        .await?;
+    let grpc_api = pair(
+        "http post, gRPC API",
+        format!(
+            "Dapr/InvokeBinding <http> post ({} B) vs POST of the same bytes to the server (the direct run above)",
+            rig.json_data.len()
+        ),
+        &direct,
+        &through,
+    );
+    Ok((http_api, grpc_api))
+}
 
-    // ---- input delivery
-    let input = input_scenario(opts, &id, &data, server_addr).await?;
+/// Saturation: the `http` binding's `get` to the trivial server vs a GET to it, closed loop.
+async fn saturation_pair(rig: &OutputRig<'_>) -> Result<Pair, String> {
+    let load = Load::saturate(rig.opts);
+    log("saturation: direct");
+    let direct = load
+        .run(
+            &Target::Http {
+                addr: rig.server_addr,
+                method: Method::GET,
+                path: "/out".to_owned(),
+                content_type: "application/json",
+                body: Bytes::new(),
+            },
+            std::slice::from_ref(rig.server_watch),
+        )
+        .await?;
+    log("saturation: through bindery");
+    let target = Target::http_post(
+        rig.sidecar.http,
+        "/v1.0/bindings/bench-http",
+        Bytes::from_static(br#"{"operation":"get"}"#),
+    );
+    let through = rig
+        .through_bindery("saturation", target, load, &rig.sidecar_and_server())
+        .await?;
+    Ok(pair(
+        "saturation",
+        format!(
+            "closed loop, {} connections: POST /v1.0/bindings/<http> get vs GET to the server",
+            rig.opts.sat_connections
+        ),
+        &direct,
+        &through,
+    ))
+}
 
-    // ---- footprint: exec-to-ready with file-only components
+/// Exec-to-ready over `ready_runs` starts with one localstorage component.
+struct Ready {
+    ready_ms: Vec<f64>,
+    median_ms: f64,
+    /// RSS 1 s after the first start was ready.
+    rss_idle_file_only_kib: Option<u64>,
+}
+
+async fn exec_to_ready(opts: &Options) -> Result<Ready, String> {
     log("exec-to-ready");
     let files = tempfile::tempdir().map_err(|e| e.to_string())?;
     let root = files.path().join("store");
@@ -569,7 +710,7 @@ async fn run_all(opts: &Options) -> Result<Report, String> {
             &opts.bindery,
             &file_resources,
             None,
-            &logs.join("bindery-ready.log"),
+            &opts.work_dir.join("bindery-ready.log"),
         )?;
         ready_ms.push(started.ready_after.as_secs_f64() * 1e3);
         if i == 0 {
@@ -582,36 +723,11 @@ async fn run_all(opts: &Options) -> Result<Report, String> {
     }
     let mut sorted = ready_ms.clone();
     sorted.sort_by(f64::total_cmp);
-    let ready_median_ms = sorted[sorted.len() / 2];
-    let binary_bytes = std::fs::metadata(&opts.bindery)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    drop(server);
-
-    Ok(Report {
-        smoke: opts.smoke,
-        machine,
-        settings: Settings {
-            seconds: opts.seconds,
-            warmup: opts.warmup,
-            qps: opts.qps,
-            connections: opts.connections,
-            payload: opts.payload,
-            sat_connections: opts.sat_connections,
-            sat_seconds: opts.sat_seconds,
-            input_messages: opts.input_messages,
-            ready_runs: opts.ready_runs,
-        },
-        latency: vec![redis_pair, http_pair, redis_grpc_pair, http_grpc_pair],
-        saturation,
-        input,
-        footprint: Footprint {
-            rss_idle_kib,
-            rss_idle_file_only_kib,
-            ready_ms,
-            ready_median_ms,
-            binary_bytes,
-        },
+    let median_ms = sorted[sorted.len() / 2];
+    Ok(Ready {
+        ready_ms,
+        median_ms,
+        rss_idle_file_only_kib,
     })
 }
 

@@ -118,9 +118,15 @@ fn success(ok: bool) -> &'static str {
 /// The whole exposition text.
 pub fn render(s: &MetricsSnapshot) -> String {
     let mut out = String::new();
+    binding_families(&mut out, s);
+    delivery_families(&mut out, s);
+    component_families(&mut out, s);
+    out
+}
 
-    let output: Vec<(Labels, &HistogramSnapshot)> = s
-        .output
+/// The output binding histograms, labelled by component, operation and success.
+fn output_rows(s: &MetricsSnapshot) -> Vec<(Labels, &HistogramSnapshot)> {
+    s.output
         .iter()
         .map(|((component, operation, ok), h)| {
             let labels = Labels::new(
@@ -133,16 +139,24 @@ pub fn render(s: &MetricsSnapshot) -> String {
             );
             (labels, h)
         })
-        .collect();
-    let input: Vec<(Labels, &HistogramSnapshot)> = s
-        .input
+        .collect()
+}
+
+/// The input binding histograms, labelled by component and success.
+fn input_rows(s: &MetricsSnapshot) -> Vec<(Labels, &HistogramSnapshot)> {
+    s.input
         .iter()
         .map(|((component, ok), h)| {
             let labels = Labels::new(s, &[("component", component), ("success", success(*ok))]);
             (labels, h)
         })
-        .collect();
+        .collect()
+}
 
+/// daprd's four binding metrics: `_count` and `_latencies` for input, then for output.
+fn binding_families(out: &mut String, s: &MetricsSnapshot) {
+    let output = output_rows(s);
+    let input = input_rows(s);
     for (base, help_count, help_latency, rows) in [
         (
             "dapr_component_input_binding",
@@ -157,33 +171,49 @@ pub fn render(s: &MetricsSnapshot) -> String {
             &output,
         ),
     ] {
-        if rows.is_empty() {
-            continue;
-        }
-        let count = format!("{base}_count");
-        header(&mut out, &count, "counter", help_count);
-        for (labels, h) in rows {
-            let _ = writeln!(out, "{count}{} {}", labels.render(None), h.count);
-        }
-        let latencies = format!("{base}_latencies");
-        header(&mut out, &latencies, "histogram", help_latency);
-        for (labels, h) in rows {
-            histogram(&mut out, &latencies, labels, h);
-        }
+        binding_family(out, base, (help_count, help_latency), rows);
     }
+}
 
-    let by_component = |component: &str| Labels::new(s, &[("component", component)]);
+/// One binding direction's counter and histogram; nothing is written when it has no rows.
+fn binding_family(
+    out: &mut String,
+    base: &str,
+    (help_count, help_latency): (&str, &str),
+    rows: &[(Labels, &HistogramSnapshot)],
+) {
+    if rows.is_empty() {
+        return;
+    }
+    let count = format!("{base}_count");
+    header(out, &count, "counter", help_count);
+    for (labels, h) in rows {
+        let _ = writeln!(out, "{count}{} {}", labels.render(None), h.count);
+    }
+    let latencies = format!("{base}_latencies");
+    header(out, &latencies, "histogram", help_latency);
+    for (labels, h) in rows {
+        histogram(out, &latencies, labels, h);
+    }
+}
+
+fn by_component(s: &MetricsSnapshot, component: &str) -> Labels {
+    Labels::new(s, &[("component", component)])
+}
+
+/// Input delivery and resiliency: in flight, failures, retries and dead letters.
+fn delivery_families(out: &mut String, s: &MetricsSnapshot) {
     family(
-        &mut out,
+        out,
         (
             "bindery_component_input_binding_in_flight",
             "gauge",
             "Events handed to the app and not yet answered.",
         ),
-        s.in_flight.iter().map(|(c, v)| (by_component(c), *v)),
+        s.in_flight.iter().map(|(c, v)| (by_component(s, c), *v)),
     );
     family(
-        &mut out,
+        out,
         (
             "bindery_component_input_binding_failures_total",
             "counter",
@@ -191,10 +221,10 @@ pub fn render(s: &MetricsSnapshot) -> String {
         ),
         s.delivery_failures
             .iter()
-            .map(|(c, v)| (by_component(c), *v)),
+            .map(|(c, v)| (by_component(s, c), *v)),
     );
     family(
-        &mut out,
+        out,
         (
             "bindery_component_retries_total",
             "counter",
@@ -208,34 +238,38 @@ pub fn render(s: &MetricsSnapshot) -> String {
         }),
     );
     family(
-        &mut out,
+        out,
         (
             "bindery_component_dead_letters_total",
             "counter",
             "Events sent to a dead-letter target.",
         ),
-        s.dead_letters.iter().map(|(c, v)| (by_component(c), *v)),
+        s.dead_letters.iter().map(|(c, v)| (by_component(s, c), *v)),
     );
+}
+
+/// Component health and lifecycle: reconnects, failed components and hot reloads.
+fn component_families(out: &mut String, s: &MetricsSnapshot) {
     family(
-        &mut out,
+        out,
         (
             "bindery_component_reconnects_total",
             "counter",
             "Connections a component re-established.",
         ),
-        s.reconnects.iter().map(|(c, v)| (by_component(c), *v)),
+        s.reconnects.iter().map(|(c, v)| (by_component(s, c), *v)),
     );
     family(
-        &mut out,
+        out,
         (
             "bindery_component_failed",
             "gauge",
             "1 for each component that failed to initialise (ignoreErrors) or whose input stopped with an error.",
         ),
-        s.failed_components.iter().map(|c| (by_component(c), 1)),
+        s.failed_components.iter().map(|c| (by_component(s, c), 1)),
     );
     family(
-        &mut out,
+        out,
         (
             "bindery_reloads_total",
             "counter",
@@ -245,7 +279,6 @@ pub fn render(s: &MetricsSnapshot) -> String {
             .iter()
             .map(|(outcome, v)| (Labels::new(s, &[("outcome", outcome)]), *v)),
     );
-    out
 }
 
 #[cfg(test)]
