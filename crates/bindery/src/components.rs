@@ -141,6 +141,11 @@ pub fn reference(registry: &[BindingDescriptor]) -> String {
             if !f.aliases.is_empty() {
                 let _ = write!(description, " Aliases: {}.", f.aliases.join(", "));
             }
+            if f.sensitive {
+                description.push_str(
+                    " Sensitive: a credential, never logged or shown; prefer a `secretKeyRef`.",
+                );
+            }
             if let Some(dir) = f.direction {
                 let _ = write!(
                     description,

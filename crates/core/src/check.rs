@@ -174,6 +174,29 @@ pub fn check_binding(
     mode: Mode,
     out: &mut Vec<Diagnostic>,
 ) -> Option<CheckedBinding> {
+    let first = out.len();
+    let secrets = registry
+        .lookup(&component.spec_type, &component.version)
+        .map(|d| sensitive_values(d, &values.values))
+        .unwrap_or_default();
+    let checked = check_binding_inner(component, values, registry, mode, out);
+    for d in &mut out[first..] {
+        for secret in &secrets {
+            if d.error.message.contains(secret.as_str()) {
+                d.error.message = d.error.message.replace(secret.as_str(), "<redacted>");
+            }
+        }
+    }
+    checked
+}
+
+fn check_binding_inner(
+    component: &Component,
+    values: Values<'_>,
+    registry: &Registry,
+    mode: Mode,
+    out: &mut Vec<Diagnostic>,
+) -> Option<CheckedBinding> {
     let mut findings = Findings { component, out };
     let descriptor = lookup(component, registry, &mut findings)?;
     let properties = match Properties::new(values.values) {
@@ -235,6 +258,27 @@ pub fn check_binding(
         direction: direction?,
         delivery: delivery?,
     })
+}
+
+/// The values of the fields the descriptor marks sensitive (resolved secrets included): a
+/// decoder may quote what it could not parse, and none of these may appear in a finding.
+fn sensitive_values(
+    descriptor: &BindingDescriptor,
+    values: &HashMap<String, String>,
+) -> Vec<String> {
+    values
+        .iter()
+        .filter(|(name, _)| {
+            descriptor.fields.iter().any(|f| {
+                f.sensitive
+                    && std::iter::once(f.name)
+                        .chain(f.aliases.iter().copied())
+                        .any(|n| n.eq_ignore_ascii_case(name))
+            })
+        })
+        .map(|(_, v)| v.clone())
+        .filter(|v| v.len() >= 3)
+        .collect()
 }
 
 fn lookup(
@@ -627,6 +671,60 @@ pub fn locate_config_error(component: &Component, error: &ConfigError) -> LoadEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sensitive_value_never_appears_in_a_finding() {
+        use crate::field::{Field, FieldType};
+        const PASSWORD: Field = Field::new("password", FieldType::Number, "").sensitive();
+        #[derive(Clone)]
+        struct Numeric;
+        impl crate::BindingConfig for Numeric {
+            fn decode(
+                p: &Properties,
+                _: &mut Vec<crate::ConfigWarning>,
+            ) -> Result<Self, ConfigError> {
+                let v = p.raw(&PASSWORD).unwrap_or_default();
+                Err(ConfigError::new(
+                    "password",
+                    format!("{v:?} is not a number"),
+                ))
+            }
+        }
+        const D: BindingDescriptor = BindingDescriptor {
+            type_name: "bindings.t",
+            aliases: &[],
+            status: "alpha",
+            summary: "",
+            fields: &[PASSWORD],
+            operations: &[],
+            decode: crate::decode_as::<Numeric>,
+            build_input: None,
+            build_output: None,
+        };
+        let text = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: c\nspec:\n  type: bindings.t\n  metadata:\n  - name: password\n    value: hunter2\n";
+        let doc = crate::manifest::parse_documents("c.yaml", text)
+            .remove(0)
+            .unwrap();
+        let c = Component::from_document(&doc).unwrap().unwrap();
+        let values = [("password".to_owned(), "hunter2".to_owned())].into();
+        let mut out = Vec::new();
+        let deferred = HashSet::new();
+        let registry = Registry::new(vec![D]);
+        let checked = check_binding(
+            &c,
+            Values {
+                values,
+                deferred: &deferred,
+            },
+            &registry,
+            Mode::Validate,
+            &mut out,
+        );
+        assert!(checked.is_none());
+        let text: Vec<String> = out.iter().map(ToString::to_string).collect();
+        assert!(text.iter().any(|t| t.contains("<redacted>")), "{text:?}");
+        assert!(text.iter().all(|t| !t.contains("hunter2")), "{text:?}");
+    }
 
     #[test]
     fn suggestions_are_typos_only() {

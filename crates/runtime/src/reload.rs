@@ -22,7 +22,7 @@ use crate::loader::{Resources, load_resources};
 use crate::resiliency::Resiliency;
 use crate::runtime::{Built, InputEntry, Runtime, StartupError, resiliency_documents};
 use crate::secrets;
-use crate::state::{ComponentInfo, OutputEntry, State};
+use crate::state::{Apply, ComponentInfo, OutputEntry, State};
 use crate::telemetry::Reloaded;
 
 /// Two definitions are the same component when everything but their position in a file is.
@@ -39,13 +39,6 @@ fn same_definition(a: &Component, b: &Component) -> bool {
 
 fn is_binding(c: &Component) -> bool {
     c.spec_type.to_lowercase().starts_with("bindings.")
-}
-
-/// Start-up stops at the first failure that is not ignored; a reload rejects and goes on.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Apply {
-    Startup,
-    Reload,
 }
 
 /// A reload under construction: the next snapshot and what changes when it is swapped in.

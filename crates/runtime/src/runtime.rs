@@ -23,10 +23,9 @@ use crate::config::RuntimeConfig;
 use crate::delivery::AppSink;
 use crate::loader::{load_resources, resolve_metadata};
 use crate::registry::Registry;
-use crate::reload::Apply;
 use crate::resiliency::invoke_output;
 use crate::secrets::{self, SecretStore};
-use crate::state::{ComponentInfo, OutputEntry, SharedState, State};
+use crate::state::{Apply, ComponentInfo, OutputEntry, SharedState, State};
 use crate::telemetry::{self, InitFailedIgnored, InputStopped, Telemetry};
 
 /// Why the sidecar cannot start.

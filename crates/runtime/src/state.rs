@@ -27,6 +27,13 @@ pub(crate) struct OutputEntry {
     pub(crate) binding: Box<dyn OutputBinding>,
 }
 
+/// Start-up stops at the first failure that is not ignored; a reload rejects and goes on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Apply {
+    Startup,
+    Reload,
+}
+
 /// What one reload did, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReloadSummary {
