@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::BindingError;
 
+/// A boxed future, as the descriptor's builders and the lock stores return.
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
+
 /// Request or response metadata: a flat string map, as in Dapr.
 pub type Metadata = HashMap<String, String>;
 

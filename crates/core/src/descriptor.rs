@@ -4,8 +4,6 @@
 
 use std::any::Any;
 use std::fmt::Write as _;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::binding::{InputBinding, OutputBinding};
@@ -14,7 +12,7 @@ use crate::properties::Properties;
 
 pub use crate::field::{Direction, Field, FieldType};
 
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub use crate::binding::BoxFuture;
 
 /// An operation an output binding accepts.
 #[derive(Debug, Clone, Copy)]

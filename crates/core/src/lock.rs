@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::descriptor::BoxFuture;
+use crate::binding::BoxFuture;
 use crate::{BindingError, Properties};
 
 /// Dapr's unlock outcomes (`lock.Status`).
