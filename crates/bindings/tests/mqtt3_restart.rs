@@ -9,7 +9,7 @@ use bindery_testkit::binding::{self, create};
 use bindery_testkit::servers::{Instance, Kind};
 use bindery_testkit::{RecordingSink, Running};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_and_output_resume_after_a_broker_restart() {
     let Some(broker) = Instance::start(Kind::Mosquitto) else {
         return;
@@ -35,13 +35,15 @@ async fn input_and_output_resume_after_a_broker_restart() {
     // The PUBACK goes out only after the sink accepted "before": let it reach the broker, or
     // the broker rightly hands "before" again after the restart.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let guard = broker.stop();
+    // Blocking server commands run off the async workers, so the binding notices the outage
+    // while it happens.
+    let guard = tokio::task::block_in_place(|| broker.stop());
     assert!(!broker.up(), "mosquitto stopped");
     assert!(
         out.invoke(create("while-down")).await.is_err(),
         "publishing while down fails"
     );
-    let restarted = guard.start();
+    let restarted = tokio::task::block_in_place(|| guard.start());
     assert!(broker.up(), "mosquitto restarted");
 
     // Output reconnects by itself; keep publishing until one is acknowledged, then the input

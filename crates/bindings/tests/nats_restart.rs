@@ -35,7 +35,7 @@ async fn resumes(out: &dyn OutputBinding, events: &mut Running, what: &str) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_and_jetstream_resume_after_a_server_restart() {
     let Some(server) = Instance::start(Kind::Nats) else {
         return;
@@ -69,10 +69,12 @@ async fn core_and_jetstream_resume_after_a_server_restart() {
         assert_eq!(&ev.data[..], b"before");
     }
 
-    let guard = server.stop();
+    // Blocking server commands run off the async workers, so the bindings notice the outage
+    // while it happens.
+    let guard = tokio::task::block_in_place(|| server.stop());
     assert!(!server.up(), "nats-server stopped");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let restarted = guard.start();
+    let restarted = tokio::task::block_in_place(|| guard.start());
     assert!(server.up(), "nats-server restarted");
 
     let (core_out, core_events) = &mut setup[0];
