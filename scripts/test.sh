@@ -45,8 +45,8 @@ cat <<EOF
 == scripts/test.sh: installers, then a Kafka-protocol broker on 127.0.0.1:$KAFKA_PORT (stopped at
    the end), then cargo test --workspace. A first run downloads from crates.io, PyPI and npm and
    compiles the workspace; $tansu_note.
-   Note: the fault tests (crates/bindery/tests/faults_restart_*.rs) stop and restart this
-   machine's PostgreSQL, MariaDB, Redis, RabbitMQ and Mosquitto for a few seconds each.
+   The fault tests stop and restart throwaway servers of their own on free ports, never this
+   machine's shared ones.
 EOF
 
 mapfile -t installers < <(printf '%s\n' scripts/install-*.sh | LC_ALL=C sort)

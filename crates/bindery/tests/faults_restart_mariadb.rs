@@ -1,19 +1,15 @@
-//! MariaDB restarted (`mariadb-admin shutdown`, then `start-stop-daemon`) while bindery inserts
-//! rows through the HTTP API: calls fail while it is down, succeed again within seconds, and
-//! every insert that answered 2xx is readable exactly once afterwards. The only test in this
-//! binary: nothing else runs while the server is down.
+//! A MariaDB of the test's own stopped (SIGTERM, as `mariadb-admin shutdown`) and started again
+//! while bindery inserts rows through the HTTP API: calls fail while it is down, succeed again
+//! within seconds, and every insert that answered 2xx is readable exactly once afterwards.
 
 use std::time::Duration;
 
-use bindery_testkit::faults::{self, Server};
+use bindery_testkit::faults;
+use bindery_testkit::servers::{Instance, Kind};
 use bindery_testkit::{Sidecar, resources};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bindery");
-
-fn url() -> String {
-    std::env::var("MYSQL_URL").unwrap_or_else(|_| "root@tcp(127.0.0.1:3306)/test".to_owned())
-}
 
 fn sql(operation: &str, sql: &str) -> serde_json::Value {
     json!({"operation": operation, "metadata": {"sql": sql}})
@@ -21,13 +17,13 @@ fn sql(operation: &str, sql: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_restart_mid_stream() {
-    if !Server::MariaDb.require() {
+    let Some(server) = Instance::start(Kind::MariaDb) else {
         return;
-    }
+    };
     let table = faults::unique("bindery_faults_");
     let dir = resources(&[(
         "db.yaml",
-        &faults::component("db", "mysql", &[("url", &url())]),
+        &faults::component("db", "mysql", &[("url", &server.url())]),
     )]);
     let sidecar = Sidecar::builder(BIN).resources(dir.path()).spawn().await;
     faults::invoke_json(
@@ -40,7 +36,7 @@ async fn mariadb_restart_mid_stream() {
     )
     .await
     .expect("create table");
-    let outage = faults::database_restart(&sidecar, Server::MariaDb, "db", &table, |id| {
+    let outage = faults::database_restart(&sidecar, &server, "db", &table, |id| {
         sql("exec", &format!("INSERT INTO {table} (id) VALUES ('{id}')"))
     })
     .await;

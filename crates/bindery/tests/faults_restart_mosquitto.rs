@@ -1,27 +1,29 @@
-//! Mosquitto restarted (killed, then started from its config with persistence) while bindery
-//! publishes to and consumes from a topic with a persistent session: output and input resume by
-//! themselves, and every publish that answered 2xx reaches the app. The only test in this
-//! binary: nothing else runs while the broker is down.
+//! A Mosquitto of the test's own (with persistence) stopped (SIGTERM) and started again while
+//! bindery publishes to and consumes from a topic with a persistent session: output and input
+//! resume by themselves, and every publish that answered 2xx reaches the app.
 
 use std::time::Duration;
 
-use bindery_testkit::faults::{self, BrokerRestart, KillableApp, Server};
+use bindery_testkit::faults::{self, BrokerRestart, KillableApp};
+use bindery_testkit::servers::{Instance, Kind};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bindery");
 const APP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/apps/recording_app.py");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_restart_mid_stream() {
-    if !Server::Mosquitto.require() || !faults::require(KillableApp::python_available(), "python3")
-    {
+    if !faults::require(KillableApp::python_available(), "python3") {
         return;
     }
+    let Some(broker) = Instance::start(Kind::Mosquitto) else {
+        return;
+    };
     let id = faults::unique("bfr");
     let component = faults::component(
         "mqtt",
         "mqtt3",
         &[
-            ("url", "tcp://127.0.0.1:1883"),
+            ("url", &broker.url()),
             ("topic", &format!("bindery/faults/{id}")),
             ("consumerID", &id),
             ("cleanSession", "false"),
@@ -33,14 +35,13 @@ async fn mosquitto_restart_mid_stream() {
         scenario: "restart mosquitto",
         binary: BIN,
         app_script: APP,
-        server: Server::Mosquitto,
+        server: &broker,
         binding: "mqtt",
         files: vec![("mqtt.yaml".into(), component)],
         down: Duration::from_secs(2),
     }
     .run()
     .await;
-    faults::mqtt_forget_session(&format!("{id}-consumer"));
     let recovered = r.outage.recovered_after.expect("output recovered");
     assert!(
         recovered < Duration::from_secs(15),

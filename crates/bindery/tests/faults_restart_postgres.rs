@@ -1,20 +1,15 @@
-//! PostgreSQL restarted (`pg_ctlcluster stop` / `start`) while bindery inserts rows through the
-//! HTTP API: calls fail while it is down, succeed again within seconds, and every insert that
-//! answered 2xx is readable exactly once afterwards. The only test in this binary: nothing else
-//! runs while the server is down.
+//! A PostgreSQL of the test's own stopped (fast shutdown, as `pg_ctl stop`) and started again
+//! while bindery inserts rows through the HTTP API: calls fail while it is down, succeed again
+//! within seconds, and every insert that answered 2xx is readable exactly once afterwards.
 
 use std::time::Duration;
 
-use bindery_testkit::faults::{self, Server};
+use bindery_testkit::faults;
+use bindery_testkit::servers::{Instance, Kind};
 use bindery_testkit::{Sidecar, resources};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bindery");
-
-fn url() -> String {
-    std::env::var("POSTGRES_URL")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_owned())
-}
 
 fn sql(operation: &str, sql: &str) -> serde_json::Value {
     json!({"operation": operation, "metadata": {"sql": sql}})
@@ -22,13 +17,13 @@ fn sql(operation: &str, sql: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_mid_stream() {
-    if !Server::Postgres.require() {
+    let Some(server) = Instance::start(Kind::Postgres) else {
         return;
-    }
+    };
     let table = faults::unique("bindery_faults_");
     let dir = resources(&[(
         "pg.yaml",
-        &faults::component("pg", "postgres", &[("connectionString", &url())]),
+        &faults::component("pg", "postgres", &[("connectionString", &server.url())]),
     )]);
     let sidecar = Sidecar::builder(BIN).resources(dir.path()).spawn().await;
     faults::invoke_json(
@@ -38,7 +33,7 @@ async fn postgres_restart_mid_stream() {
     )
     .await
     .expect("create table");
-    let outage = faults::database_restart(&sidecar, Server::Postgres, "pg", &table, |id| {
+    let outage = faults::database_restart(&sidecar, &server, "pg", &table, |id| {
         sql("exec", &format!("INSERT INTO {table} (id) VALUES ('{id}')"))
     })
     .await;

@@ -1,27 +1,29 @@
-//! RabbitMQ restarted (`rabbitmqctl stop_app` / `start_app`) while bindery publishes to and
-//! consumes from a durable queue: output and input resume by themselves, and every publish that
-//! answered 2xx reaches the app. The only test in this binary: nothing else runs while the
-//! broker is down.
+//! A RabbitMQ node of the test's own stopped (`rabbitmqctl -n <node> stop`) and started again
+//! while bindery publishes to and consumes from a durable queue: output and input resume by
+//! themselves, and every publish that answered 2xx reaches the app.
 
 use std::time::Duration;
 
-use bindery_testkit::amqp;
-use bindery_testkit::faults::{self, BrokerRestart, KillableApp, Server};
+use bindery_testkit::faults::{self, BrokerRestart, KillableApp};
+use bindery_testkit::servers::{Instance, Kind};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bindery");
 const APP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/apps/recording_app.py");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_restart_mid_stream() {
-    if !Server::RabbitMq.require() || !faults::require(KillableApp::python_available(), "python3") {
+    if !faults::require(KillableApp::python_available(), "python3") {
         return;
     }
+    let Some(broker) = Instance::start(Kind::RabbitMq) else {
+        return;
+    };
     let queue = faults::unique("bindery-faults-restart-");
     let component = faults::component(
         "rabbit",
         "rabbitmq",
         &[
-            ("host", &amqp::url()),
+            ("host", &broker.url()),
             ("queueName", &queue),
             ("durable", "true"),
             ("reconnectWaitInSeconds", "1"),
@@ -31,14 +33,13 @@ async fn rabbitmq_restart_mid_stream() {
         scenario: "restart rabbitmq",
         binary: BIN,
         app_script: APP,
-        server: Server::RabbitMq,
+        server: &broker,
         binding: "rabbit",
         files: vec![("rabbit.yaml".into(), component)],
         down: Duration::from_secs(2),
     }
     .run()
     .await;
-    amqp::delete(&queue).await;
     let recovered = r.outage.recovered_after.expect("output recovered");
     assert!(
         recovered < Duration::from_secs(15),

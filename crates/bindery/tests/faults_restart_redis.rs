@@ -1,11 +1,11 @@
-//! Redis restarted (`SHUTDOWN SAVE`, then the documented start command, which loads the dump)
-//! while bindery writes through the HTTP API: calls fail while it is down, succeed again within
-//! seconds, and every write that answered 2xx is readable afterwards. The only test in this
-//! binary: nothing else runs while the server is down.
+//! A Redis of the test's own (append-only file, fsynced on every write) stopped (SIGTERM) and
+//! started again while bindery writes through the HTTP API: calls fail while it is down, succeed
+//! again within seconds, and every write that answered 2xx is readable afterwards.
 
 use std::time::Duration;
 
-use bindery_testkit::faults::{self, Server};
+use bindery_testkit::faults;
+use bindery_testkit::servers::{Instance, Kind};
 use bindery_testkit::{Sidecar, resources};
 use serde_json::json;
 
@@ -13,18 +13,18 @@ const BIN: &str = env!("CARGO_BIN_EXE_bindery");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_mid_stream() {
-    if !Server::Redis.require() {
+    let Some(redis) = Instance::start(Kind::RedisDurable) else {
         return;
-    }
+    };
     let prefix = faults::unique("bindery-faults-");
     let dir = resources(&[(
         "redis.yaml",
-        &faults::component("redis", "redis", &[("redisHost", "127.0.0.1:6379")]),
+        &faults::component("redis", "redis", &[("redisHost", &redis.address())]),
     )]);
     let sidecar = Sidecar::builder(BIN).resources(dir.path()).spawn().await;
     let outage = faults::database_restart(
         &sidecar,
-        Server::Redis,
+        &redis,
         "redis",
         &prefix,
         |id| json!({"operation": "create", "data": id, "metadata": {"key": id}}),

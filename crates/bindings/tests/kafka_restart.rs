@@ -1,72 +1,18 @@
-//! Broker restart: kill the Tansu broker mid-stream and start it again. Tansu's memory storage
-//! forgets topics, records and group offsets on restart, so this test is about reconnection:
-//! once the broker is back and the topic is recreated, the same producer and consumer work
-//! again by themselves.
+//! Broker restart: kill a Tansu broker of the test's own (SIGKILL) mid-stream and start it again
+//! on the same port. Tansu's memory storage forgets topics, records and group offsets on
+//! restart, so this test is about reconnection: once the broker is back and the topic is
+//! recreated, the same producer and consumer work again by themselves.
 #![cfg(feature = "kafka")]
 
 mod kafka_support;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bindery_core::{InvokeRequest, OutputBinding};
+use bindery_testkit::servers::{Instance, Kind};
 use bytes::Bytes;
 use kafka_support::*;
-
-fn cache_dir() -> PathBuf {
-    std::env::var_os("BINDERY_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".cache"))
-        .join("tansu")
-}
-
-fn port() -> String {
-    brokers().rsplit(':').next().unwrap_or("9092").to_owned()
-}
-
-/// The pid of the broker listening on our port: the start script's pid file, else `ss`.
-fn broker_pid() -> Option<u32> {
-    let port = port();
-    if let Ok(text) = std::fs::read_to_string(cache_dir().join(format!("broker-{port}.pid")))
-        && let Ok(pid) = text.trim().parse::<u32>()
-        && std::path::Path::new(&format!("/proc/{pid}")).exists()
-    {
-        return Some(pid);
-    }
-    let out = std::process::Command::new("ss")
-        .args(["-ltnpH", &format!("sport = :{port}")])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let start = text.find("pid=")? + 4;
-    text[start..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
-fn start_broker() {
-    let status = std::process::Command::new("bash")
-        .arg(repo_root().join("scripts/start-kafka.sh"))
-        .status()
-        .expect("run start-kafka.sh");
-    assert!(status.success(), "start-kafka.sh failed");
-}
-
-/// Restarts the broker when dropped, so a failing test never leaves it down.
-struct RestoreBroker;
-
-impl Drop for RestoreBroker {
-    fn drop(&mut self) {
-        if !reachable(&brokers()) {
-            let _ = std::process::Command::new("bash")
-                .arg(repo_root().join("scripts/start-kafka.sh"))
-                .status();
-        }
-    }
-}
 
 async fn try_publish(out: &dyn OutputBinding, data: &str) -> bool {
     out.invoke(InvokeRequest {
@@ -81,20 +27,10 @@ async fn try_publish(out: &dyn OutputBinding, data: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn producer_and_consumer_recover_after_broker_restart() {
     let logs = LogCapture::install();
-    if !ensure_broker() {
+    let Some(broker) = Instance::start(Kind::Kafka) else {
         return;
-    }
-    if std::env::var("KAFKA_BROKERS").is_ok() && broker_pid().is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "cannot restart an external broker under CI"
-        );
-        eprintln!(
-            "SKIP: kafka at {} is not a local broker this test can restart",
-            brokers()
-        );
-        return;
-    }
+    };
+    use_broker(broker.address());
     let topic = unique("restart");
     create_topic(&topic, 2).await;
     let group = unique("g");
@@ -140,13 +76,7 @@ async fn producer_and_consumer_recover_after_broker_restart() {
     );
 
     // Kill the broker (memory storage: everything is gone) and bring it back.
-    let _restore = RestoreBroker;
-    let pid = broker_pid().expect("broker pid");
-    let killed = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    let restore = tokio::task::block_in_place(|| broker.kill());
     assert!(
         wait_until(Duration::from_secs(10), || !reachable(&brokers())).await,
         "broker is down"
@@ -159,8 +89,7 @@ async fn producer_and_consumer_recover_after_broker_restart() {
     );
     eprintln!("publish while down failed after {:?}", started.elapsed());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    start_broker();
-    let restarted = Instant::now();
+    let restarted = tokio::task::block_in_place(|| restore.start());
     create_topic(&topic, 2).await;
     let assigned = |logs: &LogCapture| logs.text().matches("kafka partitions assigned").count();
     assert!(

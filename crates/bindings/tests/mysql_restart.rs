@@ -1,21 +1,13 @@
-//! `bindings.mysql` keeps working after the real MariaDB server restarts. The only test in this
-//! binary, so nothing else runs during the restart.
+//! `bindings.mysql` keeps working after a MariaDB server of the test's own stops (SIGTERM, as
+//! `mariadb-admin shutdown`) and starts again.
 #![cfg(feature = "mysql")]
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bindery_bindings::mysql::DESCRIPTOR;
 use bindery_core::InvokeRequest;
 use bindery_testkit::binding;
-use bindery_testkit::faults::Server;
-
-fn wait(want_up: bool, secs: u64) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Server::MariaDb.up() != want_up && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use bindery_testkit::servers::{Instance, Kind};
 
 fn query(sql: &str) -> InvokeRequest {
     binding::sql_request("query", sql, None)
@@ -23,40 +15,29 @@ fn query(sql: &str) -> InvokeRequest {
 
 #[tokio::test]
 async fn recovers_after_server_restart() {
-    if std::env::var("MYSQL_URL").is_ok() {
-        eprintln!("SKIP: restart test only manages the local server");
+    let Some(server) = Instance::start(Kind::MariaDb) else {
         return;
-    }
-    let url = "root@tcp(127.0.0.1:3306)/test";
+    };
+    let url = server.url();
     let built = binding::output(
         &DESCRIPTOR,
         "mysql-restart",
-        &[("url", url), ("maxIdleConns", "4")],
+        &[("url", url.as_str()), ("maxIdleConns", "4")],
     )
     .await;
-    let Some(binding) = binding::server_or_skip(built, &format!("mysql at {url}")) else {
-        return;
-    };
+    let binding = built.unwrap_or_else(|e| panic!("build against the own server: {e}"));
     for _ in 0..4 {
         binding.invoke(query("SELECT 1 AS one")).await.unwrap();
     }
 
-    let _restore = Server::MariaDb.restore_on_drop();
-    let stopped = Command::new("mariadb-admin")
-        .args(["-uroot", "shutdown"])
-        .status();
-    assert!(
-        stopped.is_ok_and(|s| s.success()),
-        "mariadb-admin shutdown failed"
-    );
-    wait(false, 30);
-    assert!(!Server::MariaDb.up(), "mariadb did not stop");
+    let restore = server.stop();
+    assert!(!server.up(), "mariadb did not stop");
     // While it is down the call fails as retriable instead of hanging.
     let err = binding.invoke(query("SELECT 1 AS one")).await.unwrap_err();
     assert!(err.kind().is_retriable(), "{err}");
 
-    Server::MariaDb.start();
-    assert!(Server::MariaDb.up(), "mariadb did not come back");
+    restore.start();
+    assert!(server.up(), "mariadb did not come back");
 
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut last = None;

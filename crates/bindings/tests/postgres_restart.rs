@@ -1,35 +1,13 @@
-//! `bindings.postgres` keeps working after the real PostgreSQL server restarts. The only test in
-//! this binary, so nothing else runs during the restart.
+//! `bindings.postgres` keeps working after a PostgreSQL server of the test's own restarts (fast
+//! shutdown, as `pg_ctl restart`).
 #![cfg(feature = "postgres")]
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bindery_bindings::postgres::DESCRIPTOR;
 use bindery_core::InvokeRequest;
 use bindery_testkit::binding;
-use bindery_testkit::faults::Server;
-
-fn url() -> String {
-    std::env::var("POSTGRES_URL")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_owned())
-}
-
-fn cluster_version() -> Option<String> {
-    std::fs::read_dir("/etc/postgresql")
-        .ok()?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .next()
-}
-
-fn pg_ctl(action: &str) {
-    if let Some(v) = cluster_version() {
-        let _ = Command::new("pg_ctlcluster")
-            .args(["--skip-systemctl-redirect", &v, "main", action])
-            .status();
-    }
-}
+use bindery_testkit::servers::{Instance, Kind};
 
 fn query(sql: &str) -> InvokeRequest {
     binding::sql_request("query", sql, None)
@@ -37,11 +15,10 @@ fn query(sql: &str) -> InvokeRequest {
 
 #[tokio::test]
 async fn recovers_after_server_restart() {
-    if std::env::var("POSTGRES_URL").is_ok() {
-        eprintln!("SKIP: restart test only manages the local server");
+    let Some(server) = Instance::start(Kind::Postgres) else {
         return;
-    }
-    let u = url();
+    };
+    let u = server.url();
     let built = binding::output(
         &DESCRIPTOR,
         "pg-restart",
@@ -52,25 +29,14 @@ async fn recovers_after_server_restart() {
         ],
     )
     .await;
-    let Some(binding) = binding::server_or_skip(built, &format!("postgres at {u}")) else {
-        return;
-    };
-    assert!(
-        cluster_version().is_some(),
-        "no cluster under /etc/postgresql"
-    );
+    let binding = built.unwrap_or_else(|e| panic!("build against the own server: {e}"));
     // Fill the pool with a few connections that the restart will break.
     for _ in 0..4 {
         binding.invoke(query("SELECT 1")).await.unwrap();
     }
 
-    let _restore = Server::Postgres.restore_on_drop();
-    pg_ctl("restart");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !Server::Postgres.up() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(Server::Postgres.up(), "postgres did not come back");
+    server.restart();
+    assert!(server.up(), "postgres did not come back");
 
     // The same binding answers again within a few seconds, by itself.
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -1,5 +1,6 @@
-//! Fault-test helpers: delivery counts, a killable app process, the real servers (reachable,
-//! stopped and restarted with a guard), and process memory.
+//! Fault-test helpers: delivery counts, a killable app process, reachability of the shared
+//! servers, outage scenarios run against a server of the test's own
+//! ([`crate::servers::Instance`]), and process memory.
 //!
 //! Every fault test prints one line `FAULTS <scenario>: sent=… delivered=… duplicated=… lost=…`
 //! (also appended to the file named by `BINDERY_FAULTS_REPORT` when set), so a run's numbers can
@@ -11,6 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::servers::Instance;
 
 /// What a scenario sent and what arrived.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -240,9 +243,10 @@ fn read_lines(path: &Path) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The real servers (see /work/shared/SERVICES.md for the commands).
+// The machine's shared servers: only ever checked, never stopped (fault tests stop servers of
+// their own, `crate::servers::Instance`).
 
-/// A real server on this machine that a fault test may stop and start again.
+/// A shared server on this machine (see /work/shared/SERVICES.md), for tests that only use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Server {
     RabbitMq,
@@ -251,25 +255,6 @@ pub enum Server {
     Postgres,
     MariaDb,
 }
-
-const REDIS_START: &[&str] = &[
-    "--daemonize",
-    "yes",
-    "--bind",
-    "127.0.0.1",
-    "-::1",
-    "--port",
-    "6379",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    "/var/lib/redis",
-    "--logfile",
-    "/var/log/redis/ci.log",
-];
-const MOSQUITTO_PID: &str = "/run/mosquitto/mosquitto.pid";
 
 impl Server {
     pub fn name(self) -> &'static str {
@@ -298,169 +283,13 @@ impl Server {
         std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
     }
 
-    /// Reachable and controllable; fails under CI, prints SKIP otherwise.
+    /// Reachable; fails under CI, prints SKIP otherwise.
     pub fn require(self) -> bool {
-        let controllable = match self {
-            Self::RabbitMq => run_ok("rabbitmqctl", &["status"]),
-            Self::Mosquitto => mosquitto_pid().is_some(),
-            Self::Redis => which("redis-cli"),
-            Self::Postgres => postgres_version().is_some(),
-            Self::MariaDb => which("mariadb-admin"),
-        };
         require(
-            self.up() && controllable,
-            &format!(
-                "{} on 127.0.0.1:{} (and its control command)",
-                self.name(),
-                self.port()
-            ),
+            self.up(),
+            &format!("{} on 127.0.0.1:{}", self.name(), self.port()),
         )
     }
-
-    /// A guard that starts the server again when dropped (also on panic), for a test that stops
-    /// it its own way.
-    pub fn restore_on_drop(self) -> Restore {
-        Restore(self)
-    }
-
-    /// Stops the server; the returned guard starts it again when dropped (also on panic).
-    pub fn stop(self) -> Restore {
-        let guard = Restore(self);
-        match self {
-            Self::RabbitMq => {
-                assert!(run_ok("rabbitmqctl", &["stop_app"]), "rabbitmqctl stop_app");
-            }
-            Self::Mosquitto => {
-                let pid = mosquitto_pid().expect("mosquitto pid");
-                assert!(run_ok("kill", &[&pid]), "kill mosquitto");
-            }
-            Self::Redis => {
-                // SAVE first so what Redis acknowledged survives the restart (it is started
-                // without persistence; a dump file in its dir is still loaded at start-up).
-                let _ = run_ok("redis-cli", &["-p", "6379", "shutdown", "save"]);
-            }
-            Self::Postgres => {
-                let v = postgres_version().expect("postgres cluster");
-                assert!(
-                    run_ok(
-                        "pg_ctlcluster",
-                        &["--skip-systemctl-redirect", &v, "main", "stop"]
-                    ),
-                    "pg_ctlcluster stop"
-                );
-            }
-            Self::MariaDb => {
-                assert!(
-                    run_ok("mariadb-admin", &["-uroot", "shutdown"]),
-                    "mariadb-admin shutdown"
-                );
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.up() {
-            assert!(Instant::now() < deadline, "{} did not stop", self.name());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        guard
-    }
-
-    /// Starts the server if it is down and waits until it accepts connections.
-    pub fn start(self) {
-        if !self.up() {
-            match self {
-                Self::RabbitMq => {
-                    if !run_ok("rabbitmqctl", &["start_app"]) {
-                        let _ = run_ok("rabbitmq-server", &["-detached"]);
-                    }
-                }
-                Self::Mosquitto => {
-                    let _ = run_ok("mosquitto", &["-d", "-c", "/etc/mosquitto/mosquitto.conf"]);
-                }
-                Self::Redis => {
-                    let _ = run_ok("redis-server", REDIS_START);
-                }
-                Self::Postgres => {
-                    if let Some(v) = postgres_version() {
-                        let _ = run_ok(
-                            "pg_ctlcluster",
-                            &["--skip-systemctl-redirect", &v, "main", "start"],
-                        );
-                    }
-                }
-                Self::MariaDb => {
-                    let _ = run_ok(
-                        "start-stop-daemon",
-                        &[
-                            "--start",
-                            "--oknodo",
-                            "--background",
-                            "--exec",
-                            "/usr/sbin/mariadbd",
-                        ],
-                    );
-                }
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.up() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if self == Self::Redis {
-            // Do not leave the dump of a fault test behind for later starts.
-            let _ = std::fs::remove_file("/var/lib/redis/dump.rdb");
-        }
-    }
-}
-
-/// Starts its server again when dropped.
-pub struct Restore(Server);
-
-impl Restore {
-    /// Starts the server now and reports when it accepted connections again.
-    pub fn start(self) -> Instant {
-        drop(self);
-        Instant::now()
-    }
-}
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        self.0.start();
-    }
-}
-
-fn run_ok(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn which(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn mosquitto_pid() -> Option<String> {
-    let pid = std::fs::read_to_string(MOSQUITTO_PID)
-        .ok()?
-        .trim()
-        .to_owned();
-    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
-    cmdline.contains("mosquitto").then_some(pid)
-}
-
-fn postgres_version() -> Option<String> {
-    std::fs::read_dir("/etc/postgresql")
-        .ok()?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .next()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -678,12 +507,12 @@ pub struct Schedule {
     pub after: Duration,
 }
 
-/// Calls output binding `binding` with `body(id)` while `server` is stopped and started again
-/// per `schedule` (calls stop at most 30 s after the restart). Blocking server commands run off
-/// the async workers.
+/// Calls output binding `binding` with `body(id)` while `server` (the test's own) is stopped and
+/// started again per `schedule` (calls stop at most 30 s after the restart). Blocking server
+/// commands run off the async workers.
 pub async fn output_through_outage(
     sidecar: &crate::Sidecar,
-    server: Server,
+    server: &Instance,
     binding: &str,
     prefix: &str,
     body: impl Fn(&str) -> serde_json::Value,
@@ -702,9 +531,11 @@ pub async fn output_through_outage(
     let chaos = {
         let up_at = up_at.clone();
         let stopped = stopped.clone();
+        let server = server.clone();
         async move {
             tokio::time::sleep(before).await;
-            let guard = tokio::task::spawn_blocking(move || server.stop())
+            let stopping = server.clone();
+            let guard = tokio::task::spawn_blocking(move || stopping.stop())
                 .await
                 .expect("stop server");
             stopped.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -713,7 +544,7 @@ pub async fn output_through_outage(
             let up = tokio::task::spawn_blocking(move || guard.start())
                 .await
                 .expect("start server");
-            assert!(server.up(), "{} did not come back", server.name());
+            assert!(server.up(), "{} did not come back", server.kind().name());
             *up_at.lock() = Some(up);
             up - stopped_at
         }
@@ -820,13 +651,14 @@ pub fn strings_in(value: &serde_json::Value) -> Vec<String> {
 }
 
 /// The broker-restart scenario for a source that is both output and input binding `binding`:
-/// messages are published through the sidecar while `server` is stopped and started again;
-/// every accepted publish must reach the app (`lost=0`) and output must succeed again soon.
+/// messages are published through the sidecar while `server` (the test's own) is stopped and
+/// started again; every accepted publish must reach the app (`lost=0`) and output must succeed
+/// again soon.
 pub struct BrokerRestart<'a> {
     pub scenario: &'a str,
     pub binary: &'a str,
     pub app_script: &'a str,
-    pub server: Server,
+    pub server: &'a Instance,
     pub binding: &'a str,
     pub files: Vec<(String, String)>,
     pub down: Duration,
@@ -924,11 +756,12 @@ impl BrokerRestart<'_> {
     }
 }
 
-/// The database-restart scenario: writes through output binding `binding` while `server` is
-/// stopped and started again. Returns the outage; the caller reads back what was accepted.
+/// The database-restart scenario: writes through output binding `binding` while `server` (the
+/// test's own) is stopped and started again. Returns the outage; the caller reads back what was
+/// accepted.
 pub async fn database_restart(
     sidecar: &crate::Sidecar,
-    server: Server,
+    server: &Instance,
     binding: &str,
     prefix: &str,
     body: impl Fn(&str) -> serde_json::Value,

@@ -1,6 +1,6 @@
 //! Test helpers: build and run bindings against a recording sink (`binding`), run the real
 //! `bindery` binary, a recording fake app, free ports, and the server addresses integration
-//! tests use.
+//! tests use, and throwaway servers for fault tests (`servers`).
 #![forbid(unsafe_code)]
 
 pub mod amqp;
@@ -13,6 +13,7 @@ pub mod faults;
 pub mod grpc;
 pub mod moto;
 pub mod notify;
+pub mod servers;
 pub mod sidecar;
 
 pub use app::{Recorded, TestApp};

@@ -18,7 +18,21 @@ use rdkafka::client::DefaultClientContext;
 /// How long an input may take to stop.
 pub const STOP: Duration = Duration::from_secs(30);
 
+static OWN_BROKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Points every helper here at `address` (a broker of the test's own) for the rest of the test
+/// binary.
+pub fn use_broker(address: String) {
+    assert!(
+        OWN_BROKER.set(address).is_ok(),
+        "one broker per test binary"
+    );
+}
+
 pub fn brokers() -> String {
+    if let Some(own) = OWN_BROKER.get() {
+        return own.clone();
+    }
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
 }
 
