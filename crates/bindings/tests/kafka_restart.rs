@@ -50,6 +50,7 @@ fn broker_pid() -> Option<u32> {
 fn start_broker() {
     let status = std::process::Command::new("bash")
         .arg(repo_root().join("scripts/start-kafka.sh"))
+        .env("KAFKA_PORT", port())
         .status()
         .expect("run start-kafka.sh");
     assert!(status.success(), "start-kafka.sh failed");
