@@ -14,27 +14,36 @@ use reqwest::Method;
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bindery");
-const BROKERS: &str = "127.0.0.1:9092";
-
-fn broker_up() -> bool {
-    TcpStream::connect_timeout(&BROKERS.parse().unwrap(), Duration::from_millis(500)).is_ok()
+/// `KAFKA_BROKERS` (one `host:port`), else the project's broker on 127.0.0.1:9092.
+fn brokers() -> String {
+    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
 }
 
-/// Starts the project's broker when none answers; false (with SKIP) outside CI if impossible.
+fn broker_up() -> bool {
+    let addr = brokers().parse().expect("KAFKA_BROKERS is one host:port");
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+}
+
+/// Starts the project's broker on that port when none answers; false (with SKIP) outside CI if
+/// impossible.
 fn ensure_broker() -> bool {
     if !broker_up() {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/start-kafka.sh");
-        let _ = std::process::Command::new("bash").arg(script).status();
+        let port = brokers().rsplit(':').next().unwrap_or("9092").to_owned();
+        let _ = std::process::Command::new("bash")
+            .arg(script)
+            .env("KAFKA_PORT", port)
+            .status();
     }
     bindery_testkit::require(
         broker_up(),
-        &format!("a Kafka-protocol broker at {BROKERS}"),
+        &format!("a Kafka-protocol broker at {}", brokers()),
     )
 }
 
 async fn create_topic(name: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", BROKERS)
+        .set("bootstrap.servers", brokers())
         .create()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -58,8 +67,9 @@ async fn create_topic(name: &str, partitions: i32) {
 }
 
 fn component(topic: &str, group: &str) -> String {
+    let brokers = brokers();
     format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: orders\nspec:\n  type: bindings.kafka\n  version: v1\n  metadata:\n  - name: brokers\n    value: {BROKERS}\n  - name: topics\n    value: {topic}\n  - name: publishTopic\n    value: {topic}\n  - name: consumerGroup\n    value: {group}\n  - name: authType\n    value: none\n  - name: initialOffset\n    value: oldest\n  - name: onAppFailure\n    value: retry\n  - name: heartbeatInterval\n    value: 1s\n  - name: sessionTimeout\n    value: 6s\n"
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: orders\nspec:\n  type: bindings.kafka\n  version: v1\n  metadata:\n  - name: brokers\n    value: {brokers}\n  - name: topics\n    value: {topic}\n  - name: publishTopic\n    value: {topic}\n  - name: consumerGroup\n    value: {group}\n  - name: authType\n    value: none\n  - name: initialOffset\n    value: oldest\n  - name: onAppFailure\n    value: retry\n  - name: heartbeatInterval\n    value: 1s\n  - name: sessionTimeout\n    value: 6s\n"
     )
 }
 

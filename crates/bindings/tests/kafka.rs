@@ -241,6 +241,74 @@ async fn output_errors() {
     );
 }
 
+/// A topic the broker does not have: every `create` fails within seconds, naming it (librdkafka
+/// alone waits `message.timeout.ms`, 30 s, on the first record); once the topic exists,
+/// `create` works without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn create_to_a_missing_topic_fails_fast_then_works_once_it_exists() {
+    if !ensure_broker() {
+        return;
+    }
+    let topic = unique("missing");
+    let out = output(&[("publishTopic", &topic)]).await;
+    let mut took = Vec::new();
+    for attempt in 0..3 {
+        let started = std::time::Instant::now();
+        let e = out
+            .invoke(binding::create(format!("lost-{attempt}"), &[]))
+            .await
+            .expect_err("no such topic");
+        took.push(started.elapsed());
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+        assert!(
+            e.message().contains(&topic) && e.message().contains("does not exist"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "attempt {attempt} answered in {:?}",
+            started.elapsed()
+        );
+    }
+    create_topic(&topic, 1).await;
+    let started = std::time::Instant::now();
+    let published = wait_until_async(Duration::from_secs(30), || async {
+        out.invoke(binding::create("found", &[])).await.is_ok()
+    })
+    .await;
+    println!(
+        "kafka create to a missing topic: 3 errors in {took:?}; after creating it, published: \
+         {published} in {:?}",
+        started.elapsed()
+    );
+    assert!(published, "create works once the topic exists");
+    assert_eq!(
+        read_back(&topic, 1).await[0].payload(),
+        Some(b"found".as_slice())
+    );
+    out.close().await.expect("close");
+    delete_topic(&topic).await;
+}
+
+/// Retries `attempt` every 500 ms until it answers true, up to `within`.
+async fn wait_until_async<F, Fut>(within: Duration, mut attempt: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if attempt().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn input_delivers_with_metadata() {
     if !ensure_broker() {

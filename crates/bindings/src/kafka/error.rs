@@ -22,6 +22,12 @@ pub enum KafkaBindingError {
         message: String,
         retriable: bool,
     },
+    /// sarama's ErrUnknownTopicOrPartition text, with the topic named.
+    #[error(
+        "kafka: Failed to produce message to topic {0}: kafka server: Request was for a topic or \
+         partition that does not exist on this broker"
+    )]
+    UnknownTopic(String),
     #[error(
         "kafka error: consumerGroup is not set; the input binding needs consumerGroup (or consumerID)"
     )]
@@ -38,6 +44,7 @@ impl From<KafkaBindingError> for BindingError {
             | KafkaBindingError::NoPublishTopic
             | KafkaBindingError::BadRequest(_)
             | KafkaBindingError::NoConsumerGroup
+            | KafkaBindingError::UnknownTopic(_)
             | KafkaBindingError::Client(_) => BindingError::invalid(message),
             KafkaBindingError::Produce {
                 retriable: false, ..

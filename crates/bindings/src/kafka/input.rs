@@ -1,8 +1,11 @@
-//! Input side: a consumer-group member that hands each record to the app and stores its offset
-//! for commit only once the app accepted it.
+//! Input side: a consumer-group member. Records of different partitions are delivered in
+//! parallel, one at a time and in order within a partition, as daprd does; with
+//! `maxConcurrentDeliveries: N`, up to N records at once, several of one partition among them.
+//! Either way an offset is stored for commit only once its record and every earlier record of
+//! its partition are done ([`Offsets`]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,14 +17,21 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::{KafkaError as RdKafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::topic_partition_list::TopicPartitionList;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::client::{LogContext, consumer_client_config};
 use super::config::{KafkaConfig, OnAppFailure};
 use super::error::KafkaBindingError;
+use super::offsets::{Offsets, Ticket};
 use crate::common::escape::query_escape;
+
+/// Records taken off the consumer and not yet done, when `maxConcurrentDeliveries` is not set:
+/// the bound that holds the consumer back while partitions are busy.
+const BUFFERED_RECORDS: usize = 1024;
 
 const KEY: &str = "__key";
 const OFFSET: &str = "__offset";
@@ -54,9 +64,11 @@ impl KafkaInput {
     }
 }
 
-/// Commits what was processed before partitions go away, and logs assignments.
+/// Commits what was processed before partitions go away, keeps [`Offsets`] in step with the
+/// assignment, and logs it.
 struct GroupContext {
     log: LogContext,
+    offsets: Arc<Mutex<Offsets>>,
 }
 
 impl ClientContext for GroupContext {
@@ -74,9 +86,11 @@ impl ConsumerContext for GroupContext {
         let name = self.log.name.as_str();
         match rebalance {
             Rebalance::Revoke(partitions) => {
-                // Offsets are stored only for events the app accepted: committing them now
-                // hands the partitions over without losing or replaying processed work.
+                // Offsets are stored only for records done with: committing them now hands the
+                // partitions over without losing or replaying finished work. Records still in
+                // delivery are not committed; the partitions' next owner delivers them again.
                 commit_stored(consumer, name, "revoke");
+                lock(&self.offsets).revoked(elements(partitions));
                 tracing::info!(
                     component = name,
                     "kafka partitions revoked: {}",
@@ -84,6 +98,7 @@ impl ConsumerContext for GroupContext {
                 );
             }
             Rebalance::Assign(partitions) => {
+                lock(&self.offsets).assigned(elements(partitions));
                 tracing::info!(
                     component = name,
                     "kafka partitions assigned: {}",
@@ -93,6 +108,21 @@ impl ConsumerContext for GroupContext {
             Rebalance::Error(e) => tracing::warn!(component = name, "kafka rebalance error: {e}"),
         }
     }
+}
+
+fn lock(offsets: &Mutex<Offsets>) -> std::sync::MutexGuard<'_, Offsets> {
+    // A panic elsewhere never leaves the tracker half-updated (each call is one small step).
+    offsets
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn elements(partitions: &TopicPartitionList) -> Vec<(String, i32)> {
+    partitions
+        .elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
 }
 
 fn describe(partitions: &TopicPartitionList) -> String {
@@ -110,6 +140,19 @@ fn commit_stored<C: Consumer<X>, X: ConsumerContext>(consumer: &C, name: &str, w
         Ok(()) => tracing::debug!(component = name, "kafka offsets committed ({when})"),
         Err(RdKafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
         Err(e) => tracing::warn!(component = name, "kafka offset commit failed ({when}): {e}"),
+    }
+}
+
+/// A record taken off the consumer, owned so that another task can deliver it.
+struct Record {
+    ticket: Ticket,
+    key: Option<Vec<u8>>,
+    event: InputEvent,
+}
+
+impl Record {
+    fn key_b64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.key.as_deref().unwrap_or_default())
     }
 }
 
@@ -161,88 +204,226 @@ fn to_event(message: &BorrowedMessage<'_>, config: &KafkaConfig, name: &str) -> 
     }
 }
 
-fn key_b64(message: &BorrowedMessage<'_>) -> String {
-    base64::engine::general_purpose::STANDARD.encode(message.key().unwrap_or_default())
-}
-
 /// How handling one record ended.
 enum Outcome {
     /// Accepted by the app: its offset may be committed.
     Accepted,
     /// Failed and left behind (daprd's skip); later successes commit past it.
     Skipped,
-    /// Shutdown came while retrying: the record stays uncommitted and is redelivered later.
+    /// Shutdown (or the partition's revocation) came before the app accepted it: the record
+    /// stays uncommitted and is delivered again, here or by the partition's next owner.
     Interrupted,
 }
 
-async fn handle(message: &BorrowedMessage<'_>, config: &KafkaConfig, cx: &InputContext) -> Outcome {
+/// Delivers one record, retrying under `onAppFailure: retry` for as long as `still_ours` holds
+/// (the partition is still assigned under the record's assignment).
+async fn handle(
+    record: &Record,
+    config: &KafkaConfig,
+    cx: &InputContext,
+    still_ours: impl Fn() -> bool,
+) -> Outcome {
     let name = cx.name();
-    let event = to_event(message, config, name);
-    let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+    let Ticket {
+        topic,
+        partition,
+        offset,
+        ..
+    } = &record.ticket;
     tracing::debug!(
         component = name,
         "Processing Kafka message: {topic}/{partition}/{offset}"
     );
-    match config.on_app_failure {
-        OnAppFailure::Skip => match cx.deliver(event).await {
-            Ok(_) => Outcome::Accepted,
-            Err(e) => {
-                tracing::error!(
-                    component = name,
-                    "Error processing Kafka message: {topic}/{partition}/{offset} [key={}]. Error: {e}.",
-                    key_b64(message)
-                );
-                Outcome::Skipped
-            }
-        },
-        OnAppFailure::Retry => {
-            let mut backoff = config.backoff.start();
-            let mut failed = false;
-            loop {
-                match cx.deliver(event.clone()).await {
-                    Ok(_) => {
-                        if failed {
-                            tracing::info!(
-                                component = name,
-                                "Successfully processed Kafka message after it previously failed: \
-                                 {topic}/{partition}/{offset} [key={}]",
-                                key_b64(message)
-                            );
-                        }
-                        return Outcome::Accepted;
-                    }
-                    Err(e) => {
-                        if !failed {
-                            tracing::warn!(
-                                component = name,
-                                "Error processing Kafka message: {topic}/{partition}/{offset} \
-                                 [key={}]. Error: {e}. Retrying...",
-                                key_b64(message)
-                            );
-                            failed = true;
-                        }
-                        let Some(delay) = backoff.next_delay() else {
-                            tracing::error!(
-                                component = name,
-                                "Too many failed attempts at processing Kafka message: \
-                                 {topic}/{partition}/{offset} [key={}]. Error: {e}.",
-                                key_b64(message)
-                            );
-                            return Outcome::Skipped;
-                        };
-                        tokio::select! {
-                            _ = cx.shutdown().cancelled() => {
-                                tracing::debug!(
-                                    component = name,
-                                    "Kafka message processing aborted due to shutdown; will be \
-                                     redelivered: {topic}/{partition}/{offset}"
-                                );
-                                return Outcome::Interrupted;
-                            }
-                            _ = tokio::time::sleep(delay) => {}
-                        }
-                    }
+    let mut backoff = config.backoff.start();
+    let mut failed = false;
+    loop {
+        let e = match cx.deliver(record.event.clone()).await {
+            Ok(_) => {
+                if failed {
+                    tracing::info!(
+                        component = name,
+                        "Successfully processed Kafka message after it previously failed: \
+                         {topic}/{partition}/{offset} [key={}]",
+                        record.key_b64()
+                    );
                 }
+                return Outcome::Accepted;
+            }
+            // A failure because the sidecar is stopping says nothing about the record: never
+            // skip past it then.
+            Err(_) if cx.shutdown().is_cancelled() => return Outcome::Interrupted,
+            Err(e) => e,
+        };
+        if config.on_app_failure == OnAppFailure::Skip {
+            tracing::error!(
+                component = name,
+                "Error processing Kafka message: {topic}/{partition}/{offset} [key={}]. Error: {e}.",
+                record.key_b64()
+            );
+            return Outcome::Skipped;
+        }
+        if !failed {
+            tracing::warn!(
+                component = name,
+                "Error processing Kafka message: {topic}/{partition}/{offset} [key={}]. \
+                 Error: {e}. Retrying...",
+                record.key_b64()
+            );
+            failed = true;
+        }
+        let Some(delay) = backoff.next_delay() else {
+            tracing::error!(
+                component = name,
+                "Too many failed attempts at processing Kafka message: \
+                 {topic}/{partition}/{offset} [key={}]. Error: {e}.",
+                record.key_b64()
+            );
+            return Outcome::Skipped;
+        };
+        if !still_ours() {
+            tracing::debug!(
+                component = name,
+                "Kafka partition revoked while retrying; its next owner delivers it again: \
+                 {topic}/{partition}/{offset}"
+            );
+            return Outcome::Interrupted;
+        }
+        tokio::select! {
+            _ = cx.shutdown().cancelled() => {
+                tracing::debug!(
+                    component = name,
+                    "Kafka message processing aborted due to shutdown; will be redelivered: \
+                     {topic}/{partition}/{offset}"
+                );
+                return Outcome::Interrupted;
+            }
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// What every delivery task shares.
+struct Shared {
+    name: String,
+    config: Arc<KafkaConfig>,
+    consumer: StreamConsumer<GroupContext>,
+    offsets: Arc<Mutex<Offsets>>,
+    cx: InputContext,
+}
+
+impl Shared {
+    /// Delivers one record and stores its partition's offset if the committable point moved.
+    /// False when shutdown interrupted it (its partition's later records are left too).
+    async fn deliver(&self, record: Record) -> bool {
+        let still_ours = || lock(&self.offsets).is_current(&record.ticket);
+        let outcome = handle(&record, &self.config, &self.cx, still_ours).await;
+        if matches!(outcome, Outcome::Interrupted) {
+            return !self.cx.shutdown().is_cancelled();
+        }
+        let Some(last_done) = lock(&self.offsets).finish(&record.ticket) else {
+            return true;
+        };
+        let Ticket {
+            topic, partition, ..
+        } = &record.ticket;
+        if let Err(e) = self.consumer.store_offset(topic, *partition, last_done) {
+            // The partition was revoked meanwhile: its new owner starts from the last commit.
+            tracing::debug!(
+                component = self.name.as_str(),
+                "kafka offset {topic}/{partition}/{last_done} not stored: {e}"
+            );
+        }
+        true
+    }
+}
+
+/// One partition's records, delivered in order by one task.
+struct PartitionWorker {
+    assignment: u64,
+    queue: mpsc::UnboundedSender<(Record, OwnedSemaphorePermit)>,
+    task: JoinHandle<()>,
+}
+
+impl PartitionWorker {
+    /// Starts after `previous` (the partition's worker under an earlier assignment) finished,
+    /// so that order holds across a rebalance too.
+    fn start(shared: Arc<Shared>, assignment: u64, previous: Option<JoinHandle<()>>) -> Self {
+        let (queue, mut records) = mpsc::unbounded_channel::<(Record, OwnedSemaphorePermit)>();
+        let task = tokio::spawn(async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            while let Some((record, _permit)) = records.recv().await {
+                // Records of a revoked assignment, or taken before a shutdown, are left to be
+                // delivered again from the committed offset.
+                if shared.cx.shutdown().is_cancelled()
+                    || !lock(&shared.offsets).is_current(&record.ticket)
+                {
+                    continue;
+                }
+                if !shared.deliver(record).await {
+                    break;
+                }
+            }
+        });
+        Self {
+            assignment,
+            queue,
+            task,
+        }
+    }
+}
+
+/// Hands records to the app: one worker per partition (order kept within it), or one task per
+/// record under `maxConcurrentDeliveries`.
+enum Dispatch {
+    PerPartition(HashMap<(String, i32), PartitionWorker>),
+    Concurrent(JoinSet<()>),
+}
+
+impl Dispatch {
+    fn send(&mut self, shared: &Arc<Shared>, record: Record, permit: OwnedSemaphorePermit) {
+        match self {
+            Self::PerPartition(workers) => {
+                let ticket = &record.ticket;
+                let key = (ticket.topic.clone(), ticket.partition);
+                let stale = workers
+                    .get(&key)
+                    .is_some_and(|w| w.assignment != ticket.assignment || w.queue.is_closed());
+                if stale {
+                    let previous = workers.remove(&key).map(|w| w.task);
+                    let worker =
+                        PartitionWorker::start(shared.clone(), ticket.assignment, previous);
+                    workers.insert(key.clone(), worker);
+                }
+                let worker = workers.entry(key).or_insert_with(|| {
+                    PartitionWorker::start(shared.clone(), record.ticket.assignment, None)
+                });
+                // A worker that stopped (shutdown) drops the record: it stays uncommitted.
+                let _ = worker.queue.send((record, permit));
+            }
+            Self::Concurrent(tasks) => {
+                while tasks.try_join_next().is_some() {}
+                let shared = shared.clone();
+                tasks.spawn(async move {
+                    let _permit = permit;
+                    shared.deliver(record).await;
+                });
+            }
+        }
+    }
+
+    /// Waits for the records in delivery (queued ones are left uncommitted).
+    async fn finish(self) {
+        match self {
+            Self::PerPartition(workers) => {
+                for (_, worker) in workers {
+                    drop(worker.queue);
+                    let _ = worker.task.await;
+                }
+            }
+            Self::Concurrent(tasks) => {
+                tasks.join_all().await;
             }
         }
     }
@@ -260,8 +441,10 @@ impl InputBinding for KafkaInput {
             cx.shutdown().cancelled().await;
             return Ok(());
         }
+        let offsets = Arc::new(Mutex::new(Offsets::default()));
         let context = GroupContext {
             log: LogContext { name: name.clone() },
+            offsets: offsets.clone(),
         };
         let consumer: StreamConsumer<GroupContext> = consumer_client_config(&self.config)
             .create_with_context(context)
@@ -275,37 +458,26 @@ impl InputBinding for KafkaInput {
             "kafka input subscribed to {topics:?} in group {}",
             self.config.consumer_group
         );
-
-        loop {
-            let received = tokio::select! {
-                biased;
-                _ = cx.shutdown().cancelled() => break,
-                received = consumer.recv() => received,
-            };
-            match received {
-                Ok(message) => match handle(&message, &self.config, &cx).await {
-                    Outcome::Accepted => store(&consumer, &message, &name),
-                    Outcome::Skipped => {}
-                    Outcome::Interrupted => break,
-                },
-                Err(e) => {
-                    tracing::warn!(
-                        component = name.as_str(),
-                        "Error consuming {topics:?}. Retrying...: {e}"
-                    );
-                    tokio::select! {
-                        _ = cx.shutdown().cancelled() => break,
-                        _ = tokio::time::sleep(self.config.consume_retry_interval.max(Duration::from_millis(10))) => {}
-                    }
-                }
-            }
-        }
+        let limit = self.config.max_concurrent_deliveries;
+        let shared = Arc::new(Shared {
+            name: name.clone(),
+            config: self.config.clone(),
+            consumer,
+            offsets,
+            cx,
+        });
+        let dispatch = match limit {
+            Some(_) => Dispatch::Concurrent(JoinSet::new()),
+            None => Dispatch::PerPartition(HashMap::new()),
+        };
+        let dispatch = consume(&shared, dispatch, limit.unwrap_or(BUFFERED_RECORDS)).await;
+        dispatch.finish().await;
 
         // Commit what the app accepted, then leave the group (blocking calls: off the runtime).
         tokio::task::spawn_blocking(move || {
-            commit_stored(&consumer, &name, "shutdown");
-            consumer.unsubscribe();
-            drop(consumer);
+            commit_stored(&shared.consumer, &name, "shutdown");
+            shared.consumer.unsubscribe();
+            drop(shared);
             tracing::debug!(component = name.as_str(), "kafka input closed");
         })
         .await
@@ -314,16 +486,56 @@ impl InputBinding for KafkaInput {
     }
 }
 
-fn store(consumer: &StreamConsumer<GroupContext>, message: &BorrowedMessage<'_>, name: &str) {
-    let result: KafkaResult<()> = consumer.store_offset_from_message(message);
-    if let Err(e) = result {
-        // The partition was revoked meanwhile: its new owner starts from the last commit.
-        tracing::debug!(
-            component = name,
-            "kafka offset {}/{}/{} not stored: {e}",
-            message.topic(),
-            message.partition(),
-            message.offset()
-        );
+/// Takes records off the consumer until shutdown, at most `limit` of them not yet done.
+async fn consume(shared: &Arc<Shared>, mut dispatch: Dispatch, limit: usize) -> Dispatch {
+    let (cx, name) = (&shared.cx, shared.name.as_str());
+    let permits = Arc::new(Semaphore::new(limit.max(1)));
+    loop {
+        let permit = tokio::select! {
+            biased;
+            _ = cx.shutdown().cancelled() => break,
+            permit = permits.clone().acquire_owned() => permit.expect("never closed"),
+        };
+        let received = tokio::select! {
+            biased;
+            _ = cx.shutdown().cancelled() => break,
+            received = shared.consumer.recv() => received,
+        };
+        match received {
+            Ok(message) => {
+                let begun = lock(&shared.offsets).begin(
+                    message.topic(),
+                    message.partition(),
+                    message.offset(),
+                );
+                let Some(ticket) = begun else {
+                    // Fetched just before its partition was revoked: its new owner delivers it.
+                    continue;
+                };
+                let record = Record {
+                    ticket,
+                    key: message.key().map(<[u8]>::to_vec),
+                    event: to_event(&message, &shared.config, name),
+                };
+                drop(message);
+                dispatch.send(shared, record, permit);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    component = name,
+                    "Error consuming {:?}. Retrying...: {e}",
+                    shared.config.topics
+                );
+                let pause = shared
+                    .config
+                    .consume_retry_interval
+                    .max(Duration::from_millis(10));
+                tokio::select! {
+                    _ = cx.shutdown().cancelled() => break,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
     }
+    dispatch
 }

@@ -9,12 +9,16 @@
 //!   and moves on, so a later success commits past the failed event; `onAppFailure: retry`
 //!   (`consumeRetryEnabled: true`) redelivers it with the `backOff*` policy and never commits
 //!   past it (with the default endless policy: at-least-once);
-//! - events are handed to the app one at a time (daprd: one at a time per partition).
+//! - partitions are delivered in parallel, one record at a time and in order within each (as
+//!   daprd does); with `maxConcurrentDeliveries: N` up to N records at once, several of one
+//!   partition among them, and an offset is committed only once every earlier record of its
+//!   partition is done.
 
 mod client;
 pub mod config;
 mod error;
 mod input;
+mod offsets;
 mod output;
 
 use bindery_core::descriptor::BoxFuture;

@@ -62,30 +62,44 @@ impl KafkaOutput {
         })
     }
 
-    /// The topic's partition count, cached for the metadata refresh interval.
-    async fn partition_count(&self, topic: &str) -> Option<i32> {
+    /// The topic's partition count, cached for the metadata refresh interval; `Ok(None)` when
+    /// the brokers did not say (the send then waits for the topic as librdkafka does).
+    /// A topic the brokers report as unknown is an error at once: librdkafka would wait
+    /// `message.timeout.ms` for it on the first record, then fail every later one without asking
+    /// again. Not cached, so a topic created afterwards is found on the next call.
+    async fn partition_count(&self, topic: &str) -> Result<Option<i32>, KafkaBindingError> {
         let mut cache = self.partitions.lock().await;
         if let Some((count, at)) = cache.get(topic)
             && at.elapsed() < self.config.metadata_refresh_interval
         {
-            return Some(*count);
+            return Ok(Some(*count));
         }
         let producer = Arc::clone(&self.producer);
         let owned = topic.to_owned();
         let timeout = self.config.read_timeout.min(Duration::from_secs(10));
-        let metadata = tokio::task::spawn_blocking(move || {
+        let fetched = tokio::task::spawn_blocking(move || {
             producer.client().fetch_metadata(Some(&owned), timeout)
         })
-        .await
-        .ok()?
-        .ok()?;
-        let found = metadata.topics().iter().find(|t| t.name() == topic)?;
-        if found.error().is_some() || found.partitions().is_empty() {
-            return None;
+        .await;
+        let Ok(Ok(metadata)) = fetched else {
+            return Ok(None);
+        };
+        let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            return Ok(None);
+        };
+        match found.error().map(RDKafkaErrorCode::from) {
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                return Err(KafkaBindingError::UnknownTopic(topic.to_owned()));
+            }
+            Some(_) => return Ok(None),
+            None if found.partitions().is_empty() => return Ok(None),
+            None => {}
         }
-        let count = i32::try_from(found.partitions().len()).ok()?;
+        let Ok(count) = i32::try_from(found.partitions().len()) else {
+            return Ok(None);
+        };
         cache.insert(topic.to_owned(), (count, Instant::now()));
-        Some(count)
+        Ok(Some(count))
     }
 
     async fn forget_partitions(&self, topic: &str) {
@@ -118,9 +132,8 @@ impl KafkaOutput {
             }
         }
 
-        let partition = self
-            .partition(topic, parts.partition_number, parts.key)
-            .await?;
+        let count = self.partition_count(topic).await?;
+        let partition = partition(parts.partition_number, parts.key, count)?;
         let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic)
             .payload(request.data.as_ref())
             .headers(parts.headers);
@@ -174,33 +187,6 @@ impl KafkaOutput {
         Ok(parts)
     }
 
-    /// The partition to write to: the pinned one (checked against the partition count when
-    /// known), else the key's sarama hash, else librdkafka's choice.
-    async fn partition(
-        &self,
-        topic: &str,
-        partition_number: Option<i32>,
-        key: Option<&str>,
-    ) -> Result<Option<i32>, KafkaBindingError> {
-        Ok(match (partition_number, key) {
-            (Some(n), _) => {
-                if let Some(count) = self.partition_count(topic).await
-                    && n >= count
-                {
-                    return Err(KafkaBindingError::BadRequest(format!(
-                        "partition number {n} is out of range, topic has {count} partitions"
-                    )));
-                }
-                Some(n)
-            }
-            (None, Some(k)) => self
-                .partition_count(topic)
-                .await
-                .map(|count| sarama_hash_partition(k.as_bytes(), count)),
-            (None, None) => None,
-        })
-    }
-
     /// Sends and waits for the delivery report.
     async fn send(
         &self,
@@ -246,6 +232,29 @@ impl KafkaOutput {
             }
         }
     }
+}
+
+/// The partition to write to: the pinned one (checked against the partition count when
+/// known), else the key's sarama hash, else librdkafka's choice.
+fn partition(
+    partition_number: Option<i32>,
+    key: Option<&str>,
+    count: Option<i32>,
+) -> Result<Option<i32>, KafkaBindingError> {
+    Ok(match (partition_number, key) {
+        (Some(n), _) => {
+            if let Some(count) = count
+                && n >= count
+            {
+                return Err(KafkaBindingError::BadRequest(format!(
+                    "partition number {n} is out of range, topic has {count} partitions"
+                )));
+            }
+            Some(n)
+        }
+        (None, Some(k)) => count.map(|count| sarama_hash_partition(k.as_bytes(), count)),
+        (None, None) => None,
+    })
 }
 
 /// What a record takes from the request metadata.

@@ -64,6 +64,9 @@ pub struct KafkaConfig {
     pub tls: TlsConfig,
     pub consumer_fetch_min: i32,
     pub consumer_fetch_default: i32,
+    /// The runtime's `maxConcurrentDeliveries` (bindery only): records in delivery at once.
+    /// `None`: one at a time per partition, partitions in parallel (daprd's way).
+    pub max_concurrent_deliveries: Option<usize>,
 }
 
 /// What `encoding/pem.Decode` would find a block in (a BEGIN line followed by its END line).
@@ -242,6 +245,9 @@ impl KafkaConfig {
         let on_app_failure = consumer::on_app_failure(p, typed.consume_retry_enabled)?;
         let exclude_header_meta_regex = exclude_header_meta_regex(p)?;
         let tls = tls::config(&auth, ca_cert, typed.tls_disable, typed.skip_verify);
+        let max_concurrent_deliveries = p
+            .number::<usize>(&bindery_core::resiliency::MAX_CONCURRENT_DELIVERIES)?
+            .filter(|n| *n > 0);
         Ok(Self {
             brokers,
             topics: consumer::topics(p),
@@ -278,6 +284,7 @@ impl KafkaConfig {
             tls,
             consumer_fetch_min,
             consumer_fetch_default,
+            max_concurrent_deliveries,
         })
     }
 
