@@ -227,8 +227,31 @@ impl RedisBinding {
             })
     }
 
-    /// Runs one command, retrying connection failures like go-redis (`redisMaxRetries`).
+    /// Runs one command, bounded by `dialTimeout` + `readTimeout` in all (retries and
+    /// reconnecting included) unless `readTimeout` is off: on a dead link the manager's own
+    /// reconnect attempts would otherwise keep a call waiting until the link returns.
     async fn run<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, RedisBindingError> {
+        let Some(read) = self.config.response_timeout else {
+            return self.run_with_retries(cmd).await;
+        };
+        match tokio::time::timeout(self.config.dial_timeout + read, self.run_with_retries(cmd))
+            .await
+        {
+            Ok(result) => result,
+            Err(_) => {
+                if let Connection::Node(node) = &self.connection {
+                    node.replace_after_timeout();
+                }
+                Err(RedisBindingError::Command(timeout_error()))
+            }
+        }
+    }
+
+    /// Runs one command, retrying connection failures like go-redis (`redisMaxRetries`).
+    async fn run_with_retries<T: redis::FromRedisValue>(
         &self,
         cmd: &redis::Cmd,
     ) -> Result<T, RedisBindingError> {
