@@ -9,6 +9,7 @@ pub mod azurite;
 pub mod binding;
 pub mod components;
 pub mod deploy;
+pub mod faultproxy;
 pub mod faults;
 pub mod grpc;
 pub mod moto;

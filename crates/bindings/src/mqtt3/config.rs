@@ -57,6 +57,12 @@ pub const BACKOFF_INTERVAL: Field = Field::new(
 )
 .default_value("5s")
 .input_only();
+pub const KEEP_ALIVE: Field = Field::new(
+    "keepAlive",
+    FieldType::Duration,
+    "bindery extension: MQTT keep-alive. A ping goes out this often and a connection whose ping is not answered by the next one is dropped and reconnected, so a dead link is noticed within twice this; the broker drops a client silent for 1.5 times this. Whole seconds, at least 1s (0 turns keep-alive off). daprd's paho client uses 30s plus a 10s ping timeout.",
+)
+.default_value("10s");
 pub const CA_CERT: Field = Field::new("caCert", FieldType::String, "PEM CA certificate for TLS.");
 pub const CLIENT_CERT: Field = Field::new(
     "clientCert",
@@ -84,6 +90,7 @@ pub const FIELDS: &[Field] = &[
     CLEAN_SESSION,
     BACKOFF_MAX_RETRIES,
     BACKOFF_INTERVAL,
+    KEEP_ALIVE,
     CA_CERT,
     CLIENT_CERT,
     CLIENT_KEY,
@@ -110,6 +117,8 @@ pub struct Config {
     /// `None` retries forever.
     pub max_retries: Option<u64>,
     pub retry_interval: Duration,
+    /// Whole seconds, zero or at least one (rumqttc refuses less).
+    pub keep_alive: Duration,
     pub ca_cert: Option<String>,
     pub client_cert: Option<String>,
     pub client_key: Option<Sensitive<String>>,
@@ -174,12 +183,27 @@ impl Config {
             retry_interval: p
                 .duration(&BACKOFF_INTERVAL)?
                 .unwrap_or(Duration::from_secs(5)),
+            keep_alive: keep_alive(p)?,
             ca_cert,
             client_cert,
             client_key: client_key.map(Sensitive::new),
             qos_given: non_empty(p, &QOS).is_some(),
         })
     }
+}
+
+/// `keepAlive` in whole seconds: zero, or at least one second.
+fn keep_alive(p: &Properties) -> Result<Duration, ConfigError> {
+    let Some(d) = p.duration(&KEEP_ALIVE)? else {
+        return Ok(Duration::from_secs(10));
+    };
+    if !d.is_zero() && d < Duration::from_secs(1) {
+        return Err(ConfigError::new(
+            KEEP_ALIVE.name,
+            "invalid keepAlive: must be 0 or at least 1s",
+        ));
+    }
+    Ok(Duration::from_secs(d.as_secs()))
 }
 
 /// Parses the broker URL the way daprd's paho client reads it. Errors never quote the URL,

@@ -86,7 +86,7 @@ impl From<MqttError> for BindingError {
 fn options(cfg: &Config, client_id: String) -> Result<MqttOptions, MqttError> {
     let mut o = MqttOptions::new(client_id, cfg.broker.host.clone(), cfg.broker.port);
     o.set_clean_session(cfg.clean_session)
-        .set_keep_alive(Duration::from_secs(30))
+        .set_keep_alive(cfg.keep_alive)
         .set_max_packet_size(MAX_PACKET, MAX_PACKET);
     if let Some(user) = &cfg.broker.username {
         o.set_credentials(

@@ -79,6 +79,8 @@ pub struct Dsn {
     pub db: Option<String>,
     pub tls: Tls,
     pub dial_timeout: Option<Duration>,
+    /// go-sql-driver's `readTimeout`; bindery bounds each whole operation with it.
+    pub read_timeout: Option<Duration>,
     /// `SET name=value` statements for unknown parameters.
     pub session_vars: Vec<(String, String)>,
 }
@@ -269,6 +271,17 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
     };
     let address = parse_address(net, addr)?;
     let (tls, dial_timeout, session_vars) = parse_params(query)?;
+    let read_timeout = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("readTimeout="))
+        .map(|v| {
+            percent_decode(v).and_then(|v| {
+                bindery_core::duration::parse_go_duration(&v)
+                    .map_err(|e| format!("invalid DSN: readTimeout: {e}"))
+            })
+        })
+        .transpose()?
+        .filter(|d| !d.is_zero());
     Ok(Dsn {
         user,
         password,
@@ -276,6 +289,7 @@ pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
         db: Some(db.to_owned()).filter(|d| !d.is_empty()),
         tls,
         dial_timeout,
+        read_timeout,
         session_vars,
     })
 }

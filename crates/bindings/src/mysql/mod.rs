@@ -17,6 +17,10 @@
 //! Every call checks its pooled connection with a ping first and replaces it when the server
 //! went away, so the binding recovers by itself after a server restart (Go's database/sql does
 //! the same with its bad-connection retries).
+//!
+//! bindery bounds each whole operation (connection, ping, query, rows) by the DSN's
+//! `readTimeout`, or by the dial timeout (`timeout`, default 20 s) when it has none, and answers
+//! `i/o timeout`; daprd's driver waits on a dead link until TCP gives up (minutes).
 
 mod config;
 
@@ -84,6 +88,8 @@ const BAD_CONN_RETRIES: usize = 3;
 pub struct MysqlBinding {
     pool: Mutex<Option<Pool>>,
     connect_timeout: Duration,
+    /// Bound on one whole operation (connection, query, reading the rows).
+    operation_timeout: Duration,
 }
 
 impl MysqlBinding {
@@ -115,6 +121,9 @@ impl MysqlBinding {
         Ok(Self {
             pool: Mutex::new(Some(pool)),
             connect_timeout,
+            // daprd's driver waits without bound on a dead link unless the DSN has
+            // `readTimeout`; bindery bounds every operation, by default as the dial.
+            operation_timeout: config.dsn.read_timeout.unwrap_or(connect_timeout),
         })
     }
 
@@ -160,6 +169,21 @@ impl MysqlBinding {
     }
 
     async fn run(&self, sql: &str, params: &[Json]) -> Result<(Vec<Row>, u64), BindingError> {
+        let timeout = self.operation_timeout;
+        tokio::time::timeout(timeout, self.run_unbounded(sql, params))
+            .await
+            .unwrap_or_else(|_| {
+                Err(BindingError::unavailable(format!(
+                    "error executing query: i/o timeout (after {timeout:?})"
+                )))
+            })
+    }
+
+    async fn run_unbounded(
+        &self,
+        sql: &str,
+        params: &[Json],
+    ) -> Result<(Vec<Row>, u64), BindingError> {
         let mut conn = self.conn().await?;
         let outcome = if params.is_empty() {
             match conn.query_iter(sql).await {

@@ -108,6 +108,12 @@ pub const NAME: Field = Field::new(
     FieldType::String,
     "Connection name shown by the server.",
 );
+pub const PING_INTERVAL: Field = Field::new(
+    "pingInterval",
+    FieldType::Duration,
+    "How often the client pings the server; after three unanswered pings the connection is dropped and reconnected, so a dead link is noticed within three times this (the NATS clients' default is 2m).",
+)
+.default_value("5s");
 
 pub const FIELDS: &[Field] = &[
     NATS_URL,
@@ -126,6 +132,7 @@ pub const FIELDS: &[Field] = &[
     NKEY,
     CREDS_FILE,
     NAME,
+    PING_INTERVAL,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +168,7 @@ pub struct Config {
     pub max_deliver: i64,
     pub auth: Auth,
     pub name: Option<String>,
+    pub ping_interval: Duration,
 }
 
 fn opt(p: &Properties, f: &Field) -> Option<String> {
@@ -237,6 +245,10 @@ impl Config {
             max_deliver: p.number(&MAX_DELIVER)?.unwrap_or(0),
             auth,
             name: opt(p, &NAME),
+            ping_interval: p
+                .duration(&PING_INTERVAL)?
+                .filter(|d| !d.is_zero())
+                .unwrap_or(Duration::from_secs(5)),
         })
     }
 }

@@ -87,6 +87,7 @@ async fn connect(cfg: &Config, role: &str) -> Result<async_nats::Client, NatsErr
                 .unwrap_or_else(|| format!("bindery-{role}")),
         )
         .connection_timeout(Duration::from_secs(5))
+        .ping_interval(cfg.ping_interval)
         // Try again quickly after a server restart: 0, 250 ms, 500 ms ... capped at 2 s.
         .reconnect_delay_callback(|attempts| {
             Duration::from_millis((attempts as u64).saturating_mul(250).min(2_000))

@@ -69,6 +69,8 @@ fn build_output(cx: BuildContext) -> BoxFuture<Result<Box<dyn OutputBinding>, Bi
 pub struct PostgresBinding {
     pool: Pool,
     exec_mode: ExecMode,
+    /// Bound on one operation (daprd's `timeout`): waiting for a connection and the query.
+    timeout: std::time::Duration,
     closed: AtomicBool,
     reaper: Option<tokio::task::JoinHandle<()>>,
 }
@@ -138,6 +140,7 @@ impl PostgresBinding {
         Ok(Self {
             pool,
             exec_mode: config.exec_mode,
+            timeout: config.timeout,
             closed: AtomicBool::new(false),
             reaper,
         })
@@ -178,7 +181,8 @@ impl PostgresBinding {
     }
 
     async fn exec(&self, sql: &str, params: &[Value]) -> Result<u64, BindingError> {
-        let client = self.client().await?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let client = self.bounded_client(deadline).await?;
         let run = async {
             if params.is_empty() {
                 let messages = client.simple_query(sql).await?;
@@ -198,11 +202,13 @@ impl PostgresBinding {
                 args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
             client.execute(&stmt, &refs).await
         };
-        run.await.map_err(|e| query_error(&e))
+        let outcome = tokio::time::timeout_at(deadline, run).await;
+        self.settle(client, outcome)
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<u8>, BindingError> {
-        let client = self.client().await?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let client = self.bounded_client(deadline).await?;
         let run = async {
             let stmt = self.statement(&client, sql).await?;
             let args = bind(&stmt, params);
@@ -228,7 +234,41 @@ impl PostgresBinding {
             out.push(b']');
             Ok::<_, tokio_postgres::Error>(out)
         };
-        run.await.map_err(|e| query_error(&e))
+        let outcome = tokio::time::timeout_at(deadline, run).await;
+        self.settle(client, outcome)
+    }
+
+    /// A pooled connection, waiting no later than `deadline` (the operation's `timeout`).
+    async fn bounded_client(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<deadpool_postgres::Object, BindingError> {
+        tokio::time::timeout_at(deadline, self.client())
+            .await
+            .unwrap_or_else(|_| Err(self.timed_out()))
+    }
+
+    /// The outcome of one operation. A connection whose operation timed out may sit on a dead
+    /// link with a request in flight: it leaves the pool instead of serving the next call.
+    fn settle<T>(
+        &self,
+        client: deadpool_postgres::Object,
+        outcome: Result<Result<T, tokio_postgres::Error>, tokio::time::error::Elapsed>,
+    ) -> Result<T, BindingError> {
+        match outcome {
+            Ok(result) => result.map_err(|e| query_error(&e)),
+            Err(_) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(self.timed_out())
+            }
+        }
+    }
+
+    fn timed_out(&self) -> BindingError {
+        BindingError::unavailable(format!(
+            "error executing query: context deadline exceeded (timeout {:?})",
+            self.timeout
+        ))
     }
 }
 

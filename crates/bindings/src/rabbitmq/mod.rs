@@ -6,6 +6,10 @@
 //! declare the queue with the configured arguments when they connect, and both reconnect by
 //! themselves: input every `reconnectWaitInSeconds`, output on the next `create` after the
 //! channel was lost.
+//!
+//! bindery extensions: `heartBeat` (10 s, amqp091-go's default, which daprd gets without a
+//! setting) makes a dead link noticed within two intervals; `publishTimeout` (15 s) bounds a
+//! whole `create`, so a call through a dead link fails with a timeout instead of hanging.
 
 mod config;
 mod tls;
@@ -61,6 +65,8 @@ pub enum RabbitError {
     NotOpen,
     #[error("the broker did not accept the message (publisher confirm nack)")]
     Nacked,
+    #[error("rabbitMQ binding error: publish timed out after {0:?} (publishTimeout)")]
+    Timeout(Duration),
     #[error("{0}")]
     InvalidRequest(String),
 }
@@ -71,7 +77,9 @@ impl From<RabbitError> for BindingError {
             RabbitError::Uri(_) | RabbitError::InvalidRequest(_) => {
                 BindingError::invalid(e.to_string())
             }
-            RabbitError::NotOpen | RabbitError::Nacked => BindingError::unavailable(e.to_string()),
+            RabbitError::NotOpen | RabbitError::Nacked | RabbitError::Timeout(_) => {
+                BindingError::unavailable(e.to_string())
+            }
             RabbitError::Amqp(ref inner) if inner.is_amqp_soft_error() => {
                 BindingError::other(e.to_string())
             }
@@ -97,6 +105,11 @@ async fn connect(cfg: &Config) -> Result<(Connection, Channel), RabbitError> {
     }
     if uri.query.connection_timeout.is_none() {
         uri.query.connection_timeout = Some(10_000);
+    }
+    // A heartbeat in the URI wins; otherwise `heartBeat` (10 s, amqp091-go's default). lapin
+    // closes the connection after two silent intervals, so a blackholed link is noticed.
+    if uri.query.heartbeat.is_none() {
+        uri.query.heartbeat = Some(cfg.heartbeat.as_secs().min(u64::from(u16::MAX)) as u16);
     }
     let runtime = lapin::runtime::default_runtime()?;
     let connection = Connection::connect_uri_with_config(
@@ -205,6 +218,25 @@ impl RabbitOutput {
 #[async_trait]
 impl OutputBinding for RabbitOutput {
     async fn invoke(&self, req: InvokeRequest) -> Result<Option<InvokeResponse>, BindingError> {
+        // Bounded as a whole (waiting for the connection lock, reconnecting, the confirm), so
+        // a call through a dead link fails instead of hanging until TCP gives up.
+        let timeout = self.cfg.publish_timeout;
+        tokio::time::timeout(timeout, self.publish(req))
+            .await
+            .unwrap_or(Err(RabbitError::Timeout(timeout).into()))
+    }
+
+    async fn close(&self) -> Result<(), BindingError> {
+        if let Some(conn) = self.conn.lock().await.take() {
+            let _ = conn.channel.close(200, "closing".into()).await;
+            let _ = conn.connection.close(200, "closing".into()).await;
+        }
+        Ok(())
+    }
+}
+
+impl RabbitOutput {
+    async fn publish(&self, req: InvokeRequest) -> Result<Option<InvokeResponse>, BindingError> {
         let properties = publish_properties(&req.metadata)?;
         let channel = self.channel().await?;
         let published = async {
@@ -231,14 +263,6 @@ impl OutputBinding for RabbitOutput {
             return Err(e.into());
         }
         Ok(None)
-    }
-
-    async fn close(&self) -> Result<(), BindingError> {
-        if let Some(conn) = self.conn.lock().await.take() {
-            let _ = conn.channel.close(200, "closing".into()).await;
-            let _ = conn.connection.close(200, "closing".into()).await;
-        }
-        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod config;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
@@ -116,14 +117,54 @@ fn is_connection_error(e: &RedisError) -> bool {
 
 #[derive(Clone)]
 enum Connection {
-    Node(ConnectionManager),
+    Node(Arc<Node>),
     Cluster(ClusterConnection),
+}
+
+/// The one server's connection manager, replaced when a command times out.
+struct Node {
+    current: std::sync::RwLock<ConnectionManager>,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+}
+
+impl Node {
+    /// A response timeout leaves the manager on a connection that may be dead (a blackholed
+    /// link, a peer gone without a FIN): the manager reconnects only on I/O errors, which such
+    /// a link never gives. Start over on a fresh connection instead, as go-redis drops a
+    /// connection whose read timed out.
+    fn replace_after_timeout(&self) {
+        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+            Ok(fresh) => {
+                if let Ok(mut current) = self.current.write() {
+                    *current = fresh;
+                }
+                tracing::debug!(
+                    component = "bindings.redis",
+                    "Redis command timed out; using a new connection."
+                );
+            }
+            Err(e) => {
+                tracing::warn!(component = "bindings.redis", error = %e, "Could not replace a timed-out Redis connection.")
+            }
+        }
+    }
 }
 
 impl Connection {
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, RedisError> {
         match self {
-            Connection::Node(c) => cmd.query_async(&mut c.clone()).await,
+            Connection::Node(node) => {
+                let mut current = match node.current.read() {
+                    Ok(c) => c.clone(),
+                    Err(poisoned) => poisoned.into_inner().clone(),
+                };
+                let result = cmd.query_async(&mut current).await;
+                if result.as_ref().is_err_and(RedisError::is_timeout) {
+                    node.replace_after_timeout();
+                }
+                result
+            }
             Connection::Cluster(c) => cmd.query_async(&mut c.clone()).await,
         }
     }
@@ -186,8 +227,31 @@ impl RedisBinding {
             })
     }
 
-    /// Runs one command, retrying connection failures like go-redis (`redisMaxRetries`).
+    /// Runs one command, bounded by `dialTimeout` + `readTimeout` in all (retries and
+    /// reconnecting included) unless `readTimeout` is off: on a dead link the manager's own
+    /// reconnect attempts would otherwise keep a call waiting until the link returns.
     async fn run<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, RedisBindingError> {
+        let Some(read) = self.config.response_timeout else {
+            return self.run_with_retries(cmd).await;
+        };
+        match tokio::time::timeout(self.config.dial_timeout + read, self.run_with_retries(cmd))
+            .await
+        {
+            Ok(result) => result,
+            Err(_) => {
+                if let Connection::Node(node) = &self.connection {
+                    node.replace_after_timeout();
+                }
+                Err(RedisBindingError::Command(timeout_error()))
+            }
+        }
+    }
+
+    /// Runs one command, retrying connection failures like go-redis (`redisMaxRetries`).
+    async fn run_with_retries<T: redis::FromRedisValue>(
         &self,
         cmd: &redis::Cmd,
     ) -> Result<T, RedisBindingError> {
@@ -384,12 +448,16 @@ async fn connect_node(
     }
     let conn = tokio::time::timeout(
         config.dial_timeout.saturating_mul(2),
-        ConnectionManager::new_with_config(client, manager),
+        ConnectionManager::new_with_config(client.clone(), manager.clone()),
     )
     .await
     .map_err(|_| connect_err(timeout_error()))?
     .map_err(connect_err)?;
-    Ok(Connection::Node(conn))
+    Ok(Connection::Node(Arc::new(Node {
+        current: std::sync::RwLock::new(conn),
+        client,
+        config: manager,
+    })))
 }
 
 fn tls_certificates(config: &RedisConfig) -> Result<Option<TlsCertificates>, RedisBindingError> {

@@ -1,0 +1,769 @@
+//! Network faults between bindery and its servers, through `bindery_testkit::faultproxy`:
+//! a 30 s blackhole mid-stream, a half-open connection (the server side vanishes without a FIN)
+//! and a slow link (200 ms each way), for RabbitMQ, Mosquitto, NATS (JetStream), Redis,
+//! PostgreSQL and MariaDB, through the real binary.
+//!
+//! Each scenario runs one sidecar with a component `via` that reaches the server through the
+//! proxy (input and output) and, for brokers, a component `direct` (output only) that publishes
+//! to the same queue, topic or subject straight to the server, so the stream goes on while the
+//! link is broken. It reports `FAULTS <scenario>: sent=… delivered=… duplicated=… lost=…` plus
+//! the bounds measured: when the input noticed, how long after the link's return it delivered
+//! again, how long failed output calls took, and when output succeeded again.
+//!
+//! Scenarios wait most of the time: run them side by side, e.g.
+//! `cargo test -p bindery --test faults_network_links -- --test-threads 20 --nocapture`.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bindery_testkit::faultproxy::FaultProxy;
+use bindery_testkit::faults::{self, Counts, KillableApp};
+use bindery_testkit::{Sidecar, resources};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bindery");
+const APP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/apps/recording_app.py");
+
+const BLACKHOLE: Duration = Duration::from_secs(30);
+const BEFORE: Duration = Duration::from_secs(3);
+/// Output calls through the broken link: one every second, each allowed this long.
+const CALL_EVERY: Duration = Duration::from_secs(1);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
+/// The bound: reconnect and succeed again within 5 s of the link's return.
+const RECOVERY: Duration = Duration::from_secs(5);
+
+// The servers behind the proxies: one function each, so moving to throwaway instances is one
+// line per server.
+fn rabbitmq_upstream() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5672))
+}
+fn mosquitto_upstream() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 1883))
+}
+fn nats_upstream() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 4222))
+}
+fn redis_upstream() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 6379))
+}
+fn postgres_upstream() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5432))
+}
+fn mariadb_upstream() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 3306))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Every packet dropped for [`BLACKHOLE`], then the link returns.
+    Blackhole,
+    /// Open connections forgotten without FIN or RST; new connections work at once.
+    HalfOpen,
+    /// 200 ms each way for the whole run.
+    Slow,
+}
+
+impl Fault {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Blackhole => "blackhole",
+            Self::HalfOpen => "half-open",
+            Self::Slow => "slow link",
+        }
+    }
+}
+
+/// One component under test.
+struct Setup {
+    component: &'static str,
+    /// `via` (through the proxy at the given address) and, for brokers, `direct`.
+    files: Box<dyn Fn(SocketAddr) -> Vec<(String, String)> + Send + Sync>,
+    /// Has an input binding (`via`) delivering to the app.
+    input: bool,
+    /// Text the sidecar logs when the input notices a dead connection.
+    lost_marker: &'static str,
+    /// The body of output call `id`.
+    body: Arc<dyn Fn(&str) -> Value + Send + Sync>,
+    /// What reading back through `direct` finds, for outputs without an input.
+    read_back: Option<ReadBack>,
+    /// A table to create first (SQL).
+    table: Option<String>,
+}
+
+type ReadBack = Box<
+    dyn Fn(Arc<Sidecar>, Vec<String>) -> futures::future::BoxFuture<'static, Vec<String>>
+        + Send
+        + Sync,
+>;
+
+/// One output call as the caller saw it.
+#[derive(Debug, Clone)]
+struct Call {
+    id: String,
+    started: Instant,
+    took: Duration,
+    error: Option<String>,
+}
+
+#[derive(Default)]
+struct Timeline {
+    fault_at: Option<Instant>,
+    back_at: Option<Instant>,
+    noticed_after: Option<Duration>,
+    input_resumed_after: Option<Duration>,
+    stop: bool,
+}
+
+async fn call(sidecar: &Sidecar, binding: &str, id: String, body: Value) -> Call {
+    let started = Instant::now();
+    let answer = sidecar
+        .client
+        .post(sidecar.url(&format!("/v1.0/bindings/{binding}")))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .timeout(CLIENT_TIMEOUT)
+        .send()
+        .await;
+    let error = match answer {
+        Ok(r) if r.status().is_success() => None,
+        Ok(r) => Some(format!(
+            "{}: {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        )),
+        Err(e) => Some(format!("client: {e}")),
+    };
+    Call {
+        id,
+        started,
+        took: started.elapsed(),
+        error,
+    }
+}
+
+/// Calls `binding` every `every` (without waiting for earlier calls) until the timeline stops.
+async fn stream_calls(
+    sidecar: Arc<Sidecar>,
+    binding: &'static str,
+    prefix: String,
+    body: Arc<dyn Fn(&str) -> Value + Send + Sync>,
+    every: Duration,
+    timeline: Arc<Mutex<Timeline>>,
+) -> Vec<Call> {
+    let mut tasks = Vec::new();
+    let mut i = 0usize;
+    while !timeline.lock().unwrap().stop {
+        let id = format!("{prefix}-{i:06}");
+        i += 1;
+        let sidecar = sidecar.clone();
+        let payload = body(&id);
+        tasks.push(tokio::spawn(async move {
+            call(&sidecar, binding, id, payload).await
+        }));
+        tokio::time::sleep(every).await;
+    }
+    let mut calls = Vec::new();
+    for t in tasks {
+        calls.push(t.await.expect("call task"));
+    }
+    calls
+}
+
+fn accepted(calls: &[Call]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.error.is_none())
+        .map(|c| c.id.clone())
+        .collect()
+}
+
+/// Breaks the link per `fault`, watching the log for `marker` and the app for deliveries.
+async fn chaos(
+    fault: Fault,
+    proxy: Arc<FaultProxy>,
+    sidecar: Arc<Sidecar>,
+    app: Option<Arc<KillableApp>>,
+    marker: &'static str,
+    timeline: Arc<Mutex<Timeline>>,
+) {
+    tokio::time::sleep(BEFORE).await;
+    let watch = Watch {
+        sidecar: &sidecar,
+        marker,
+        before: sidecar.output().matches(marker).count(),
+        since: Instant::now(),
+        timeline: &timeline,
+    };
+    timeline.lock().unwrap().fault_at = Some(watch.since);
+    let back_at = match fault {
+        Fault::Blackhole => {
+            proxy.blackhole();
+            watch.run(BLACKHOLE, false).await;
+            proxy.pass();
+            Instant::now()
+        }
+        Fault::HalfOpen => {
+            let forgotten = proxy.half_open();
+            assert!(forgotten > 0, "no connection through the proxy to forget");
+            // The link itself is fine: recovery counts from the fault, once it was noticed.
+            watch.run(BLACKHOLE + RECOVERY, true).await;
+            watch.since
+        }
+        Fault::Slow => Instant::now(),
+    };
+    timeline.lock().unwrap().back_at = Some(back_at);
+    if let Some(app) = app {
+        let before = app.accepted().len();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while Instant::now() < deadline {
+            if app.accepted().len() > before {
+                timeline.lock().unwrap().input_resumed_after = Some(back_at.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Calls go on for a while after the link is back (after the dead connection was noticed,
+    // for a half-open one), so recovery is seen.
+    let after = Duration::from_secs(8);
+    match fault {
+        Fault::HalfOpen => tokio::time::sleep(after).await,
+        _ => tokio::time::sleep(after.saturating_sub(back_at.elapsed())).await,
+    }
+    timeline.lock().unwrap().stop = true;
+}
+
+/// Watches the sidecar's log for a new `marker` line (an input noticing the dead link).
+struct Watch<'a> {
+    sidecar: &'a Sidecar,
+    marker: &'static str,
+    before: usize,
+    since: Instant,
+    timeline: &'a Mutex<Timeline>,
+}
+
+impl Watch<'_> {
+    /// Polls for up to `limit` from the fault, or until noticed when `until_noticed`.
+    async fn run(&self, limit: Duration, until_noticed: bool) {
+        while self.since.elapsed() < limit {
+            let noticed = self.timeline.lock().unwrap().noticed_after.is_some();
+            if noticed && until_noticed {
+                return;
+            }
+            if !noticed
+                && !self.marker.is_empty()
+                && self.sidecar.output().matches(self.marker).count() > self.before
+            {
+                self.timeline.lock().unwrap().noticed_after = Some(self.since.elapsed());
+            }
+            if self.marker.is_empty() && until_noticed {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map_or("never".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()))
+}
+
+async fn run(fault: Fault, setup: Setup) {
+    if !faults::require(FaultProxy::available(), "iptables (as root)")
+        || !faults::require(KillableApp::python_available(), "python3")
+    {
+        return;
+    }
+    let scenario = format!("{} {}", fault.name(), setup.component);
+    let proxy = Arc::new(FaultProxy::start(upstream_of(setup.component)).await);
+    let upstream = proxy.upstream();
+    if !faults::require(
+        std::net::TcpStream::connect_timeout(&upstream, Duration::from_secs(1)).is_ok(),
+        &format!("{} on {upstream}", setup.component),
+    ) {
+        return;
+    }
+    if fault == Fault::Slow {
+        proxy.delay(Duration::from_millis(200));
+    }
+    let files = (setup.files)(proxy.addr());
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let dir = resources(&files);
+    let app = Arc::new(KillableApp::start(APP, 0.0, 0));
+    let sidecar = Arc::new(
+        Sidecar::builder(BIN)
+            .resources(dir.path())
+            .app_port(app.port)
+            .spawn()
+            .await,
+    );
+    sidecar.wait_ready().await;
+    if setup.input {
+        // Subscribed before the stream starts (MQTT keeps nothing for a new subscriber):
+        // warm-up messages until one arrives.
+        let arrived = bindery_testkit::eventually(Duration::from_secs(20), || async {
+            if app.accepted().iter().any(|b| b.contains("warmup")) {
+                return Some(());
+            }
+            call(&sidecar, "direct", "warmup".into(), (setup.body)("warmup")).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            None
+        })
+        .await;
+        assert!(
+            arrived.is_some(),
+            "the input never delivered the warm-up message"
+        );
+    }
+
+    let timeline = Arc::new(Mutex::new(Timeline::default()));
+    let prefix = scenario.replace(' ', "-");
+    let body = setup.body.clone();
+    let via = stream_calls(
+        sidecar.clone(),
+        "via",
+        format!("{prefix}-via"),
+        body.clone(),
+        CALL_EVERY / 4,
+        timeline.clone(),
+    );
+    let direct = async {
+        if setup.input {
+            stream_calls(
+                sidecar.clone(),
+                "direct",
+                format!("{prefix}-direct"),
+                body.clone(),
+                match fault {
+                    Fault::Slow => Duration::from_millis(500),
+                    _ => Duration::from_millis(50),
+                },
+                timeline.clone(),
+            )
+            .await
+        } else {
+            Vec::new()
+        }
+    };
+    let chaos = chaos(
+        fault,
+        proxy.clone(),
+        sidecar.clone(),
+        setup.input.then(|| app.clone()),
+        setup.lost_marker,
+        timeline.clone(),
+    );
+    let (via_calls, direct_calls, ()) = tokio::join!(via, direct, chaos);
+    let log = faults::tail(&sidecar.output(), 60);
+
+    let mut sent = accepted(&via_calls);
+    sent.extend(accepted(&direct_calls));
+    let attempted: Vec<String> = via_calls
+        .iter()
+        .chain(&direct_calls)
+        .map(|c| c.id.clone())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = received(&setup, &app, &sidecar, &attempted).await;
+    while Counts::of(&sent, &got).lost > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        got = received(&setup, &app, &sidecar, &attempted).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    got = received(&setup, &app, &sidecar, &attempted).await;
+    let mut counts = Counts::of(&sent, &got);
+    counts.unexpected = Counts::of(&attempted, &got).unexpected;
+
+    let t = timeline.lock().unwrap();
+    assert!(t.fault_at.is_some(), "fault injected");
+    let back_at = t.back_at.expect("link back");
+    let failed: Vec<&Call> = via_calls.iter().filter(|c| c.error.is_some()).collect();
+    let slowest_failure = failed.iter().map(|c| c.took).max();
+    // Calls made while the link was broken: none may wait for the link to return.
+    let slowest_during_fault = via_calls
+        .iter()
+        .filter(|c| t.fault_at.is_some_and(|f| c.started >= f) && c.started < back_at)
+        .map(|c| c.took)
+        .max();
+    let output_recovered_after = via_calls
+        .iter()
+        .filter(|c| c.error.is_none() && c.started >= back_at)
+        .map(|c| c.started + c.took - back_at)
+        .min();
+    let first_error = failed
+        .first()
+        .and_then(|c| c.error.clone())
+        .unwrap_or_default();
+    faults::report(
+        &format!("{} {}", fault.name(), setup.component),
+        &counts,
+        &format!(
+            "noticed_after={} input_resumed_after={} output_failed={} output_slowest_failure={} output_slowest_during_fault={} output_recovered_after={} error={:?}",
+            secs(t.noticed_after),
+            secs(t.input_resumed_after),
+            failed.len(),
+            secs(slowest_failure),
+            secs(slowest_during_fault),
+            secs(output_recovered_after),
+            first_error.chars().take(160).collect::<String>(),
+        ),
+    );
+    assert!(sidecar.is_running(), "the sidecar kept running\n{log}");
+    let missing = Counts::missing(&sent, &got);
+    assert_eq!(
+        counts.lost,
+        0,
+        "accepted but never delivered (first 20): {:?}\n{log}",
+        &missing[..missing.len().min(20)]
+    );
+    assert_eq!(counts.unexpected, 0, "arrivals nobody sent");
+    match fault {
+        Fault::Slow => {
+            assert!(
+                failed.is_empty(),
+                "calls failed on a slow link: {first_error}\n{log}"
+            );
+        }
+        Fault::Blackhole | Fault::HalfOpen => {
+            if setup.input {
+                assert!(
+                    t.noticed_after.is_some(),
+                    "the input never noticed the dead link\n{log}"
+                );
+            }
+            // No call hangs: each failed one answered well within the client's patience.
+            let slowest = slowest_failure.max(slowest_during_fault);
+            assert!(
+                slowest.is_none_or(|d| d < Duration::from_secs(45)),
+                "a call took {slowest:?}\n{log}"
+            );
+            if fault == Fault::Blackhole {
+                assert!(
+                    !failed.is_empty(),
+                    "no call failed while the link was blackholed\n{log}"
+                );
+            }
+            let recovered = output_recovered_after.expect("output never succeeded again");
+            let bound = match fault {
+                // Half-open: the link is fine; the dead connection must be noticed first.
+                Fault::HalfOpen => BLACKHOLE + RECOVERY,
+                _ => RECOVERY,
+            };
+            assert!(
+                recovered <= bound,
+                "output recovered {recovered:?} after the link\n{log}"
+            );
+            if setup.input {
+                let resumed = t.input_resumed_after.expect("input never resumed");
+                assert!(resumed <= bound, "input resumed after {resumed:?}\n{log}");
+            }
+        }
+    }
+}
+
+async fn received(
+    setup: &Setup,
+    app: &KillableApp,
+    sidecar: &Arc<Sidecar>,
+    attempted: &[String],
+) -> Vec<String> {
+    match &setup.read_back {
+        Some(read) => read(sidecar.clone(), attempted.to_vec()).await,
+        None => app
+            .accepted()
+            .iter()
+            .map(|b| faults::unquote(b))
+            .filter(|b| b != "warmup")
+            .collect(),
+    }
+}
+
+fn upstream_of(component: &str) -> SocketAddr {
+    match component {
+        "rabbitmq" => rabbitmq_upstream(),
+        "mqtt3" => mosquitto_upstream(),
+        "nats" => nats_upstream(),
+        "redis" => redis_upstream(),
+        "postgres" => postgres_upstream(),
+        "mysql" => mariadb_upstream(),
+        other => panic!("no upstream for {other}"),
+    }
+}
+
+fn file(name: &str, ty: &str, metadata: &[(&str, &str)]) -> (String, String) {
+    (
+        format!("{name}.yaml"),
+        faults::component(name, ty, metadata),
+    )
+}
+
+fn create(id: &str) -> Value {
+    json!({"operation": "create", "data": id})
+}
+
+// ---------------------------------------------------------------------------------------------
+// The components.
+
+fn rabbitmq() -> Setup {
+    let queue = faults::unique("bindery-netfaults-");
+    Setup {
+        component: "rabbitmq",
+        files: Box::new(move |via| {
+            let md = |addr: SocketAddr| {
+                vec![
+                    ("host", format!("amqp://guest:guest@{addr}/%2f")),
+                    ("queueName", queue.clone()),
+                    ("durable", "true".into()),
+                    ("reconnectWaitInSeconds", "1".into()),
+                ]
+            };
+            let via_md = md(via);
+            let mut direct_md = md(rabbitmq_upstream());
+            direct_md.push(("direction", "output".into()));
+            vec![
+                file("via", "rabbitmq", &borrow(&via_md)),
+                file("direct", "rabbitmq", &borrow(&direct_md)),
+            ]
+        }),
+        input: true,
+        lost_marker: "Lost the RabbitMQ consumer",
+        body: Arc::new(create),
+        read_back: None,
+        table: None,
+    }
+}
+
+fn mqtt3() -> Setup {
+    let topic = faults::unique("bindery/netfaults/");
+    let client = faults::unique("netfaults");
+    Setup {
+        component: "mqtt3",
+        files: Box::new(move |via| {
+            let md = |addr: SocketAddr, id: String| {
+                vec![
+                    ("url", format!("tcp://{addr}")),
+                    ("topic", topic.clone()),
+                    ("consumerID", id),
+                    ("cleanSession", "false".into()),
+                ]
+            };
+            let via_md = md(via, format!("{client}-via"));
+            let mut direct_md = md(mosquitto_upstream(), format!("{client}-direct"));
+            direct_md.push(("direction", "output".into()));
+            vec![
+                file("via", "mqtt3", &borrow(&via_md)),
+                file("direct", "mqtt3", &borrow(&direct_md)),
+            ]
+        }),
+        input: true,
+        lost_marker: "MQTT connection failed",
+        body: Arc::new(create),
+        read_back: None,
+        table: None,
+    }
+}
+
+fn nats() -> Setup {
+    let name = faults::unique("netfaults");
+    Setup {
+        component: "nats",
+        files: Box::new(move |via| {
+            let md = |addr: SocketAddr| {
+                vec![
+                    ("natsURL", format!("nats://{addr}")),
+                    ("subject", format!("{name}.events")),
+                    ("jetStream", "true".into()),
+                    ("stream", name.clone()),
+                    ("createStream", "true".into()),
+                    ("durableName", name.clone()),
+                ]
+            };
+            let via_md = md(via);
+            let mut direct_md = md(nats_upstream());
+            direct_md.push(("direction", "output".into()));
+            vec![
+                file("via", "nats", &borrow(&via_md)),
+                file("direct", "nats", &borrow(&direct_md)),
+            ]
+        }),
+        input: true,
+        lost_marker: "disconnected",
+        body: Arc::new(create),
+        read_back: None,
+        table: None,
+    }
+}
+
+fn borrow<'a>(md: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    md.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+fn redis() -> Setup {
+    let prefix = faults::unique("netfaults:");
+    let key_prefix = prefix.clone();
+    Setup {
+        component: "redis",
+        files: Box::new(|via| {
+            vec![
+                file("via", "redis", &[("redisHost", &via.to_string())]),
+                file(
+                    "direct",
+                    "redis",
+                    &[("redisHost", &redis_upstream().to_string())],
+                ),
+            ]
+        }),
+        input: false,
+        lost_marker: "",
+        body: Arc::new(
+            move |id| json!({"operation": "create", "data": id, "metadata": {"key": format!("{key_prefix}{id}"), "ttlInSeconds": "600"}}),
+        ),
+        read_back: Some(Box::new(move |sidecar, ids| {
+            let prefix = prefix.clone();
+            Box::pin(async move {
+                let mut found = Vec::new();
+                for id in ids {
+                    let key = format!("{prefix}{id}");
+                    let got = faults::invoke_json(
+                        &sidecar,
+                        "direct",
+                        json!({"operation": "get", "metadata": {"key": key}}),
+                    )
+                    .await;
+                    if let Ok(v) = got {
+                        found.extend(faults::strings_in(&v).into_iter().filter(|s| !s.is_empty()));
+                    }
+                }
+                found
+            })
+        })),
+        table: None,
+    }
+}
+
+fn sql_setup(
+    component: &'static str,
+    ty: &'static str,
+    url_key: &'static str,
+    url: fn(SocketAddr) -> String,
+    upstream: fn() -> SocketAddr,
+) -> Setup {
+    let table = faults::unique("netfaults_");
+    let insert_table = table.clone();
+    let table_name = table.clone();
+    Setup {
+        component,
+        files: Box::new(move |via| {
+            vec![
+                file("via", ty, &[(url_key, &url(via))]),
+                file("direct", ty, &[(url_key, &url(upstream()))]),
+            ]
+        }),
+        input: false,
+        lost_marker: "",
+        body: Arc::new(
+            move |id| json!({"operation": "exec", "metadata": {"sql": format!("INSERT INTO {insert_table} (id) VALUES ('{id}')")}}),
+        ),
+        read_back: Some(Box::new(move |sidecar, _| {
+            let table = table.clone();
+            Box::pin(async move {
+                let sql = |s: String| json!({"operation": "query", "metadata": {"sql": s}});
+                faults::invoke_json(&sidecar, "direct", sql(format!("SELECT id FROM {table}")))
+                    .await
+                    .map(|v| faults::strings_in(&v))
+                    .unwrap_or_default()
+            })
+        })),
+        table: Some(table_name),
+    }
+}
+
+fn postgres() -> Setup {
+    sql_setup(
+        "postgres",
+        "postgres",
+        "connectionString",
+        |a| {
+            format!(
+                "host={} port={} user=postgres dbname=test",
+                a.ip(),
+                a.port()
+            )
+        },
+        postgres_upstream,
+    )
+}
+
+fn mysql() -> Setup {
+    sql_setup(
+        "mysql",
+        "mysql",
+        "url",
+        |a| format!("root:@tcp({a})/test"),
+        mariadb_upstream,
+    )
+}
+
+/// SQL scenarios need their table first: created through a short-lived sidecar straight to
+/// the server.
+async fn with_table(setup: Setup, fault: Fault) {
+    if let Some(table) = &setup.table {
+        let upstream = upstream_of(setup.component);
+        let up = std::net::TcpStream::connect_timeout(&upstream, Duration::from_secs(1)).is_ok();
+        if !faults::require(up, &format!("{} on {upstream}", setup.component)) {
+            return;
+        }
+        let files: Vec<(String, String)> = (setup.files)(upstream)
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("direct"))
+            .collect();
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let dir = resources(&files);
+        let sidecar = Sidecar::builder(BIN).resources(dir.path()).spawn().await;
+        let sql = format!("CREATE TABLE {table} (id varchar(64))");
+        faults::invoke_json(
+            &sidecar,
+            "direct",
+            json!({"operation": "exec", "metadata": {"sql": sql}}),
+        )
+        .await
+        .expect("create table");
+    }
+    run(fault, setup).await;
+}
+
+macro_rules! scenarios {
+    ($($feature:literal, $setup:ident: $blackhole:ident, $half_open:ident, $slow:ident;)*) => {$(
+        #[cfg(feature = $feature)]
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $blackhole() {
+            with_table($setup(), Fault::Blackhole).await;
+        }
+        #[cfg(feature = $feature)]
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $half_open() {
+            with_table($setup(), Fault::HalfOpen).await;
+        }
+        #[cfg(feature = $feature)]
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $slow() {
+            with_table($setup(), Fault::Slow).await;
+        }
+    )*};
+}
+
+scenarios! {
+    "rabbitmq", rabbitmq: blackhole_rabbitmq, half_open_rabbitmq, slow_rabbitmq;
+    "mqtt3", mqtt3: blackhole_mqtt3, half_open_mqtt3, slow_mqtt3;
+    "nats", nats: blackhole_nats, half_open_nats, slow_nats;
+    "redis", redis: blackhole_redis, half_open_redis, slow_redis;
+    "postgres", postgres: blackhole_postgres, half_open_postgres, slow_postgres;
+    "mysql", mysql: blackhole_mysql, half_open_mysql, slow_mysql;
+}
