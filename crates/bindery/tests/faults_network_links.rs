@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use bindery_testkit::faultproxy::FaultProxy;
 use bindery_testkit::faults::{self, Counts, KillableApp};
+use bindery_testkit::servers::{Instance, Kind};
 use bindery_testkit::{Sidecar, resources};
 use serde_json::{Value, json};
 
@@ -33,25 +34,18 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 /// The bound: reconnect and succeed again within 5 s of the link's return.
 const RECOVERY: Duration = Duration::from_secs(5);
 
-// The servers behind the proxies: one function each, so moving to throwaway instances is one
-// line per server.
-fn rabbitmq_upstream() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 5672))
-}
-fn mosquitto_upstream() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 1883))
-}
-fn nats_upstream() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 4222))
-}
-fn redis_upstream() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 6379))
-}
-fn postgres_upstream() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 5432))
-}
-fn mariadb_upstream() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 3306))
+/// Each scenario runs against a server of its own (a throwaway instance on free ports, removed
+/// when the scenario ends), so breaking links never disturbs the machine's shared servers.
+fn server_kind(component: &str) -> Kind {
+    match component {
+        "rabbitmq" => Kind::RabbitMq,
+        "mqtt3" => Kind::Mosquitto,
+        "nats" => Kind::Nats,
+        "redis" => Kind::Redis,
+        "postgres" => Kind::Postgres,
+        "mysql" => Kind::MariaDb,
+        other => panic!("no server for {other}"),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +71,9 @@ impl Fault {
 /// One component under test.
 struct Setup {
     component: &'static str,
-    /// `via` (through the proxy at the given address) and, for brokers, `direct`.
-    files: Box<dyn Fn(SocketAddr) -> Vec<(String, String)> + Send + Sync>,
+    /// `via` (through the proxy at the first address) and, for brokers, `direct` (straight to
+    /// the server at the second).
+    files: Box<dyn Fn(SocketAddr, SocketAddr) -> Vec<(String, String)> + Send + Sync>,
     /// Has an input binding (`via`) delivering to the app.
     input: bool,
     /// Text the sidecar logs when the input notices a dead connection.
@@ -269,14 +264,14 @@ fn secs(d: Option<Duration>) -> String {
     d.map_or("never".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()))
 }
 
-async fn run(fault: Fault, setup: Setup) {
+async fn run(fault: Fault, setup: Setup, server: SocketAddr) {
     if !faults::require(FaultProxy::available(), "iptables (as root)")
         || !faults::require(KillableApp::python_available(), "python3")
     {
         return;
     }
     let scenario = format!("{} {}", fault.name(), setup.component);
-    let proxy = Arc::new(FaultProxy::start(upstream_of(setup.component)).await);
+    let proxy = Arc::new(FaultProxy::start(server).await);
     let upstream = proxy.upstream();
     if !faults::require(
         std::net::TcpStream::connect_timeout(&upstream, Duration::from_secs(1)).is_ok(),
@@ -287,7 +282,7 @@ async fn run(fault: Fault, setup: Setup) {
     if fault == Fault::Slow {
         proxy.delay(Duration::from_millis(200));
     }
-    let files = (setup.files)(proxy.addr());
+    let files = (setup.files)(proxy.addr(), server);
     let files: Vec<(&str, &str)> = files
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_str()))
@@ -482,18 +477,6 @@ async fn received(
     }
 }
 
-fn upstream_of(component: &str) -> SocketAddr {
-    match component {
-        "rabbitmq" => rabbitmq_upstream(),
-        "mqtt3" => mosquitto_upstream(),
-        "nats" => nats_upstream(),
-        "redis" => redis_upstream(),
-        "postgres" => postgres_upstream(),
-        "mysql" => mariadb_upstream(),
-        other => panic!("no upstream for {other}"),
-    }
-}
-
 fn file(name: &str, ty: &str, metadata: &[(&str, &str)]) -> (String, String) {
     (
         format!("{name}.yaml"),
@@ -512,7 +495,7 @@ fn rabbitmq() -> Setup {
     let queue = faults::unique("bindery-netfaults-");
     Setup {
         component: "rabbitmq",
-        files: Box::new(move |via| {
+        files: Box::new(move |via, server| {
             let md = |addr: SocketAddr| {
                 vec![
                     ("host", format!("amqp://guest:guest@{addr}/%2f")),
@@ -522,7 +505,7 @@ fn rabbitmq() -> Setup {
                 ]
             };
             let via_md = md(via);
-            let mut direct_md = md(rabbitmq_upstream());
+            let mut direct_md = md(server);
             direct_md.push(("direction", "output".into()));
             vec![
                 file("via", "rabbitmq", &borrow(&via_md)),
@@ -542,7 +525,7 @@ fn mqtt3() -> Setup {
     let client = faults::unique("netfaults");
     Setup {
         component: "mqtt3",
-        files: Box::new(move |via| {
+        files: Box::new(move |via, server| {
             let md = |addr: SocketAddr, id: String| {
                 vec![
                     ("url", format!("tcp://{addr}")),
@@ -552,7 +535,7 @@ fn mqtt3() -> Setup {
                 ]
             };
             let via_md = md(via, format!("{client}-via"));
-            let mut direct_md = md(mosquitto_upstream(), format!("{client}-direct"));
+            let mut direct_md = md(server, format!("{client}-direct"));
             direct_md.push(("direction", "output".into()));
             vec![
                 file("via", "mqtt3", &borrow(&via_md)),
@@ -571,7 +554,7 @@ fn nats() -> Setup {
     let name = faults::unique("netfaults");
     Setup {
         component: "nats",
-        files: Box::new(move |via| {
+        files: Box::new(move |via, server| {
             let md = |addr: SocketAddr| {
                 vec![
                     ("natsURL", format!("nats://{addr}")),
@@ -583,7 +566,7 @@ fn nats() -> Setup {
                 ]
             };
             let via_md = md(via);
-            let mut direct_md = md(nats_upstream());
+            let mut direct_md = md(server);
             direct_md.push(("direction", "output".into()));
             vec![
                 file("via", "nats", &borrow(&via_md)),
@@ -607,13 +590,13 @@ fn redis() -> Setup {
     let key_prefix = prefix.clone();
     Setup {
         component: "redis",
-        files: Box::new(|via| {
+        files: Box::new(|via, server| {
             vec![
                 file("via", "redis", &[("redisHost", &via.to_string())]),
                 file(
                     "direct",
                     "redis",
-                    &[("redisHost", &redis_upstream().to_string())],
+                    &[("redisHost", &server.to_string())],
                 ),
             ]
         }),
@@ -650,17 +633,16 @@ fn sql_setup(
     ty: &'static str,
     url_key: &'static str,
     url: fn(SocketAddr) -> String,
-    upstream: fn() -> SocketAddr,
 ) -> Setup {
     let table = faults::unique("netfaults_");
     let insert_table = table.clone();
     let table_name = table.clone();
     Setup {
         component,
-        files: Box::new(move |via| {
+        files: Box::new(move |via, server| {
             vec![
                 file("via", ty, &[(url_key, &url(via))]),
-                file("direct", ty, &[(url_key, &url(upstream()))]),
+                file("direct", ty, &[(url_key, &url(server))]),
             ]
         }),
         input: false,
@@ -694,7 +676,6 @@ fn postgres() -> Setup {
                 a.port()
             )
         },
-        postgres_upstream,
     )
 }
 
@@ -704,20 +685,20 @@ fn mysql() -> Setup {
         "mysql",
         "url",
         |a| format!("root:@tcp({a})/test"),
-        mariadb_upstream,
     )
 }
 
 /// SQL scenarios need their table first: created through a short-lived sidecar straight to
 /// the server.
 async fn with_table(setup: Setup, fault: Fault) {
+    let kind = server_kind(setup.component);
+    // Starting a server blocks (RabbitMQ takes seconds): keep the runtime's other tasks going.
+    let Some(instance) = tokio::task::block_in_place(|| Instance::start(kind)) else {
+        return;
+    };
+    let server: SocketAddr = instance.address().parse().expect("server address");
     if let Some(table) = &setup.table {
-        let upstream = upstream_of(setup.component);
-        let up = std::net::TcpStream::connect_timeout(&upstream, Duration::from_secs(1)).is_ok();
-        if !faults::require(up, &format!("{} on {upstream}", setup.component)) {
-            return;
-        }
-        let files: Vec<(String, String)> = (setup.files)(upstream)
+        let files: Vec<(String, String)> = (setup.files)(server, server)
             .into_iter()
             .filter(|(name, _)| name.starts_with("direct"))
             .collect();
@@ -736,7 +717,8 @@ async fn with_table(setup: Setup, fault: Fault) {
         .await
         .expect("create table");
     }
-    run(fault, setup).await;
+    run(fault, setup, server).await;
+    drop(instance);
 }
 
 macro_rules! scenarios {
