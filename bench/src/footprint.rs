@@ -46,7 +46,9 @@ pub struct Resident {
     pub rss_file: u64,
     /// The binary's read-only and executable file pages (clean, shared with the page cache).
     pub binary_file: u64,
-    /// The binary's pages written after mapping: relocations (`.data.rel.ro`, GOT) and `.data`.
+    /// The binary's pages written after mapping (copied on write, so anonymous): relocations
+    /// (`.data.rel.ro`, GOT) and `.data`. Not `Private_Dirty`, which also counts page-cache
+    /// pages of a freshly written binary that are not yet on disk.
     pub binary_dirty: u64,
     /// Shared libraries (libc, libm, the loader, ...).
     pub libraries: u64,
@@ -100,16 +102,16 @@ pub fn classify_smaps(smaps: &str, binary: &Path, resident: &mut Resident) {
             continue;
         }
         let kib: u64 = match first {
-            "Rss:" | "Private_Dirty:" => words.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+            "Rss:" | "Anonymous:" => words.next().and_then(|v| v.parse().ok()).unwrap_or(0),
             _ => continue,
         };
         let is_binary = name == binary;
         match (first, name.as_str()) {
-            ("Private_Dirty:", _) if is_binary => {
+            ("Anonymous:", _) if is_binary => {
                 resident.binary_dirty += kib;
                 resident.binary_file = resident.binary_file.saturating_sub(kib);
             }
-            ("Private_Dirty:", _) => {}
+            ("Anonymous:", _) => {}
             (_, _) if is_binary => resident.binary_file += kib,
             (_, "[heap]") => resident.heap += kib,
             (_, n) if n.starts_with("[stack") => resident.main_stack += kib,
@@ -206,25 +208,25 @@ mod tests {
 55d000000000-55d000100000 r--p 00000000 fd:01 42   /opt/bindery
 Size:               1024 kB
 Rss:                 400 kB
-Private_Dirty:         0 kB
+Anonymous:         0 kB
 55d000100000-55d000900000 r-xp 00100000 fd:01 42   /opt/bindery
 Rss:                2000 kB
-Private_Dirty:         0 kB
+Anonymous:         0 kB
 55d000900000-55d000a00000 rw-p 00900000 fd:01 42   /opt/bindery
 Rss:                 300 kB
-Private_Dirty:       280 kB
+Anonymous:       280 kB
 55d000a00000-55d000b00000 rw-p 00000000 00:00 0    [heap]
 Rss:                 500 kB
-Private_Dirty:       500 kB
+Anonymous:       500 kB
 7f0000000000-7f0000200000 rw-p 00000000 00:00 0
 Rss:                  64 kB
-Private_Dirty:        64 kB
+Anonymous:        64 kB
 7f0000200000-7f0000300000 r-xp 00000000 fd:01 7    /usr/lib/libc.so.6
 Rss:                 900 kB
-Private_Dirty:         8 kB
+Anonymous:         8 kB
 7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0    [stack]
 Rss:                  24 kB
-Private_Dirty:        24 kB
+Anonymous:        24 kB
 ";
 
     #[test]
