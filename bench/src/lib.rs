@@ -9,6 +9,7 @@
 //! 3. Input delivery: RabbitMQ → bindery → HTTP app vs a direct lapin consumer acking.
 //! 4. Footprint: sidecar CPU per 1000 req/s, RSS idle and under load, exec-to-ready, binary.
 
+pub mod footprint;
 pub mod input;
 pub mod load;
 pub mod proc;

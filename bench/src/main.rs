@@ -1,6 +1,9 @@
 //! `bindery-bench run [--smoke] [--bindery PATH] [--out DIR]`: runs every scenario and writes
 //! `results.json` and `results.md` into DIR (default `target/bench`).
 //! `bindery-bench server --port P`: the trivial HTTP server the scenarios start as a child.
+//! `bindery-bench footprint [--out DIR] LABEL=PATH ...`: binary size and idle RSS per build
+//! (`scripts/footprint.sh` builds the feature sets and calls it), written to
+//! `DIR/footprint.{md,json}`.
 //!
 //! Durations and counts come from the environment: `BENCH_SECONDS`, `BENCH_WARMUP`,
 //! `BENCH_QPS`, `BENCH_CONNECTIONS`, `BENCH_PAYLOAD`, `BENCH_SAT_SECONDS`,
@@ -12,11 +15,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 
-use bindery_bench::{Options, report};
+use bindery_bench::{Options, footprint, report};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: bindery-bench run [--smoke] [--bindery PATH] [--out DIR]\n       bindery-bench server --port PORT"
+        "usage: bindery-bench run [--smoke] [--bindery PATH] [--out DIR]\n       bindery-bench server --port PORT\n       bindery-bench footprint [--out DIR] LABEL=PATH ..."
     );
     ExitCode::from(2)
 }
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("server") => server(&args[1..]),
         Some("run") => run(&args[1..]),
+        Some("footprint") => footprint(&args[1..]),
         _ => usage(),
     }
 }
@@ -63,6 +67,49 @@ fn server(args: &[String]) -> ExitCode {
             }
         }
     })
+}
+
+fn footprint(args: &[String]) -> ExitCode {
+    let mut out = PathBuf::from("target/bench");
+    let mut builds = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--out" => match it.next() {
+                Some(dir) => out = PathBuf::from(dir),
+                None => return usage(),
+            },
+            _ => builds.push(footprint::Build::parse(arg)),
+        }
+    }
+    if builds.is_empty() {
+        return usage();
+    }
+    if let Err(e) = std::fs::create_dir_all(&out) {
+        eprintln!("cannot create {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    let mut rows = Vec::new();
+    for build in &builds {
+        eprintln!("[bench] footprint: {}", build.label);
+        match footprint::measure_build(build, &out, std::time::Duration::from_secs(1)) {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                eprintln!("footprint of {} failed: {e}", build.label);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let markdown = footprint::markdown(&rows);
+    let json = serde_json::to_string_pretty(&rows).unwrap_or_default();
+    for (file, text) in [("footprint.json", &json), ("footprint.md", &markdown)] {
+        if let Err(e) = std::fs::write(out.join(file), text) {
+            eprintln!("cannot write {}: {e}", out.join(file).display());
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("{markdown}");
+    ExitCode::SUCCESS
 }
 
 fn run(args: &[String]) -> ExitCode {
