@@ -33,7 +33,11 @@ fuzz_target!(|bytes: &[u8]| {
     merge_headers(&mut metadata, &headers, Some(&call.name));
     for (key, value) in &call.metadata {
         if key != "traceparent" && key != "tracestate" {
-            assert_eq!(metadata.get(key), Some(value), "request metadata {key} overridden");
+            assert_eq!(
+                metadata.get(key),
+                Some(value),
+                "request metadata {key} overridden"
+            );
         }
     }
     if let Some(context) = TraceContext::from_metadata(&metadata) {

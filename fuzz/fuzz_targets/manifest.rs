@@ -17,8 +17,7 @@ use libfuzzer_sys::fuzz_target;
 
 const FILE: &str = "fuzz.yaml";
 
-static REGISTRY: LazyLock<Registry> =
-    LazyLock::new(|| Registry::new(bindery_bindings::registry()));
+static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry::new(bindery_bindings::registry()));
 
 fuzz_target!(|data: &[u8]| {
     // The loader reads files as UTF-8 and refuses others before parsing; keep the rest.
