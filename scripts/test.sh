@@ -70,7 +70,8 @@ echo "== scripts/check-features.sh (each binding feature built and linted alone;
 CHECK_FEATURES_MODE="${CHECK_FEATURES_MODE:-clippy}" scripts/check-features.sh
 
 # --- Coverage-guided fuzzing (fuzz/, cargo fuzz + libFuzzer) ---------------------------------
-# Opt-in for now (FUZZ_SECONDS=20 turns it on): the instrumented build was not yet seen to finish.
+# Opt-in for now (FUZZ_SECONDS=20 turns it on, and installs cargo-fuzz first): the instrumented
+# build was not yet seen to finish.
 # Each target runs FUZZ_SECONDS (default 0: skipped) on its stored corpus, fuzz/corpus/<target>,
 # and a crash fails the run (libFuzzer writes the input to fuzz/artifacts/<target>/). New inputs
 # go to a scratch folder, so the stored corpus is only read. The instrumented build has its own
@@ -78,6 +79,8 @@ CHECK_FEATURES_MODE="${CHECK_FEATURES_MODE:-clippy}" scripts/check-features.sh
 # cargo fuzz passes nightly flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain take them.
 FUZZ_SECONDS="${FUZZ_SECONDS:-0}"
 if [[ "$FUZZ_SECONDS" != 0 ]]; then
+    echo "== scripts/cargo-fuzz-install.sh"
+    bash scripts/cargo-fuzz-install.sh
     fuzz_bin="${BINDERY_CACHE:-$PWD/.cache}/cargo-fuzz/bin"
     fuzz_target_dir="${CARGO_TARGET_DIR:-$PWD/target}/fuzz"
     fuzz_scratch="$(mktemp -d)"
