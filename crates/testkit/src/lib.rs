@@ -23,23 +23,37 @@ pub use sidecar::{Sidecar, SidecarBuilder};
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
+    let [port] = free_ports();
+    port
 }
 
-/// `N` ports nobody listens on right now, all different: they are held open together while
-/// chosen (separate [`free_port`] calls can return the same port twice).
+/// `N` ports nobody listens on right now, all different, and never handed out before by this
+/// process.
+///
+/// They come from below Linux's ephemeral range (32768-60999): a port the kernel picks for
+/// `bind(0)` is also one it may give the next outgoing connection, which then holds it when the
+/// server under test binds it ("Address already in use"); that happened with many scenarios in
+/// parallel.
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
-        .collect();
-    std::array::from_fn(|i| {
-        listeners[i]
-            .local_addr()
-            .map(|a| a.port())
-            .expect("bound port")
+    use rand::Rng;
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let handed_out = handed_out.get_or_insert_with(HashSet::new);
+    let mut rng = rand::rng();
+    std::array::from_fn(|_| {
+        loop {
+            let port = rng.random_range(20_000..32_768);
+            // RabbitMQ's distribution port (AMQP + 20000) and epmd stay clear.
+            if port == 25_672 || handed_out.contains(&port) {
+                continue;
+            }
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                handed_out.insert(port);
+                return port;
+            }
+        }
     })
 }
 
