@@ -118,19 +118,17 @@ mod tests {
     use super::*;
 
     /// A delivery that counts itself in flight for `hold`, recording the most seen at once.
-    fn delivery(
+    async fn delivery(
         now: Arc<AtomicUsize>,
         max: Arc<AtomicUsize>,
         done: Arc<AtomicUsize>,
         hold: Duration,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            let current = now.fetch_add(1, Ordering::SeqCst) + 1;
-            max.fetch_max(current, Ordering::SeqCst);
-            tokio::time::sleep(hold).await;
-            now.fetch_sub(1, Ordering::SeqCst);
-            done.fetch_add(1, Ordering::SeqCst);
-        }
+    ) {
+        let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+        max.fetch_max(current, Ordering::SeqCst);
+        tokio::time::sleep(hold).await;
+        now.fetch_sub(1, Ordering::SeqCst);
+        done.fetch_add(1, Ordering::SeqCst);
     }
 
     async fn run(limit: usize, count: usize) -> (usize, usize) {
