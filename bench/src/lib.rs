@@ -172,11 +172,32 @@ pub struct InputResult {
     /// bindery's CPU from exec to the last delivery.
     pub bindery_cpu_seconds: f64,
     pub bindery_rss_kib: Option<u64>,
+    pub concurrency: InputConcurrency,
 }
 
 impl InputResult {
     pub fn rate(&self, seconds: f64) -> f64 {
         self.messages.saturating_sub(1) as f64 / seconds.max(1e-9)
+    }
+}
+
+/// Input delivery with `maxConcurrentDeliveries`: the same queue with N = 8, and an app that
+/// takes 5 ms per event (`/in-slow`) with N = 1 and N = 8.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputConcurrency {
+    pub fast_8_seconds: f64,
+    pub fast_8_delivered: u64,
+    pub slow_messages: usize,
+    pub slow_1_seconds: f64,
+    pub slow_1_delivered: u64,
+    pub slow_8_seconds: f64,
+    pub slow_8_delivered: u64,
+}
+
+impl InputConcurrency {
+    /// Messages per second of `count` messages over `seconds`, first delivery to last.
+    pub fn rate(count: usize, seconds: f64) -> f64 {
+        count.saturating_sub(1) as f64 / seconds.max(1e-9)
     }
 }
 
@@ -251,11 +272,18 @@ impl Report {
                 }
             }
         }
-        if self.input.bindery_delivered < self.input.messages as u64 {
-            problems.push(format!(
-                "input: bindery delivered {} of {} messages",
-                self.input.bindery_delivered, self.input.messages
-            ));
+        let c = &self.input.concurrency;
+        for (run, delivered, expected) in [
+            ("input", self.input.bindery_delivered, self.input.messages),
+            ("input N=8", c.fast_8_delivered, self.input.messages),
+            ("input slow N=1", c.slow_1_delivered, c.slow_messages),
+            ("input slow N=8", c.slow_8_delivered, c.slow_messages),
+        ] {
+            if delivered < expected as u64 {
+                problems.push(format!(
+                    "{run}: bindery delivered {delivered} of {expected} messages"
+                ));
+            }
         }
         if self.footprint.ready_ms.is_empty() {
             problems.push("ready: no start measured".to_owned());
@@ -749,55 +777,104 @@ async fn input_scenario(
         rabbit.preload(&queue, n, data.as_bytes()).await?;
         let direct_post = rabbit.drain(&queue, n, Some(server_addr)).await?;
 
-        log("input: through bindery");
-        rabbit.preload(&queue, n, data.as_bytes()).await?;
-        reset_counter(server_addr).await?;
-        let resources = tempfile::tempdir().map_err(|e| e.to_string())?;
-        write(
-            resources.path(),
-            "rabbitmq.yaml",
-            &component(
-                "bench-in",
-                "bindings.rabbitmq",
-                &[
-                    ("host", &opts.rabbitmq_url),
-                    ("queueName", &queue),
-                    ("route", "/in-bindery"),
-                ],
-            ),
-        )?;
-        let sidecar = spawn_bindery(
-            &opts.bindery,
-            resources.path(),
-            Some(server_addr.port()),
-            &opts.work_dir.join("bindery-input.log"),
-        )?;
-        let pid = sidecar.guard.pid();
-        let _perf = Perf::attach(opts.perf_dir.as_deref(), pid, "input");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let (delivered, span_us) = loop {
-            let (count, span_us) = read_counter(server_addr).await?;
-            if count >= n as u64 || Instant::now() > deadline {
-                break (count, span_us);
+        let run = |route: &'static str, limit: Option<&'static str>, count: usize| {
+            let queue = queue.clone();
+            let rabbit = &rabbit;
+            async move {
+                log(&format!(
+                    "input: through bindery, {count} messages to {route}, maxConcurrentDeliveries {}",
+                    limit.unwrap_or("unset")
+                ));
+                rabbit.preload(&queue, count, data.as_bytes()).await?;
+                bindery_input(opts, &queue, server_addr, route, limit, count).await
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
         };
-        let cpu = proc::cpu_seconds(pid).unwrap_or(f64::NAN);
-        let rss = proc::rss_kib(pid);
+        let sequential = run("/in-bindery", None, n).await?;
+        let concurrent = run("/in-bindery", Some("8"), n).await?;
+        let slow_n = (n / 10).max(2);
+        let slow_1 = run("/in-slow", Some("1"), slow_n).await?;
+        let slow_8 = run("/in-slow", Some("8"), slow_n).await?;
         Ok::<_, String>(InputResult {
             messages: n,
             direct_seconds: direct.as_secs_f64(),
             direct_with_post_seconds: direct_post.as_secs_f64(),
-            bindery_seconds: span_us as f64 / 1e6,
-            bindery_delivered: delivered,
-            bindery_cpu_seconds: cpu,
-            bindery_rss_kib: rss,
+            bindery_seconds: sequential.seconds,
+            bindery_delivered: sequential.delivered,
+            bindery_cpu_seconds: sequential.cpu_seconds,
+            bindery_rss_kib: sequential.rss_kib,
+            concurrency: InputConcurrency {
+                fast_8_seconds: concurrent.seconds,
+                fast_8_delivered: concurrent.delivered,
+                slow_messages: slow_n,
+                slow_1_seconds: slow_1.seconds,
+                slow_1_delivered: slow_1.delivered,
+                slow_8_seconds: slow_8.seconds,
+                slow_8_delivered: slow_8.delivered,
+            },
         })
     }
     .await;
     rabbit.delete(&queue).await;
     rabbit.close().await;
     result
+}
+
+/// One bindery run of the input scenario.
+struct BinderyInput {
+    seconds: f64,
+    delivered: u64,
+    cpu_seconds: f64,
+    rss_kib: Option<u64>,
+}
+
+/// Starts bindery with a rabbitmq input on the pre-loaded `queue` delivering to `route`
+/// (`maxConcurrentDeliveries` = `limit` when given) and waits until the app saw `count`
+/// messages (120 s at most).
+async fn bindery_input(
+    opts: &Options,
+    queue: &str,
+    server_addr: SocketAddr,
+    route: &str,
+    limit: Option<&str>,
+    count: usize,
+) -> Result<BinderyInput, String> {
+    reset_counter(server_addr).await?;
+    let resources = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut metadata = vec![
+        ("host", opts.rabbitmq_url.as_str()),
+        ("queueName", queue),
+        ("route", route),
+    ];
+    if let Some(limit) = limit {
+        metadata.push(("maxConcurrentDeliveries", limit));
+    }
+    write(
+        resources.path(),
+        "rabbitmq.yaml",
+        &component("bench-in", "bindings.rabbitmq", &metadata),
+    )?;
+    let sidecar = spawn_bindery(
+        &opts.bindery,
+        resources.path(),
+        Some(server_addr.port()),
+        &opts.work_dir.join("bindery-input.log"),
+    )?;
+    let pid = sidecar.guard.pid();
+    let _perf = Perf::attach(opts.perf_dir.as_deref(), pid, "input");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (delivered, span_us) = loop {
+        let (delivered, span_us) = read_counter(server_addr).await?;
+        if delivered >= count as u64 || Instant::now() > deadline {
+            break (delivered, span_us);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    Ok(BinderyInput {
+        seconds: span_us as f64 / 1e6,
+        delivered,
+        cpu_seconds: proc::cpu_seconds(pid).unwrap_or(f64::NAN),
+        rss_kib: proc::rss_kib(pid),
+    })
 }
 
 async fn small_request(addr: SocketAddr, method: Method, path: &str) -> Result<String, String> {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::{Pair, Report};
+use crate::{InputConcurrency, Pair, Report};
 
 /// Bytes in a megabyte as the targets count them (decimal).
 const MB: f64 = 1e6;
@@ -214,6 +214,47 @@ fn input_section(out: &mut String, r: &Report) {
         i.bindery_cpu_seconds / i.messages as f64 * 1e6,
         mb(i.bindery_rss_kib)
     );
+    input_concurrency_section(out, r);
+}
+
+/// The input runs with `maxConcurrentDeliveries`.
+fn input_concurrency_section(out: &mut String, r: &Report) {
+    let i = &r.input;
+    let c = &i.concurrency;
+    let direct_rate = i.rate(i.direct_seconds);
+    let fast_8 = i.rate(c.fast_8_seconds);
+    let slow_1 = InputConcurrency::rate(c.slow_messages, c.slow_1_seconds);
+    let slow_8 = InputConcurrency::rate(c.slow_messages, c.slow_8_seconds);
+    let _ = writeln!(
+        out,
+        "#### With `maxConcurrentDeliveries`\n\n| run | messages | seconds | messages/s | ratio |\n|---|---|---|---|---|"
+    );
+    let _ = writeln!(
+        out,
+        "| app answers at once, N = 8 (ratio to the direct consumer that only acks) | {} | {:.3} | {:.0} | {} |",
+        i.messages,
+        c.fast_8_seconds,
+        fast_8,
+        ratio(fast_8, direct_rate)
+    );
+    let _ = writeln!(
+        out,
+        "| app takes 5 ms per event, N = 1 | {} | {:.3} | {:.0} | 1.00× |",
+        c.slow_messages, c.slow_1_seconds, slow_1
+    );
+    let _ = writeln!(
+        out,
+        "| app takes 5 ms per event, N = 8 (ratio to N = 1) | {} | {:.3} | {:.0} | {} |\n",
+        c.slow_messages,
+        c.slow_8_seconds,
+        slow_8,
+        ratio(slow_8, slow_1)
+    );
+    let _ = writeln!(
+        out,
+        "Delivered: {} of {} with N = 8; {} and {} of {} with the slow app.\n",
+        c.fast_8_delivered, i.messages, c.slow_1_delivered, c.slow_8_delivered, c.slow_messages
+    );
 }
 
 /// bindery's largest RSS over the fixed-rate runs.
@@ -317,6 +358,22 @@ fn throughput_target_rows(out: &mut String, r: &Report) {
         "| input delivery ≥ 0.8 × direct consumer | {:.2}× | {} |",
         input_ratio,
         verdict(input_ratio >= 0.8)
+    );
+    let c = &i.concurrency;
+    let fast_8_ratio = i.rate(c.fast_8_seconds) / i.rate(i.direct_seconds);
+    let _ = writeln!(
+        out,
+        "| input delivery with maxConcurrentDeliveries 8 ≥ 0.8 × direct consumer | {:.2}× | {} |",
+        fast_8_ratio,
+        verdict(fast_8_ratio >= 0.8)
+    );
+    // "Close to 8x": within 20 % of it.
+    let slow_ratio = c.slow_1_seconds / c.slow_8_seconds.max(1e-9);
+    let _ = writeln!(
+        out,
+        "| 5 ms app: N = 8 close to 8 × N = 1 | {:.2}× | {} |",
+        slow_ratio,
+        verdict(slow_ratio >= 6.4)
     );
 }
 
@@ -449,6 +506,15 @@ mod tests {
                 bindery_delivered: 19999,
                 bindery_cpu_seconds: 0.7,
                 bindery_rss_kib: Some(6000),
+                concurrency: InputConcurrency {
+                    fast_8_seconds: 0.9,
+                    fast_8_delivered: 20000,
+                    slow_messages: 2000,
+                    slow_1_seconds: 10.5,
+                    slow_1_delivered: 2000,
+                    slow_8_seconds: 1.4,
+                    slow_8_delivered: 2000,
+                },
             },
             footprint: Footprint {
                 rss_idle_kib: Some(4100),

@@ -3,7 +3,7 @@
 //! its CPU is not counted as the load generator's.
 //!
 //! Every request is answered `200` with an empty body after its body is read. `POST`s whose
-//! path starts with `/in` are counted with the time of the first and of the latest one;
+//! path starts with `/in` are counted (`/in-slow` answers after 5 ms, an app that works) with the time of the first and of the latest one;
 //! `GET /__count` answers `{"count":..,"span_us":..}` and `POST /__reset` clears them.
 
 use std::convert::Infallible;
@@ -20,6 +20,9 @@ use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use std::sync::Mutex;
 use tokio::net::TcpListener;
+
+/// How long `/in-slow` takes per event.
+const SLOW_APP: std::time::Duration = std::time::Duration::from_millis(5);
 
 #[derive(Default)]
 struct Counter {
@@ -67,6 +70,10 @@ async fn handle(
             Bytes::new()
         }
         (&Method::POST, p) if p.starts_with("/in") => {
+            if p == "/in-slow" {
+                // An app that works 5 ms per event.
+                tokio::time::sleep(SLOW_APP).await;
+            }
             let now = Instant::now();
             let mut c = counter.lock().unwrap_or_else(|e| e.into_inner());
             c.count += 1;

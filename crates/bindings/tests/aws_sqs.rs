@@ -10,6 +10,7 @@ use aws_support::{input, output, request, run, sdk};
 use bindery_bindings::aws::sqs::DESCRIPTOR;
 use bindery_core::ErrorKind;
 use bindery_testkit::moto::Moto;
+use bindery_testkit::{RecordingSink, Running};
 
 async fn create_queue(client: &aws_sdk_sqs::Client, name: &str, visibility: &str) -> String {
     let mut req = client
@@ -285,4 +286,67 @@ async fn batches_are_delivered_concurrently_and_all_deleted() {
     .await;
     assert!(empty.is_some());
     running.stop().await;
+}
+
+/// Sends `count` messages, runs the input (`maxMessages` 10) with `limit` deliveries in flight
+/// against an app that takes 100 ms per event and refuses the first delivery of "c3" (it
+/// comes back after the 1 s visibility timeout), and checks each was deleted after its own
+/// success only.
+async fn deliver_concurrently(
+    limit: Option<usize>,
+    count: usize,
+) -> Option<std::sync::Arc<RecordingSink>> {
+    let moto = Moto::start()?;
+    let client = aws_sdk_sqs::Client::new(&sdk(&moto).await);
+    let url = create_queue(&client, "inflight", "1").await;
+    let sent: Vec<String> = (0..count).map(|i| format!("c{i}")).collect();
+    for payload in &sent {
+        client
+            .send_message()
+            .queue_url(&url)
+            .message_body(payload)
+            .send()
+            .await
+            .unwrap();
+    }
+    let pairs = [
+        ("queueName", "inflight"),
+        ("maxMessages", "10"),
+        ("waitTimeSeconds", "1"),
+    ];
+    let inp = input(&DESCRIPTOR, &moto, &pairs).await.unwrap();
+    let sink = RecordingSink::refusing_first_of("c3")
+        .delay(Duration::from_millis(100))
+        .shared();
+    let running = Running::start_with("sqs", inp, sink.clone(), limit);
+    let all = sink.wait_for(count + 1, Duration::from_secs(60)).await;
+    assert!(all.is_some(), "every event and one redelivery arrive");
+    let empty = bindery_testkit::eventually(Duration::from_secs(10), || async {
+        (depth(&client, &url).await == (0, 0)).then_some(())
+    })
+    .await;
+    assert!(empty.is_some(), "every message deleted");
+    running.stop().await;
+    sink.assert_each_settled_once(&sent, "c3");
+    Some(sink)
+}
+
+#[tokio::test]
+async fn max_concurrent_deliveries_hands_messages_to_the_app_at_once() {
+    let Some(sink) = deliver_concurrently(Some(8), 24).await else {
+        return;
+    };
+    let most = sink.max_in_flight();
+    assert!(
+        (2..=8).contains(&most),
+        "{most} deliveries in flight at once"
+    );
+}
+
+#[tokio::test]
+async fn without_the_option_a_batch_is_delivered_one_at_a_time() {
+    let Some(sink) = deliver_concurrently(None, 6).await else {
+        return;
+    };
+    assert_eq!(sink.max_in_flight(), 1);
 }

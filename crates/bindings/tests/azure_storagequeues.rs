@@ -312,3 +312,54 @@ async fn start_errors() {
         "{err}"
     );
 }
+
+/// Enqueues `count` messages, runs the input with `limit` deliveries in flight against an app
+/// that takes 100 ms per event and refuses the first delivery of "c3" (it comes back after the
+/// 1 s visibility timeout), and checks each was deleted after its own success only.
+async fn deliver_concurrently(
+    limit: Option<usize>,
+    count: usize,
+) -> Option<Arc<bindery_testkit::RecordingSink>> {
+    let az = Azurite::require()?;
+    let p = props(&az, "inflight", &[("visibilityTimeout", "1s")]);
+    let out = output(p.clone()).await;
+    let sent: Vec<String> = (0..count).map(|i| format!("c{i}")).collect();
+    for payload in &sent {
+        out.invoke(create(payload, &[])).await.unwrap();
+    }
+    let sink = bindery_testkit::RecordingSink::refusing_first_of("c3")
+        .delay(Duration::from_millis(100))
+        .shared();
+    let running =
+        bindery_testkit::Running::start_with("queue", input(p.clone()).await, sink.clone(), limit);
+    let all = sink.wait_for(count + 1, Duration::from_secs(60)).await;
+    assert!(all.is_some(), "every event and one redelivery arrive");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.stop().await;
+    assert!(
+        raw(&p).peek(32).await.unwrap().is_empty(),
+        "every message deleted"
+    );
+    sink.assert_each_settled_once(&sent, "c3");
+    Some(sink)
+}
+
+#[tokio::test]
+async fn max_concurrent_deliveries_hands_messages_to_the_app_at_once() {
+    let Some(sink) = deliver_concurrently(Some(8), 24).await else {
+        return;
+    };
+    let most = sink.max_in_flight();
+    assert!(
+        (2..=8).contains(&most),
+        "{most} deliveries in flight at once"
+    );
+}
+
+#[tokio::test]
+async fn without_the_option_delivery_is_one_at_a_time() {
+    let Some(sink) = deliver_concurrently(None, 6).await else {
+        return;
+    };
+    assert_eq!(sink.max_in_flight(), 1);
+}

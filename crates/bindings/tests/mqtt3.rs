@@ -1,6 +1,7 @@
 //! bindings.mqtt3 against the real Mosquitto on this machine (`MQTT_URL`).
 #![cfg(feature = "mqtt3")]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bindery_bindings::mqtt3::DESCRIPTOR;
@@ -299,4 +300,55 @@ async fn init_errors_and_unreachable_broker() {
     let err = out.invoke(create("x", &[])).await.unwrap_err();
     assert!(!err.to_string().contains("secret"), "{err}");
     out.close().await.unwrap();
+}
+
+/// Publishes `count` messages, runs the input with `limit` deliveries in flight against an app
+/// that takes 100 ms per event and refuses the first delivery of "c3" (handed again after
+/// `backOffInterval`), then checks each was acked once: a new session gets none of them.
+async fn deliver_concurrently(limit: usize, count: usize) -> Option<Arc<RecordingSink>> {
+    if !reachable().await {
+        return None;
+    }
+    let topic = unique("bindery/inflight");
+    let consumer = unique("c");
+    let p = props(&topic, &consumer, &[("backOffMaxRetries", "1")]);
+    let sink = RecordingSink::refusing_first_of("c3")
+        .delay(Duration::from_millis(100))
+        .shared();
+    let r = Running::start_with("mqtt", input(p.clone()).await, sink.clone(), Some(limit));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = output(props(&topic, &unique("p"), &[])).await;
+    let sent: Vec<String> = (0..count).map(|i| format!("c{i}")).collect();
+    for payload in &sent {
+        out.invoke(create(payload, &[])).await.unwrap();
+    }
+    let all = sink.wait_for(count + 1, Duration::from_secs(30)).await;
+    assert!(all.is_some(), "every event and one redelivery arrive");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    r.stop().await;
+    sink.assert_each_settled_once(&sent, "c3");
+    let mut again = run(input(p).await, 0).await;
+    assert!(
+        again.quiet(Duration::from_millis(1000)).await,
+        "every message PUBACKed"
+    );
+    again.stop().await;
+    out.close().await.unwrap();
+    Some(sink)
+}
+
+#[tokio::test]
+async fn max_concurrent_deliveries_caps_the_deliveries_at_once() {
+    let Some(sink) = deliver_concurrently(8, 24).await else {
+        return;
+    };
+    let most = sink.max_in_flight();
+    assert!(
+        (2..=8).contains(&most),
+        "{most} deliveries in flight at once"
+    );
+    let Some(sink) = deliver_concurrently(1, 5).await else {
+        return;
+    };
+    assert_eq!(sink.max_in_flight(), 1);
 }

@@ -1,6 +1,7 @@
 //! bindings.nats against the real nats-server (with JetStream) on this machine (`NATS_URL`).
 #![cfg(feature = "nats")]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bindery_bindings::nats::DESCRIPTOR;
@@ -245,4 +246,94 @@ async fn init_errors() {
             .await
             .is_err()
     );
+}
+
+/// Publishes `count` messages to a fresh JetStream stream, runs the durable input with `limit`
+/// deliveries in flight against an app that takes 100 ms per event and refuses the first
+/// delivery of "c3" (nak: redelivered), and checks every event was acked exactly once.
+async fn jetstream_concurrently(limit: Option<usize>, count: usize) -> Option<Arc<RecordingSink>> {
+    let js = admin().await?;
+    let id = unique();
+    let subject = format!("bindery.jsc.{id}");
+    let stream = format!("BINDERY_{id}");
+    let common = [
+        ("jetStream", "true"),
+        ("stream", stream.as_str()),
+        ("createStream", "true"),
+        ("durableName", "worker"),
+    ];
+    let out = output(props(&subject, &common)).await;
+    let sent: Vec<String> = (0..count).map(|i| format!("c{i}")).collect();
+    for payload in &sent {
+        out.invoke(create(payload, &[])).await.unwrap();
+    }
+    let sink = RecordingSink::refusing_first_of("c3")
+        .delay(Duration::from_millis(100))
+        .shared();
+    let binding = input(props(&subject, &common)).await;
+    let r = Running::start_with("nats", binding, sink.clone(), limit);
+    let all = sink.wait_for(count + 1, Duration::from_secs(30)).await;
+    assert!(all.is_some(), "every event and one redelivery arrive");
+    r.stop().await;
+    sink.assert_each_settled_once(&sent, "c3");
+    // Every one was acked: the durable consumer has nothing left to hand out.
+    let mut again = run(input(props(&subject, &common)).await, 0).await;
+    assert!(again.quiet(Duration::from_millis(1000)).await, "all acked");
+    again.stop().await;
+    out.close().await.unwrap();
+    js.delete_stream(&stream).await.unwrap();
+    Some(sink)
+}
+
+#[tokio::test]
+async fn jetstream_max_concurrent_deliveries_hands_events_to_the_app_at_once() {
+    let Some(sink) = jetstream_concurrently(Some(8), 24).await else {
+        return;
+    };
+    let most = sink.max_in_flight();
+    assert!(
+        (2..=8).contains(&most),
+        "{most} deliveries in flight at once"
+    );
+}
+
+#[tokio::test]
+async fn jetstream_without_the_option_delivery_is_one_at_a_time() {
+    let Some(sink) = jetstream_concurrently(None, 6).await else {
+        return;
+    };
+    assert_eq!(sink.max_in_flight(), 1);
+}
+
+/// Core NATS with and without the option: the count delivered and the most at once.
+#[tokio::test]
+async fn core_max_concurrent_deliveries_bounds_the_deliveries_at_once() {
+    let Some(_js) = admin().await else { return };
+    for (limit, count) in [(Some(8), 24), (None, 5)] {
+        let subject = format!("bindery.corec.{}", unique());
+        let sink = RecordingSink::accepting()
+            .delay(Duration::from_millis(100))
+            .shared();
+        let r = Running::start_with(
+            "nats",
+            input(props(&subject, &[])).await,
+            sink.clone(),
+            limit,
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let out = output(props(&subject, &[])).await;
+        for i in 0..count {
+            out.invoke(create(format!("m{i}"), &[])).await.unwrap();
+        }
+        let all = sink.wait_for(count, Duration::from_secs(30)).await;
+        assert!(all.is_some(), "every event arrives");
+        r.stop().await;
+        assert_eq!(sink.accepted_payloads().len(), count, "each once");
+        let most = sink.max_in_flight();
+        match limit {
+            Some(n) => assert!((2..=n).contains(&most), "{most} in flight at once"),
+            None => assert_eq!(most, 1),
+        }
+        out.close().await.unwrap();
+    }
 }

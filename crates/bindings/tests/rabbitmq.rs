@@ -1,6 +1,7 @@
 //! bindings.rabbitmq against the real RabbitMQ on this machine (`RABBITMQ_URL`).
 #![cfg(feature = "rabbitmq")]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bindery_bindings::rabbitmq::DESCRIPTOR;
@@ -462,4 +463,52 @@ async fn init_errors() {
         .err()
         .expect("unreachable");
     assert!(!err.to_string().contains("secret"), "{err}");
+}
+
+/// Publishes `count` messages, runs the input with `limit` deliveries in flight against an app
+/// that takes 100 ms per event and refuses the first delivery of "c3", and returns the sink
+/// once every event was accepted and the queue is empty.
+async fn deliver_concurrently(limit: Option<usize>, count: usize) -> Option<Arc<RecordingSink>> {
+    let (_c, ch) = admin().await?;
+    let q = queue_name();
+    let out = output(props(&q, &[])).await;
+    let sent: Vec<String> = (0..count).map(|i| format!("c{i}")).collect();
+    for payload in &sent {
+        out.invoke(create(payload, &[])).await.unwrap();
+    }
+    wait_ready(&ch, &q, count as u32).await;
+    let sink = RecordingSink::refusing_first_of("c3")
+        .delay(Duration::from_millis(100))
+        .shared();
+    // prefetchCount 2 is raised to the limit, so it cannot hold the deliveries back.
+    let binding = input(props(&q, &[("prefetchCount", "2")])).await;
+    let r = Running::start_with("rabbit", binding, sink.clone(), limit);
+    let accepted = sink.wait_for(count + 1, Duration::from_secs(30)).await;
+    assert!(accepted.is_some(), "every event and one redelivery arrive");
+    r.stop().await;
+    assert_eq!(ready_count(&ch, &q).await, 0, "every message acked");
+    sink.assert_each_settled_once(&sent, "c3");
+    out.close().await.unwrap();
+    cleanup(&ch, &q).await;
+    Some(sink)
+}
+
+#[tokio::test]
+async fn max_concurrent_deliveries_hands_events_to_the_app_at_once() {
+    let Some(sink) = deliver_concurrently(Some(8), 24).await else {
+        return;
+    };
+    let most = sink.max_in_flight();
+    assert!(
+        (2..=8).contains(&most),
+        "{most} deliveries in flight at once"
+    );
+}
+
+#[tokio::test]
+async fn without_the_option_delivery_is_one_at_a_time() {
+    let Some(sink) = deliver_concurrently(None, 6).await else {
+        return;
+    };
+    assert_eq!(sink.max_in_flight(), 1);
 }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::BindingError;
+use crate::in_flight::InFlight;
 
 /// A boxed future, as the descriptor's builders and the lock stores return.
 pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
@@ -83,6 +84,7 @@ pub struct InputContext {
     name: String,
     sink: Arc<dyn EventSink>,
     shutdown: CancellationToken,
+    max_concurrent_deliveries: Option<usize>,
 }
 
 impl InputContext {
@@ -95,7 +97,26 @@ impl InputContext {
             name: name.into(),
             sink,
             shutdown,
+            max_concurrent_deliveries: None,
         }
+    }
+
+    /// Sets the binding's `maxConcurrentDeliveries` (`None` or 0: not set).
+    pub fn with_max_concurrent_deliveries(mut self, limit: Option<usize>) -> Self {
+        self.max_concurrent_deliveries = limit.filter(|n| *n > 0);
+        self
+    }
+
+    /// The binding's `maxConcurrentDeliveries`, when its metadata sets it: how many events the
+    /// component may hand to the app at once.
+    pub fn max_concurrent_deliveries(&self) -> Option<usize> {
+        self.max_concurrent_deliveries
+    }
+
+    /// The set a component starts its deliveries in: `maxConcurrentDeliveries` at once, or
+    /// one at a time (daprd's components deliver sequentially) when it is not set.
+    pub fn in_flight(&self) -> InFlight {
+        InFlight::new(self.max_concurrent_deliveries.unwrap_or(1))
     }
 
     /// The component's name, for logs.

@@ -13,6 +13,7 @@ pub mod duration;
 pub mod error;
 pub mod field;
 pub mod gojson;
+pub mod in_flight;
 pub mod locate;
 pub mod lock;
 pub mod manifest;
@@ -33,6 +34,7 @@ pub use descriptor::{
     decode_as,
 };
 pub use error::{BindingError, ConfigError, ConfigWarning, ErrorKind};
+pub use in_flight::InFlight;
 pub use manifest::{Component, MetadataItem};
 pub use properties::Properties;
 pub use sensitive::Sensitive;

@@ -902,7 +902,7 @@ pub const DELIVERY_ATTEMPTS: Field = Field::new(
 pub const MAX_CONCURRENT_DELIVERIES: Field = Field::new(
     "maxConcurrentDeliveries",
     FieldType::Number,
-    "bindery only: most events of this binding in delivery at once; further deliveries wait, holding the source back. 0 or absent = unlimited (still bounded by --app-max-concurrency).",
+    "bindery only: most events of this binding in delivery at once; further deliveries wait, holding the source back. The rabbitmq, mqtt3, nats, aws.sqs and azure.storagequeues inputs then hand up to that many events to the app at once, each acknowledged by its own verdict; without it they deliver one at a time as daprd does (mqtt3: all at once, as daprd). 0 or absent = no limit here (still bounded by --app-max-concurrency).",
 )
 .input_only();
 

@@ -544,6 +544,7 @@ impl Runtime {
         let healthy = self.app_healthy.subscribe();
         let target = entry.target.clone();
         let skip_probe = entry.skip_probe;
+        let max_concurrent = entry.delivery.max_concurrent;
         let stop = entry.stop.clone();
         let probe_timeout = self.config.app_binding_options_timeout;
         let channel = state.channel.clone();
@@ -556,7 +557,8 @@ impl Runtime {
                 return;
             }
             tracing::info!(binding = %target.name, route = %target.route, "Reading from input binding.");
-            let cx = InputContext::new(target.name.clone(), sink, stop);
+            let cx = InputContext::new(target.name.clone(), sink, stop)
+                .with_max_concurrent_deliveries(max_concurrent);
             if let Err(error) = binding.run(cx).await {
                 telemetry.emit(InputStopped {
                     component: &target.name,

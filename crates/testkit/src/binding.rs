@@ -167,6 +167,9 @@ pub struct RecordingSink {
     accepted: Mutex<Vec<InputEvent>>,
     verdict: Mutex<Verdict>,
     delay: Duration,
+    /// Deliveries waiting for their verdict now, and the most seen at once.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 impl RecordingSink {
@@ -179,6 +182,8 @@ impl RecordingSink {
             accepted: Mutex::new(Vec::new()),
             verdict: Mutex::new(Arc::new(verdict)),
             delay: Duration::ZERO,
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -194,6 +199,31 @@ impl RecordingSink {
             left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_err()
         })
+    }
+
+    /// Refuses the first delivery of the event whose payload is `payload`; accepts every other
+    /// delivery (for "a refused event is redelivered, the others are not").
+    pub fn refusing_first_of(payload: &str) -> Self {
+        let payload = payload.as_bytes().to_vec();
+        Self::with_verdict(move |event, attempt| event.data[..] != payload[..] || attempt > 1)
+    }
+
+    /// Asserts the outcome of a run against [`RecordingSink::refusing_first_of`]`(refused)`:
+    /// every payload of `sent` was accepted exactly once, `refused` was attempted twice and
+    /// every other payload once, and nothing else arrived.
+    pub fn assert_each_settled_once(&self, sent: &[String], refused: &str) {
+        let mut accepted = self.accepted_payloads();
+        accepted.sort();
+        let mut expected = sent.to_vec();
+        expected.sort();
+        assert_eq!(accepted, expected, "every event accepted exactly once");
+        let attempts = self.attempted_payloads();
+        for payload in sent {
+            let n = attempts.iter().filter(|p| *p == payload).count();
+            let want = if payload == refused { 2 } else { 1 };
+            assert_eq!(n, want, "deliveries of {payload:?}");
+        }
+        assert_eq!(attempts.len(), sent.len() + 1, "no other delivery");
     }
 
     /// Refuses everything.
@@ -222,6 +252,11 @@ impl RecordingSink {
         verdict: impl Fn(&InputEvent, usize) -> bool + Send + Sync + 'static,
     ) {
         *self.verdict.lock() = Arc::new(verdict);
+    }
+
+    /// The most deliveries that waited for their verdict at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
     }
 
     /// Every delivery attempt so far, in order.
@@ -274,7 +309,10 @@ impl EventSink for RecordingSink {
             all.push(event.clone());
             attempt = all.iter().filter(|e| e.data == event.data).count();
         });
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         let verdict = self.verdict.lock().clone();
         if verdict(&event, attempt) {
             self.accepted.lock().push(event);
@@ -298,8 +336,19 @@ pub struct Running {
 impl Running {
     /// Spawns `binding.run` with an [`InputContext`] named `name` delivering to `sink`.
     pub fn start(name: &str, binding: Box<dyn InputBinding>, sink: Arc<RecordingSink>) -> Self {
+        Self::start_with(name, binding, sink, None)
+    }
+
+    /// [`Running::start`] with the binding's `maxConcurrentDeliveries` set to `limit`.
+    pub fn start_with(
+        name: &str,
+        binding: Box<dyn InputBinding>,
+        sink: Arc<RecordingSink>,
+        max_concurrent_deliveries: Option<usize>,
+    ) -> Self {
         let token = CancellationToken::new();
-        let cx = InputContext::new(name, sink.clone(), token.clone());
+        let cx = InputContext::new(name, sink.clone(), token.clone())
+            .with_max_concurrent_deliveries(max_concurrent_deliveries);
         let task = tokio::spawn(binding.run(cx));
         Self {
             events: sink.watch(),

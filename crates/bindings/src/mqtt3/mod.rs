@@ -3,7 +3,11 @@
 //! Input subscribes on every (re)connect with manual acknowledgements: the PUBACK is sent only
 //! after the app accepted the message. A refused message is handed again `backOffMaxRetries`
 //! times, then left unacknowledged; the broker redelivers it when the client reconnects with a
-//! persistent session (`cleanSession: false`), as with daprd. Messages are handled concurrently.
+//! persistent session (`cleanSession: false`), as with daprd. Messages are handled
+//! concurrently, as daprd's (paho with `OrderMatters` off), and acked in the order their
+//! deliveries end (rumqttc and Mosquitto accept PUBACKs out of order); the delivery option
+//! `maxConcurrentDeliveries: N` caps them at N at once. A delivery that ends after its
+//! connection was lost does not ack: the broker redelivers the message on the new one.
 //!
 //! Output connects lazily on the first `create`, waits for the broker's PUBACK (up to 10 s per
 //! attempt) and retries the publish 3 times, 200 ms apart, like daprd.
@@ -13,22 +17,23 @@
 
 mod config;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bindery_core::descriptor::Operation;
 use bindery_core::properties::is_truthy;
 use bindery_core::{
-    BindingDescriptor, BindingError, BuildContext, InputBinding, InputContext, InputEvent,
-    InvokeRequest, InvokeResponse, OutputBinding,
+    BindingDescriptor, BindingError, BuildContext, InFlight, InputBinding, InputContext,
+    InputEvent, InvokeRequest, InvokeResponse, OutputBinding,
 };
 use rumqttc::{
     AsyncClient, ClientError, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet,
     Publish, QoS, TlsConfiguration, Transport,
 };
 use tokio::sync::{Mutex, oneshot};
-use tokio::task::JoinSet;
 
 use crate::common::Backoff;
 use crate::common::tls;
@@ -355,19 +360,70 @@ pub struct MqttInput {
     opts: MqttOptions,
 }
 
+/// Counts the consumer's connections: a delivery acks only on the connection its message came
+/// in on. rumqttc drops the acks still queued when a connection fails; one sent later, on the
+/// next connection, would name a packet id the broker may have given to another message.
+#[derive(Clone, Default)]
+struct Connections(Arc<AtomicU64>);
+
+impl Connections {
+    fn current(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn lost(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Messages received and not yet handed to the app, each with the connection it came on.
+struct Received {
+    waiting: VecDeque<(u64, Publish)>,
+}
+
+impl Received {
+    /// Starts the waiting messages there is room for.
+    fn start(
+        &mut self,
+        in_flight: &mut InFlight,
+        cx: &InputContext,
+        client: &AsyncClient,
+        cfg: &Arc<Config>,
+        connections: &Connections,
+    ) {
+        while in_flight.has_room()
+            && let Some((connection, publish)) = self.waiting.pop_front()
+        {
+            let acker = Acker {
+                client: client.clone(),
+                connections: connections.clone(),
+                connection,
+            };
+            in_flight.start(handle(cx.clone(), acker, cfg.clone(), publish));
+        }
+    }
+}
+
 #[async_trait]
 impl InputBinding for MqttInput {
     async fn run(self: Box<Self>, cx: InputContext) -> Result<(), BindingError> {
         let MqttInput { cfg, opts } = *self;
         let cfg = Arc::new(cfg);
         let (client, mut eventloop) = AsyncClient::new(opts, 1024);
-        let mut handlers: JoinSet<()> = JoinSet::new();
+        // daprd's paho client hands every message over at once (OrderMatters false); with
+        // maxConcurrentDeliveries, at most that many, the rest waiting in arrival order. The
+        // event loop is polled all along (keep-alive, acks), so waiting messages queue here.
+        let mut in_flight = InFlight::new(cx.max_concurrent_deliveries().unwrap_or(usize::MAX));
+        let mut received = Received {
+            waiting: VecDeque::new(),
+        };
+        let connections = Connections::default();
         let mut backoff = Backoff::new(Duration::from_secs(5));
         loop {
             tokio::select! {
                 biased;
                 _ = cx.shutdown().cancelled() => break,
-                Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
+                () = in_flight.settled() => received.start(&mut in_flight, &cx, &client, &cfg, &connections),
                 event = eventloop.poll() => match event {
                     Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                         backoff.reset();
@@ -382,10 +438,12 @@ impl InputBinding for MqttInput {
                         }
                     }
                     Ok(Event::Incoming(Packet::Publish(publish))) => {
-                        handlers.spawn(handle(cx.clone(), client.clone(), cfg.clone(), publish));
+                        received.waiting.push_back((connections.current(), publish));
+                        received.start(&mut in_flight, &cx, &client, &cfg, &connections);
                     }
                     Ok(_) => {}
                     Err(e) => {
+                        connections.lost();
                         let delay = backoff.next_delay();
                         tracing::warn!(component = COMPONENT, binding = cx.name(), cause = %e, "MQTT connection failed; reconnecting in {delay:?}.");
                         tokio::select! {
@@ -396,13 +454,16 @@ impl InputBinding for MqttInput {
                 }
             }
         }
+        // Messages not handed over stay unacknowledged: the broker redelivers them.
+        drop(received);
         // Let in-flight handlers finish while the event loop keeps running, so their acks go out.
         let mut broken = false;
-        while !handlers.is_empty() {
+        while !in_flight.is_empty() {
             tokio::select! {
-                _ = handlers.join_next() => {}
+                () = in_flight.settled() => {}
                 event = eventloop.poll(), if !broken => {
                     if event.is_err() {
+                        connections.lost();
                         broken = true;
                     }
                 }
@@ -424,8 +485,25 @@ impl InputBinding for MqttInput {
     }
 }
 
+/// Acknowledges one message, on the connection it came in on only.
+struct Acker {
+    client: AsyncClient,
+    connections: Connections,
+    connection: u64,
+}
+
+impl Acker {
+    async fn ack(&self, publish: &Publish) -> Result<(), ClientError> {
+        if self.connections.current() != self.connection {
+            // The broker redelivers it on the new connection (persistent session).
+            return Ok(());
+        }
+        self.client.ack(publish).await
+    }
+}
+
 /// Hands one message to the app, retrying per `backOffMaxRetries`; acks only on success.
-async fn handle(cx: InputContext, client: AsyncClient, cfg: Arc<Config>, publish: Publish) {
+async fn handle(cx: InputContext, acker: Acker, cfg: Arc<Config>, publish: Publish) {
     let mut metadata = bindery_core::Metadata::new();
     metadata.insert("topic".to_owned(), publish.topic.clone());
     let event = InputEvent {
@@ -436,7 +514,7 @@ async fn handle(cx: InputContext, client: AsyncClient, cfg: Arc<Config>, publish
     loop {
         match cx.deliver(event.clone()).await {
             Ok(_) => {
-                if let Err(e) = client.ack(&publish).await {
+                if let Err(e) = acker.ack(&publish).await {
                     tracing::warn!(component = COMPONENT, binding = cx.name(), error = %e, "Could not acknowledge the message.");
                 }
                 return;

@@ -9,6 +9,9 @@
 //!   `stream` and `sequence`; input reads through a pull consumer, acks after the app accepted a
 //!   message and naks (immediate redelivery) when it did not.
 //!
+//! Input delivers one message at a time; with the delivery option `maxConcurrentDeliveries: N`
+//! up to N at once (JetStream then pulls N per batch), each acked or naked by its own verdict.
+//!
 //! Reconnecting is done by async-nats (core subscriptions are restored by the client); the
 //! JetStream reader also rebuilds its consumer after errors.
 
@@ -310,38 +313,52 @@ async fn run_core(
             }
         };
         backoff.reset();
-        loop {
-            let message = tokio::select! {
-                biased;
-                _ = cx.shutdown().cancelled() => {
-                    let _ = subscriber.unsubscribe().await;
-                    return Ok(());
-                }
-                m = subscriber.next() => m,
-            };
-            let Some(message) = message else {
-                tracing::warn!(
-                    component = COMPONENT,
-                    binding = cx.name(),
-                    "Subscription ended; subscribing again."
-                );
-                break;
-            };
+        if deliver_core(cx, &mut subscriber).await {
+            return Ok(());
+        }
+        tracing::warn!(
+            component = COMPONENT,
+            binding = cx.name(),
+            "Subscription ended; subscribing again."
+        );
+    }
+}
+
+/// Hands core NATS messages to the app (up to `maxConcurrentDeliveries` at once, else one at a
+/// time) until shutdown (`true`) or until the subscription ends (`false`); started deliveries
+/// finish first.
+async fn deliver_core(cx: &InputContext, subscriber: &mut async_nats::Subscriber) -> bool {
+    let mut in_flight = cx.in_flight();
+    let shutdown = loop {
+        let message = tokio::select! {
+            biased;
+            _ = cx.shutdown().cancelled() => {
+                let _ = subscriber.unsubscribe().await;
+                break true;
+            }
+            () = in_flight.settled() => continue,
+            m = subscriber.next(), if in_flight.has_room() => m,
+        };
+        let Some(message) = message else {
+            break false;
+        };
+        let cx = cx.clone();
+        in_flight.start(async move {
             let mut metadata =
                 Metadata::from([("subject".to_owned(), message.subject.to_string())]);
             header_metadata(message.headers.as_ref(), &mut metadata);
-            if let Err(e) = cx
-                .deliver(InputEvent {
-                    data: message.payload,
-                    metadata,
-                })
-                .await
-            {
+            let event = InputEvent {
+                data: message.payload,
+                metadata,
+            };
+            if let Err(e) = cx.deliver(event).await {
                 // Core NATS cannot redeliver: at-most-once.
                 tracing::warn!(component = COMPONENT, binding = cx.name(), error = %e, "The app refused a core NATS message; it is dropped.");
             }
-        }
-    }
+        });
+    };
+    in_flight.finish().await;
+    shutdown
 }
 
 async fn run_jetstream(
@@ -408,46 +425,68 @@ async fn read_jetstream(
         None => stream.create_consumer(consumer_config).await,
     }
     .map_err(|e| NatsError::JetStream(e.to_string()))?;
+    // Pull as many messages as may be in delivery at once.
+    let batch = cx.in_flight().limit().min(256);
     let mut messages = consumer
         .stream()
-        .max_messages_per_batch(1)
+        .max_messages_per_batch(batch)
         .heartbeat(Duration::from_secs(2))
         .expires(Duration::from_secs(10))
         .messages()
         .await
         .map_err(|e| NatsError::JetStream(e.to_string()))?;
     tracing::info!(component = COMPONENT, binding = cx.name(), stream = %name, "Reading from JetStream.");
-    loop {
+    deliver_jetstream(cx, &mut messages).await
+}
+
+/// Hands JetStream messages to the app (up to `maxConcurrentDeliveries` at once, else one at a
+/// time), each acked or naked by its own verdict, until shutdown (`Ok`) or a stream error;
+/// started deliveries finish first (after a lost connection their acks fail and JetStream
+/// redelivers them after `ackWait`).
+async fn deliver_jetstream(
+    cx: &InputContext,
+    messages: &mut consumer::pull::Stream,
+) -> Result<(), NatsError> {
+    let mut in_flight = cx.in_flight();
+    let ended = loop {
         let next = tokio::select! {
             biased;
-            _ = cx.shutdown().cancelled() => return Ok(()),
-            n = messages.next() => n,
+            _ = cx.shutdown().cancelled() => break Ok(()),
+            () = in_flight.settled() => continue,
+            n = messages.next(), if in_flight.has_room() => n,
         };
-        let message = match next {
-            None => return Err(NatsError::JetStream("message stream ended".to_owned())),
-            Some(Err(e)) => return Err(NatsError::JetStream(e.to_string())),
-            Some(Ok(m)) => m,
-        };
-        let mut metadata = Metadata::from([("subject".to_owned(), message.subject.to_string())]);
-        if let Ok(info) = message.info() {
-            metadata.insert("sequence".to_owned(), info.stream_sequence.to_string());
-            metadata.insert("stream".to_owned(), info.stream.to_owned());
+        match next {
+            None => break Err(NatsError::JetStream("message stream ended".to_owned())),
+            Some(Err(e)) => break Err(NatsError::JetStream(e.to_string())),
+            Some(Ok(m)) => in_flight.start(deliver_one(cx.clone(), m)),
         }
-        header_metadata(message.headers.as_ref(), &mut metadata);
-        let event = InputEvent {
-            data: message.payload.clone(),
-            metadata,
-        };
-        let settled = match cx.deliver(event).await {
-            Ok(_) => message.ack().await,
-            Err(e) => {
-                tracing::debug!(component = COMPONENT, binding = cx.name(), error = %e, "The app refused the message; nak.");
-                message.ack_with(AckKind::Nak(None)).await
-            }
-        };
-        if let Err(e) = settled {
-            tracing::warn!(component = COMPONENT, binding = cx.name(), error = %e, "Could not ack/nak; JetStream will redeliver after ackWait.");
+    };
+    in_flight.finish().await;
+    ended
+}
+
+/// Delivers one JetStream message; acks it on the app's success, naks it (immediate
+/// redelivery) otherwise.
+async fn deliver_one(cx: InputContext, message: jetstream::Message) {
+    let mut metadata = Metadata::from([("subject".to_owned(), message.subject.to_string())]);
+    if let Ok(info) = message.info() {
+        metadata.insert("sequence".to_owned(), info.stream_sequence.to_string());
+        metadata.insert("stream".to_owned(), info.stream.to_owned());
+    }
+    header_metadata(message.headers.as_ref(), &mut metadata);
+    let event = InputEvent {
+        data: message.payload.clone(),
+        metadata,
+    };
+    let settled = match cx.deliver(event).await {
+        Ok(_) => message.ack().await,
+        Err(e) => {
+            tracing::debug!(component = COMPONENT, binding = cx.name(), error = %e, "The app refused the message; nak.");
+            message.ack_with(AckKind::Nak(None)).await
         }
+    };
+    if let Err(e) = settled {
+        tracing::warn!(component = COMPONENT, binding = cx.name(), error = %e, "Could not ack/nak; JetStream will redeliver after ackWait.");
     }
 }
 

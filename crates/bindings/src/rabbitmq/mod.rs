@@ -2,6 +2,10 @@
 //! with manual acknowledgements (ack after the app accepted an event, nack with requeue when it
 //! did not, as daprd's component does).
 //!
+//! Messages are delivered one at a time, as daprd does; with the delivery option
+//! `maxConcurrentDeliveries: N` up to N are in delivery at once, each acked or requeued by its
+//! own verdict (a `prefetchCount` under N is raised to N so that N can be unacked).
+//!
 //! Input and output are separate instances with their own AMQP connection, like daprd. Both
 //! declare the queue with the configured arguments when they connect, and both reconnect by
 //! themselves: input every `reconnectWaitInSeconds`, output on the next `create` after the
@@ -373,7 +377,8 @@ impl InputBinding for RabbitInput {
             };
             match conn {
                 Ok(conn) => {
-                    let ended = match start_consumer(&conn.channel, &self.cfg).await {
+                    let limit = cx.in_flight().limit();
+                    let ended = match start_consumer(&conn.channel, &self.cfg, limit).await {
                         Ok(consumer) => consume(&cx, &conn.channel, consumer).await,
                         Err(e) => Ended::Lost(e.to_string()),
                     };
@@ -400,9 +405,16 @@ impl InputBinding for RabbitInput {
     }
 }
 
-async fn start_consumer(channel: &Channel, cfg: &Config) -> Result<Consumer, RabbitError> {
+async fn start_consumer(
+    channel: &Channel,
+    cfg: &Config,
+    in_flight: usize,
+) -> Result<Consumer, RabbitError> {
     channel
-        .basic_qos(cfg.prefetch_count, BasicQosOptions { global: true })
+        .basic_qos(
+            prefetch(cfg.prefetch_count, in_flight),
+            BasicQosOptions { global: true },
+        )
         .await?;
     let consumer = channel
         .basic_consume(
@@ -415,43 +427,65 @@ async fn start_consumer(channel: &Channel, cfg: &Config) -> Result<Consumer, Rab
     Ok(consumer)
 }
 
-/// Delivers one message at a time until shutdown or until the consumer is lost.
+/// The channel prefetch: `prefetchCount`, raised when it would keep fewer messages unacked
+/// than the deliveries allowed in flight (0 stays 0: no limit).
+fn prefetch(prefetch_count: u16, in_flight: usize) -> u16 {
+    if prefetch_count == 0 {
+        return 0;
+    }
+    prefetch_count.max(u16::try_from(in_flight).unwrap_or(u16::MAX))
+}
+
+/// Hands messages to the app, up to `maxConcurrentDeliveries` at once (else one at a time, as
+/// daprd), until shutdown or until the consumer is lost. Each delivery acks or requeues its
+/// own message; started deliveries always finish before this returns.
 async fn consume(cx: &InputContext, channel: &Channel, mut consumer: Consumer) -> Ended {
-    loop {
+    let mut in_flight = cx.in_flight();
+    let ended = loop {
         let next = tokio::select! {
             biased;
             _ = cx.shutdown().cancelled() => {
                 let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
-                return Ended::Shutdown;
+                break Ended::Shutdown;
             }
-            next = consumer.next() => next,
+            () = in_flight.settled() => continue,
+            next = consumer.next(), if in_flight.has_room() => next,
         };
-        let delivery = match next {
-            None => return Ended::Lost("consumer cancelled".to_owned()),
-            Some(Err(e)) => return Ended::Lost(e.to_string()),
-            Some(Ok(delivery)) => delivery,
-        };
-        let event = InputEvent {
-            data: delivery.data.clone().into(),
-            metadata: headers_metadata(delivery.properties.headers().as_ref()),
-        };
-        // The verdict is awaited even during shutdown: in-flight work finishes.
-        let settled = match cx.deliver(event).await {
-            Ok(_) => delivery.acker.ack(BasicAckOptions::default()).await,
-            Err(e) => {
-                tracing::debug!(component = COMPONENT, binding = cx.name(), error = %e, "App refused the message; requeueing it.");
-                delivery
-                    .acker
-                    .nack(BasicNackOptions {
-                        multiple: false,
-                        requeue: true,
-                    })
-                    .await
-            }
-        };
-        if let Err(e) = settled {
-            return Ended::Lost(e.to_string());
+        match next {
+            None => break Ended::Lost("consumer cancelled".to_owned()),
+            Some(Err(e)) => break Ended::Lost(e.to_string()),
+            Some(Ok(delivery)) => in_flight.start(deliver(cx.clone(), delivery)),
         }
+    };
+    // In-flight work finishes, also during shutdown. After a lost connection their acks fail
+    // and the broker redelivers those messages; waiting keeps the redelivered copies from
+    // running beside the first ones.
+    in_flight.finish().await;
+    ended
+}
+
+/// Delivers one message and acks it, or nacks it with requeue when the app refused it.
+async fn deliver(cx: InputContext, delivery: lapin::message::Delivery) {
+    let event = InputEvent {
+        data: delivery.data.clone().into(),
+        metadata: headers_metadata(delivery.properties.headers().as_ref()),
+    };
+    let settled = match cx.deliver(event).await {
+        Ok(_) => delivery.acker.ack(BasicAckOptions::default()).await,
+        Err(e) => {
+            tracing::debug!(component = COMPONENT, binding = cx.name(), error = %e, "App refused the message; requeueing it.");
+            delivery
+                .acker
+                .nack(BasicNackOptions {
+                    multiple: false,
+                    requeue: true,
+                })
+                .await
+        }
+    };
+    if let Err(e) = settled {
+        // The channel is gone: the broker requeues every unacked message of it.
+        tracing::warn!(component = COMPONENT, binding = cx.name(), error = %e, "Could not settle a message; the broker redelivers it.");
     }
 }
 
@@ -537,6 +571,15 @@ mod tests {
             publish_properties(&md(&[("Priority", "high")])).is_ok(),
             "priority is exact-case"
         );
+    }
+
+    #[test]
+    fn prefetch_allows_every_delivery_in_flight() {
+        assert_eq!(prefetch(0, 8), 0, "no limit stays no limit");
+        assert_eq!(prefetch(3, 8), 8);
+        assert_eq!(prefetch(20, 8), 20);
+        assert_eq!(prefetch(1, 1), 1);
+        assert_eq!(prefetch(5, 100_000), u16::MAX);
     }
 
     #[test]

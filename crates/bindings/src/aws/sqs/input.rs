@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use bindery_core::{BindingError, InputBinding, InputContext, InputEvent, Metadata};
+use bindery_core::{BindingError, InFlight, InputBinding, InputContext, InputEvent, Metadata};
 use bytes::Bytes;
 
 use super::Queue;
@@ -43,7 +43,7 @@ pub fn event_metadata(m: &Message) -> Metadata {
 
 impl SqsInput {
     /// Delivers one message; deletes it only when the app accepted it.
-    async fn handle(queue: &Queue, cx: &InputContext, url: &str, m: Message) {
+    async fn handle(queue: Arc<Queue>, cx: InputContext, url: Arc<str>, m: Message) {
         let event = InputEvent {
             data: Bytes::from(m.body().unwrap_or_default().to_owned()),
             metadata: event_metadata(&m),
@@ -56,7 +56,7 @@ impl SqsInput {
                 if let Err(e) = queue
                     .client
                     .delete_message()
-                    .queue_url(url)
+                    .queue_url(&*url)
                     .receipt_handle(receipt)
                     .send()
                     .await
@@ -70,13 +70,14 @@ impl SqsInput {
         }
     }
 
-    async fn receive(&self, url: &str) -> Result<Vec<Message>, BindingError> {
+    /// Receives up to `max` messages (long poll).
+    async fn receive(&self, url: &str, max: i32) -> Result<Vec<Message>, BindingError> {
         let q = &self.queue;
         let out = q
             .client
             .receive_message()
             .queue_url(url)
-            .max_number_of_messages(q.config.max_messages)
+            .max_number_of_messages(max)
             .wait_time_seconds(q.config.wait_time_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
@@ -96,31 +97,42 @@ impl SqsInput {
 
 #[async_trait]
 impl InputBinding for SqsInput {
+    /// Receives while there is room among the deliveries in flight (`maxConcurrentDeliveries`,
+    /// else one at a time as daprd; FIFO queues always one at a time, in order), never more
+    /// messages than there is room for, so none waits invisible before its delivery starts.
     async fn run(self: Box<Self>, cx: InputContext) -> Result<(), BindingError> {
         let q = self.queue.clone();
+        let mut in_flight = if q.config.is_fifo() {
+            InFlight::new(1)
+        } else {
+            cx.in_flight()
+        };
         let mut backoff = Backoff::new(Duration::from_secs(30));
         loop {
+            tokio::select! {
+                biased;
+                _ = cx.shutdown().cancelled() => break,
+                () = in_flight.wait_for_room() => {}
+            }
+            let max = i32::try_from(in_flight.room())
+                .unwrap_or(i32::MAX)
+                .min(q.config.max_messages);
             let attempt = async {
                 let url = q.url().await?;
-                let messages = self.receive(&url).await?;
+                let messages = self.receive(&url, max).await?;
                 Ok::<_, BindingError>((url, messages))
             };
+            // Deliveries already started run on by themselves while this waits.
             let result = tokio::select! {
-                _ = cx.shutdown().cancelled() => return Ok(()),
+                _ = cx.shutdown().cancelled() => break,
                 r = attempt => r,
             };
             match result {
                 Ok((url, messages)) => {
                     backoff.reset();
-                    if q.config.is_fifo() || messages.len() <= 1 {
-                        for m in messages {
-                            Self::handle(&q, &cx, &url, m).await;
-                        }
-                    } else {
-                        futures::future::join_all(
-                            messages.into_iter().map(|m| Self::handle(&q, &cx, &url, m)),
-                        )
-                        .await;
+                    let url: Arc<str> = url.into();
+                    for m in messages {
+                        in_flight.start(Self::handle(q.clone(), cx.clone(), url.clone(), m));
                     }
                 }
                 Err(e) => {
@@ -128,11 +140,14 @@ impl InputBinding for SqsInput {
                     let delay = backoff.next_delay();
                     tracing::warn!(component = COMPONENT, binding = cx.name(), error = %e, "Receiving from SQS failed; retrying in {delay:?}.");
                     tokio::select! {
-                        _ = cx.shutdown().cancelled() => return Ok(()),
+                        _ = cx.shutdown().cancelled() => break,
                         _ = tokio::time::sleep(delay) => {}
                     }
                 }
             }
         }
+        // Graceful shutdown: every started delivery finishes and deletes its message.
+        in_flight.finish().await;
+        Ok(())
     }
 }

@@ -11,9 +11,11 @@
 //!   passes none;
 //! - a missing queue or an unreachable endpoint backs off (100 ms doubling to 30 s) instead of
 //!   daprd's hot loop;
-//! - `maxMessages` (1 to 10, default 1 as daprd) receives up to that many messages per call
-//!   and delivers them concurrently (bounded by the runtime's `maxConcurrentDeliveries`);
-//!   FIFO queues (`.fifo`) always deliver one at a time, in order.
+//! - messages are delivered one at a time, as daprd does; with the delivery option
+//!   `maxConcurrentDeliveries: N` up to N at once, each deleted only after its own success.
+//!   `maxMessages` (1 to 10, default 1 as daprd) receives up to that many messages per call,
+//!   never more than there is room for among the deliveries in flight (so with one at a time,
+//!   one per call). FIFO queues (`.fifo`) always deliver one at a time, in order.
 
 mod input;
 mod output;
@@ -36,7 +38,7 @@ pub const QUEUE_NAME: Field = Field::new("queueName", FieldType::String, "The SQ
 pub const MAX_MESSAGES: Field = Field::new(
     "maxMessages",
     FieldType::Number,
-    "bindery option, input: messages received per call (1 to 10), delivered concurrently; FIFO queues deliver one at a time.",
+    "bindery option, input: messages received per call (1 to 10), at most as many as maxConcurrentDeliveries leaves room for (one at a time without it; FIFO queues always one at a time).",
 )
 .default_value("1")
 .input_only();

@@ -2,6 +2,7 @@
 //! runs), delete on the app's acceptance.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -116,30 +117,40 @@ impl QueueInput {
     }
 }
 
+/// The most messages one Get Messages call returns.
+const MAX_PER_GET: usize = 32;
+
 #[async_trait]
 impl InputBinding for QueueInput {
+    /// Dequeues while there is room among the deliveries in flight (`maxConcurrentDeliveries`,
+    /// else one at a time as daprd), never more messages than there is room for, so none
+    /// waits invisible before its delivery starts.
     async fn run(self: Box<Self>, cx: InputContext) -> Result<(), BindingError> {
+        let this: Arc<Self> = Arc::from(self);
+        let mut in_flight = cx.in_flight();
         let mut backoff = Backoff::new(Duration::from_secs(5));
         let mut failing = false;
         loop {
-            if cx.shutdown().is_cancelled() {
-                return Ok(());
+            tokio::select! {
+                biased;
+                _ = cx.shutdown().cancelled() => break,
+                () = in_flight.wait_for_room() => {}
             }
+            let n = in_flight.room().min(MAX_PER_GET) as u32;
+            // Deliveries already started run on by themselves while this waits.
             let got = tokio::select! {
-                _ = cx.shutdown().cancelled() => return Ok(()),
+                _ = cx.shutdown().cancelled() => break,
                 // The service takes 1 s at least (daprd would fail every read below that).
-                got = self.queue.get(1, self.cfg.visibility_timeout.max(Duration::from_secs(1))) => got,
+                got = this.queue.get(n, this.cfg.visibility_timeout.max(Duration::from_secs(1))) => got,
             };
-            match got {
+            let pause = match got {
                 Err(e) => {
                     if !failing {
                         tracing::warn!(component = COMPONENT, binding = cx.name(), error = %e,
                             "Reading the storage queue failed; retrying with backoff.");
                         failing = true;
                     }
-                    if !Self::pause(&cx, backoff.next_delay()).await {
-                        return Ok(());
-                    }
+                    backoff.next_delay()
                 }
                 Ok(messages) => {
                     if failing {
@@ -151,17 +162,24 @@ impl InputBinding for QueueInput {
                         failing = false;
                     }
                     backoff.reset();
-                    match messages.into_iter().next() {
-                        Some(message) => self.handle(&cx, message).await,
-                        None => {
-                            if !Self::pause(&cx, self.cfg.polling_interval).await {
-                                return Ok(());
-                            }
+                    if messages.is_empty() {
+                        this.cfg.polling_interval
+                    } else {
+                        for message in messages {
+                            let (this, cx) = (this.clone(), cx.clone());
+                            in_flight.start(async move { this.handle(&cx, message).await });
                         }
+                        continue;
                     }
                 }
+            };
+            if !Self::pause(&cx, pause).await {
+                break;
             }
         }
+        // Graceful shutdown: every started delivery finishes and deletes its message.
+        in_flight.finish().await;
+        Ok(())
     }
 }
 

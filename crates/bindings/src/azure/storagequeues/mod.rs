@@ -1,7 +1,9 @@
 //! `bindings.azure.storagequeues`: enqueue with `create` (output) and dequeue to the app
 //! (input), as daprd's component does. The queue is created at start.
 //!
-//! Input reads one message at a time with `visibilityTimeout`, waits `pollingInterval` when
+//! Input reads and delivers one message at a time (with the delivery option
+//! `maxConcurrentDeliveries: N`, up to N at once, each deleted only after its own success)
+//! with `visibilityTimeout`, waits `pollingInterval` when
 //! the queue is empty, delivers the text (base64-decoded with `decodeBase64`) with `messageID`,
 //! `popReceipt`, `insertionTime`, `expirationTime`, `nextVisibleTime` (RFC 3339) and
 //! `dequeueCount` as metadata, and deletes the message only once the app accepted it. A refused
