@@ -10,8 +10,8 @@
 //! the bounds measured: when the input noticed, how long after the link's return it delivered
 //! again, how long failed output calls took, and when output succeeded again.
 //!
-//! Scenarios wait most of the time: run them side by side, e.g.
-//! `cargo test -p bindery --test faults_network_links -- --test-threads 20 --nocapture`.
+//! Scenarios wait most of the time, so each test runs one fault for every component at once:
+//! `cargo test -p bindery --test faults_network_links -- --nocapture`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -73,7 +73,7 @@ struct Setup {
     component: &'static str,
     /// `via` (through the proxy at the first address) and, for brokers, `direct` (straight to
     /// the server at the second).
-    files: Box<dyn Fn(SocketAddr, SocketAddr) -> Vec<(String, String)> + Send + Sync>,
+    files: ComponentFiles,
     /// Has an input binding (`via`) delivering to the app.
     input: bool,
     /// Text the sidecar logs when the input notices a dead connection.
@@ -85,6 +85,9 @@ struct Setup {
     /// A table to create first (SQL).
     table: Option<String>,
 }
+
+/// Component files (name, text) for the proxy's address and the server's.
+type ComponentFiles = Box<dyn Fn(SocketAddr, SocketAddr) -> Vec<(String, String)> + Send + Sync>;
 
 type ReadBack = Box<
     dyn Fn(Arc<Sidecar>, Vec<String>) -> futures::future::BoxFuture<'static, Vec<String>>
@@ -593,11 +596,7 @@ fn redis() -> Setup {
         files: Box::new(|via, server| {
             vec![
                 file("via", "redis", &[("redisHost", &via.to_string())]),
-                file(
-                    "direct",
-                    "redis",
-                    &[("redisHost", &server.to_string())],
-                ),
+                file("direct", "redis", &[("redisHost", &server.to_string())]),
             ]
         }),
         input: false,
@@ -665,27 +664,17 @@ fn sql_setup(
 }
 
 fn postgres() -> Setup {
-    sql_setup(
-        "postgres",
-        "postgres",
-        "connectionString",
-        |a| {
-            format!(
-                "host={} port={} user=postgres dbname=test",
-                a.ip(),
-                a.port()
-            )
-        },
-    )
+    sql_setup("postgres", "postgres", "connectionString", |a| {
+        format!(
+            "host={} port={} user=postgres dbname=test",
+            a.ip(),
+            a.port()
+        )
+    })
 }
 
 fn mysql() -> Setup {
-    sql_setup(
-        "mysql",
-        "mysql",
-        "url",
-        |a| format!("root:@tcp({a})/test"),
-    )
+    sql_setup("mysql", "mysql", "url", |a| format!("root:@tcp({a})/test"))
 }
 
 /// SQL scenarios need their table first: created through a short-lived sidecar straight to
@@ -721,31 +710,56 @@ async fn with_table(setup: Setup, fault: Fault) {
     drop(instance);
 }
 
-macro_rules! scenarios {
-    ($($feature:literal, $setup:ident: $blackhole:ident, $half_open:ident, $slow:ident;)*) => {$(
-        #[cfg(feature = $feature)]
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $blackhole() {
-            with_table($setup(), Fault::Blackhole).await;
-        }
-        #[cfg(feature = $feature)]
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $half_open() {
-            with_table($setup(), Fault::HalfOpen).await;
-        }
-        #[cfg(feature = $feature)]
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $slow() {
-            with_table($setup(), Fault::Slow).await;
-        }
-    )*};
+/// The components of this build, each with a fresh setup.
+fn setups() -> Vec<Setup> {
+    let mut all: Vec<fn() -> Setup> = Vec::new();
+    #[cfg(feature = "rabbitmq")]
+    all.push(rabbitmq);
+    #[cfg(feature = "mqtt3")]
+    all.push(mqtt3);
+    #[cfg(feature = "nats")]
+    all.push(nats);
+    #[cfg(feature = "redis")]
+    all.push(redis);
+    #[cfg(feature = "postgres")]
+    all.push(postgres);
+    #[cfg(feature = "mysql")]
+    all.push(mysql);
+    all.into_iter().map(|setup| setup()).collect()
 }
 
-scenarios! {
-    "rabbitmq", rabbitmq: blackhole_rabbitmq, half_open_rabbitmq, slow_rabbitmq;
-    "mqtt3", mqtt3: blackhole_mqtt3, half_open_mqtt3, slow_mqtt3;
-    "nats", nats: blackhole_nats, half_open_nats, slow_nats;
-    "redis", redis: blackhole_redis, half_open_redis, slow_redis;
-    "postgres", postgres: blackhole_postgres, half_open_postgres, slow_postgres;
-    "mysql", mysql: blackhole_mysql, half_open_mysql, slow_mysql;
+/// One fault for every component at once: the scenarios mostly wait, and `cargo test` runs only
+/// two tests at a time here, so one test per fault keeps the whole file near a minute and a half.
+/// Each scenario is its own task; the first failure is reported with its component's name.
+async fn every_component(fault: Fault) {
+    let scenarios: Vec<_> = setups()
+        .into_iter()
+        .map(|setup| {
+            let component = setup.component;
+            (component, tokio::spawn(with_table(setup, fault)))
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for (component, scenario) in scenarios {
+        if let Err(e) = scenario.await {
+            eprintln!("{} {component} failed: {e}", fault.name());
+            failed.push(component);
+        }
+    }
+    assert!(failed.is_empty(), "{} failed for {failed:?}", fault.name());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn blackhole_of_30_s() {
+    every_component(Fault::Blackhole).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn half_open_connections() {
+    every_component(Fault::HalfOpen).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_link_of_200_ms_each_way() {
+    every_component(Fault::Slow).await;
 }
