@@ -282,7 +282,9 @@ const FAKE_CARGO: &str = r#"#!/usr/bin/env bash
 if (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; then up=up; else up=down; fi
 echo "cargo $* broker=$up" >>"$SCRATCH_LOG"
 [[ "$1" == test ]] || exit 0
-if [[ -n "${FAKE_CARGO_SLEEP:-}" ]]; then sleep 30; fi
+# exec, not a child: a Ctrl-C that lands while bash forks a child `sleep` reaches bash but not
+# the child, which then exits 0, and bash (and test.sh after it) takes that as handled.
+if [[ -n "${FAKE_CARGO_SLEEP:-}" ]]; then exec sleep 30; fi
 exit "${FAKE_CARGO_EXIT:-0}"
 "#;
 
