@@ -354,6 +354,19 @@ impl Scratch {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        // A Ctrl-C must reach the script even when this test runs with SIGINT ignored (started in
+        // the background by a non-interactive shell): an ignored signal stays ignored across exec.
+        // SAFETY: only an async-signal-safe call between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::signal::signal(
+                    nix::sys::signal::Signal::SIGINT,
+                    nix::sys::signal::SigHandler::SigDfl,
+                )
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+            });
+        }
         command
     }
 

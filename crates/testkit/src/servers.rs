@@ -520,10 +520,13 @@ fn prepare_mariadb(program: PathBuf, dir: &Path, port: u16) -> Launch {
             "--auth-root-authentication-method=normal",
             "--skip-name-resolve",
             "--skip-test-db",
+            // Several bootstraps at once can run out of the kernel's AIO contexts (aio-max-nr).
+            "--innodb-use-native-aio=0",
         ]);
     run_to_log(install, dir, "mariadb-install-db");
     let mut a: Vec<OsString> = vec!["--no-defaults".into()];
     a.push(format!("--datadir={}", data.display()).into());
+    a.push("--innodb-use-native-aio=0".into());
     a.push(format!("--socket={}", dir.join("mysqld.sock").display()).into());
     a.push(format!("--pid-file={}", dir.join("mysqld.pid").display()).into());
     for flag in [
