@@ -75,9 +75,10 @@ CHECK_FEATURES_MODE="${CHECK_FEATURES_MODE:-clippy}" scripts/check-features.sh
 # Each target for FUZZ_SECONDS (default 30; 0 skips the step) on its stored corpus,
 # fuzz/corpus/<target>, which is only read (new inputs go to a scratch folder). A crash, panic,
 # timeout or out-of-memory fails the run, its input left in fuzz/artifacts/<target>/.
-# cargo-fuzz is installed once into $BINDERY_CACHE/cargo-fuzz (about 4 minutes), and the
-# instrumented build of all targets has its own target folder, $CARGO_TARGET_DIR/fuzz: about
-# <COLD> the first time on 2 cores, then only the bindery crates that changed (<WARM>).
+# cargo-fuzz is installed once into $BINDERY_CACHE/cargo-fuzz (4 minutes, 1.7 of CPU), and the
+# instrumented build of all targets has its own target folder, $CARGO_TARGET_DIR/fuzz: 14 minutes
+# of CPU the first time (35 minutes on 2 cores shared at a load of 12 to 15), then only the
+# bindery crates that changed (bindery-core: 3.5 CPU minutes, 12 at that load; none: 5 s).
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 if [[ "$FUZZ_SECONDS" != 0 ]]; then
     echo "== scripts/fuzz.sh (each fuzz target ${FUZZ_SECONDS} s on fuzz/corpus/<target>)"
