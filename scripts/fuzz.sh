@@ -85,10 +85,11 @@ for target in "${targets[@]}"; do
         "$new_inputs/$target" "fuzz/corpus/$target" >"$log" 2>&1 || status=$?
     # "#N INITED cov: .. ft: .. corp: .." after the corpus is read; "#N DONE ..." at the end.
     grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' "$log" | sed 's/^/   /' || true
-    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$log" |
-        tr '\n' ' ' | sed 's/^/   /; s/$/\n/' || true
+    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
+        "$log" | tr '\n' ' ' | sed 's/^/   /; s/$/\n/' || true
     if [[ "$status" -ne 0 ]]; then
-        echo "FAIL fuzz $target (exit $status): libFuzzer's log follows; the input is in fuzz/artifacts/$target/"
+        echo "FAIL fuzz $target (exit $status): libFuzzer's log follows;" \
+            "the input is in fuzz/artifacts/$target/"
         tail -n 80 "$log" | sed 's/^/      /'
         failed+=("$target")
     fi

@@ -486,7 +486,7 @@ mod tests {
         );
         for level in 1..=5 {
             let previous = format!("*a{}", level - 1);
-            let list = vec![previous.as_str(); 9].join(",");
+            let list = [previous.as_str(); 9].join(",");
             text.push_str(&format!(
                 "  - name: x{level}\n    value: &a{level} [{list}]\n"
             ));
