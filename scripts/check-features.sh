@@ -4,7 +4,8 @@
 #   features that only list other features):
 #     cargo clippy -p bindery-bindings --no-default-features --features x --all-targets -- -D warnings
 #     cargo test   -p bindery-bindings --no-default-features --features x --no-run
-#   then cargo fmt --check and cargo clippy --workspace --all-targets -- -D warnings.
+#   then cargo fmt --check (the workspace, and fuzz/'s targets) and
+#   cargo clippy --workspace --all-targets -- -D warnings.
 # One line per step; the log of a failing step is printed after its line. Exits non-zero when
 # any step failed.
 #
@@ -82,6 +83,9 @@ for f in $features; do
   step "feature $f" feature_checks "$f"
 done
 step "cargo fmt --check" cargo fmt --all --check
+# fuzz/ is its own workspace (not a member): its targets are formatted here, and compiled (with
+# their warnings) by scripts/fuzz.sh's instrumented build.
+step "cargo fmt --check (fuzz/)" cargo fmt --manifest-path fuzz/Cargo.toml --check
 step "clippy --workspace" cargo clippy --workspace --all-targets -- -D warnings
 
 echo "total $(($(date +%s) - started))s (mode $mode)"

@@ -22,7 +22,14 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry::new(bindery_bin
 fuzz_target!(|data: &[u8]| {
     // The loader reads files as UTF-8 and refuses others before parsing; keep the rest.
     let text = String::from_utf8_lossy(data);
-    let lines = text.lines().count() as u32 + 1;
+    // YAML's line breaks (CR LF, CR, LF), as the parser counts lines and editors show them: a
+    // bare CR starts a line too (`str::lines` alone would count fewer).
+    let lines = text
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .lines()
+        .count() as u32
+        + 1;
     let assert_located = |e: &LoadError| {
         assert_eq!(e.file, FILE, "{e}");
         if let Some(line) = e.line {

@@ -52,13 +52,18 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, String> {
                 .parse()
                 .map_err(|_| format!("invalid duration {input:?}"))?
         };
-        let mut nanos = whole * unit_nanos;
+        // Up to 39 digits fit a u128, and times an hour's nanoseconds they do not.
+        let mut nanos = whole
+            .checked_mul(unit_nanos)
+            .ok_or_else(|| format!("invalid duration {input:?}"))?;
         if !frac.is_empty() {
             let digits = frac.len().min(18) as u32;
             let frac_value: u128 = frac[..digits as usize]
                 .parse()
                 .map_err(|_| format!("invalid duration {input:?}"))?;
-            nanos += frac_value * unit_nanos / 10u128.pow(digits);
+            nanos = nanos
+                .checked_add(frac_value * unit_nanos / 10u128.pow(digits))
+                .ok_or_else(|| format!("invalid duration {input:?}"))?;
         }
         total_nanos = total_nanos
             .checked_add(nanos)
@@ -150,6 +155,23 @@ mod tests {
         assert!(parse_go_duration("5x").is_err());
         assert!(parse_go_duration("").is_err());
         assert!(parse_go_duration("-1s").is_err());
+    }
+
+    /// A number that fits a u128 but not once scaled to nanoseconds is refused, not wrapped
+    /// (or a panic where overflow checks are on).
+    #[test]
+    fn numbers_too_large_for_nanoseconds_are_refused() {
+        let max = u128::MAX.to_string();
+        for input in [
+            format!("{max}h"),
+            format!("{max}s"),
+            format!("{max}.5ns"),
+            "999999999999999999999999999999999s".to_owned(),
+        ] {
+            let err = parse_go_duration(&input).unwrap_err();
+            assert!(err.starts_with("invalid duration"), "{input}: {err}");
+        }
+        assert!(parse_duration_or_seconds("999999999999999999999999999999999s").is_err());
     }
 
     #[test]

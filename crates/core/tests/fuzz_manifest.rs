@@ -48,8 +48,15 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
 
 /// Loads a text the way the runtime does; checks the shape of every failure.
 fn load(file: &str, text: &str) -> Vec<Result<Option<Component>, String>> {
-    // The end-of-input position is one line past the last newline.
-    let lines = text.lines().count().max(1) as u32 + 1;
+    // The end-of-input position is one line past the last line break; YAML's line breaks are
+    // CR LF, CR and LF (a bare CR starts a line too, as the parser counts).
+    let lines = text
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .lines()
+        .count()
+        .max(1) as u32
+        + 1;
     parse_documents(file, text)
         .into_iter()
         .map(|doc| {
