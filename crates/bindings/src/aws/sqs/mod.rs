@@ -144,6 +144,17 @@ impl Queue {
             .send()
             .await
             .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_queue_does_not_exist())
+                {
+                    let prefix = format!("{}: ", self.component);
+                    return crate::aws::missing::missing_error(
+                        &prefix,
+                        "queue",
+                        &self.config.queue_name,
+                        &e,
+                    );
+                }
                 crate::aws::auth::sdk_error(
                     &self.component,
                     self.endpoint.as_deref(),

@@ -191,12 +191,26 @@ impl OutputBinding for BlobStorage {
     }
 }
 
-/// `blob not found` for a missing blob (daprd's text), else `context: error`.
-fn blob_error(e: StorageError, context: &str) -> BindingError {
-    if e.code() == Some("BlobNotFound") {
-        return BindingError::invalid("blob not found");
+impl BlobStorage {
+    /// `blob not found` for a missing blob (daprd's text), else [`Self::service_error`].
+    fn blob_error(&self, e: StorageError, context: &str) -> BindingError {
+        if e.code() == Some("BlobNotFound") {
+            return BindingError::invalid("blob not found");
+        }
+        self.service_error(e, context)
     }
-    e.into_binding_error(context)
+
+    /// `context: error`; a missing container (deleted since the start, or never created with
+    /// `disableEntityManagement`) is named, since the service's own text does not name it.
+    fn service_error(&self, e: StorageError, context: &str) -> BindingError {
+        if e.code() == Some("ContainerNotFound") {
+            return BindingError::invalid(format!(
+                "{context}: container {} does not exist: {e}",
+                self.cfg.container
+            ));
+        }
+        e.into_binding_error(context)
+    }
 }
 
 /// Go's `url.PathEscape` (see [`crate::azure::client::path_escape`]).
