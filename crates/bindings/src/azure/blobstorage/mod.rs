@@ -15,7 +15,8 @@
 //! - `bulkGet` with `prefix` joins blob names into `destinationDir` lexically (`..` cannot
 //!   leave it) but does not resolve symlinks inside it, unlike daprd's `securejoin`.
 //! - Service errors read `RESPONSE <status>: <code>: <message>` after daprd's prefix (such as
-//!   `error uploading az blob: `), not the Go SDK's multi-line dump.
+//!   `error uploading az blob: `), not the Go SDK's multi-line dump; a missing container
+//!   (`ContainerNotFound`) is named there: `container <name> does not exist: RESPONSE 404: …`.
 //! - `list` also answers `nextMarker`, the marker of the next page (`""` at the end):
 //!   daprd's `marker` is the marker of the last page it read, which cannot be used to go on.
 //! - Blob metadata names go out lower-cased (HTTP/1 header names; daprd's Go client keeps
