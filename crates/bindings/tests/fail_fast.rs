@@ -183,9 +183,6 @@ async fn s3_create_in_a_missing_bucket() {
 #[cfg(feature = "aws-dynamodb")]
 #[tokio::test]
 async fn dynamodb_create_in_a_missing_table() {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
     use aws_support::{output, sdk};
     use bindery_bindings::aws::dynamodb::DESCRIPTOR;
     let Some(moto) = bindery_testkit::moto::Moto::start() else {
@@ -200,27 +197,7 @@ async fn dynamodb_create_in_a_missing_table() {
     let put = || create(br#"{"id":"1","v":"x"}"#, &[]);
     let (e, _) = fails_fast("dynamodb create", &*out, put(), &[&table]).await;
     assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
-    client
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    aws_support::create_table(&client, &table).await;
     works("dynamodb create once the table exists", &*out, put()).await;
 }
 
@@ -480,25 +457,7 @@ async fn postgres_exec_on_a_missing_table() {
     ) else {
         return;
     };
-    let table = unique("bindery_missing_");
-    let insert = || binding::sql_request("exec", &format!("INSERT INTO {table} VALUES (1)"), None);
-    let (e, _) = fails_fast("postgres exec", &*out, insert(), &[&table]).await;
-    assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
-    let made = format!("CREATE TABLE {table} (id INT)");
-    works(
-        "postgres create table",
-        &*out,
-        binding::sql_request("exec", &made, None),
-    )
-    .await;
-    works("postgres exec once the table exists", &*out, insert()).await;
-    let drop = format!("DROP TABLE {table}");
-    works(
-        "postgres drop table",
-        &*out,
-        binding::sql_request("exec", &drop, None),
-    )
-    .await;
+    sql_missing_table("postgres", &*out).await;
 }
 
 #[cfg(feature = "mysql")]
@@ -513,23 +472,24 @@ async fn mysql_exec_on_a_missing_table() {
     ) else {
         return;
     };
+    sql_missing_table("mysql", &*out).await;
+}
+
+/// `exec` on a table that does not exist fails at once naming it; it works once created.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn sql_missing_table(what: &str, out: &dyn OutputBinding) {
     let table = unique("bindery_missing_");
-    let insert = || binding::sql_request("exec", &format!("INSERT INTO {table} VALUES (1)"), None);
-    let (e, _) = fails_fast("mysql exec", &*out, insert(), &[&table]).await;
+    let exec = |sql: String| binding::sql_request("exec", &sql, None);
+    let insert = || exec(format!("INSERT INTO {table} VALUES (1)"));
+    let (e, _) = fails_fast(&format!("{what} exec"), out, insert(), &[&table]).await;
     assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
-    let made = format!("CREATE TABLE {table} (id INT)");
+    let made = exec(format!("CREATE TABLE {table} (id INT)"));
+    works(&format!("{what} create table"), out, made).await;
+    works(&format!("{what} exec once the table exists"), out, insert()).await;
     works(
-        "mysql create table",
-        &*out,
-        binding::sql_request("exec", &made, None),
-    )
-    .await;
-    works("mysql exec once the table exists", &*out, insert()).await;
-    let drop = format!("DROP TABLE {table}");
-    works(
-        "mysql drop table",
-        &*out,
-        binding::sql_request("exec", &drop, None),
+        &format!("{what} drop table"),
+        out,
+        exec(format!("DROP TABLE {table}")),
     )
     .await;
 }
