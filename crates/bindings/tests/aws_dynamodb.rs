@@ -3,10 +3,7 @@
 
 mod aws_support;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_support::{output, request, sdk};
 use bindery_bindings::aws::dynamodb::DESCRIPTOR;
 use bindery_core::ErrorKind;
@@ -16,26 +13,7 @@ use bindery_testkit::moto::Moto;
 async fn create_puts_the_object_with_daprd_attribute_mapping() {
     let Some(moto) = Moto::start() else { return };
     let ddb = aws_sdk_dynamodb::Client::new(&sdk(&moto).await);
-    ddb.create_table()
-        .table_name("items")
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    aws_support::create_table(&ddb, "items").await;
     let b = output(&DESCRIPTOR, &moto, &[("table", "items")])
         .await
         .unwrap();

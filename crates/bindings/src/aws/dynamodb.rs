@@ -129,12 +129,12 @@ impl OutputBinding for Dynamo {
             .send()
             .await
             .map_err(|e| {
-                sdk_error(
-                    &self.component,
-                    self.endpoint.as_deref(),
-                    "dynamodb error: ",
-                    &e,
-                )
+                let prefix = "dynamodb error: ";
+                if crate::aws::missing::is_missing(&e, &["ResourceNotFoundException"]) {
+                    let name = &self.config.table;
+                    return crate::aws::missing::missing_error(prefix, "table", name, &e);
+                }
+                sdk_error(&self.component, self.endpoint.as_deref(), prefix, &e)
             })?;
         Ok(None)
     }

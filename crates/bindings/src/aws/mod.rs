@@ -12,6 +12,14 @@ pub mod dynamodb;
 mod gofmt;
 #[cfg(feature = "aws-kinesis")]
 pub mod kinesis;
+#[cfg(any(
+    feature = "aws-s3",
+    feature = "aws-sqs",
+    feature = "aws-sns",
+    feature = "aws-dynamodb",
+    feature = "aws-kinesis"
+))]
+mod missing;
 #[cfg(feature = "aws-s3")]
 pub mod s3;
 #[cfg(feature = "aws-ses")]

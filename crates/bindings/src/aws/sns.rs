@@ -124,12 +124,12 @@ impl OutputBinding for Sns {
             }
         }
         publish.send().await.map_err(|e| {
-            sdk_error(
-                &self.component,
-                self.endpoint.as_deref(),
-                "error publishing to SNS: ",
-                &e,
-            )
+            let prefix = "error publishing to SNS: ";
+            if crate::aws::missing::is_missing(&e, &["NotFound", "NotFoundException"]) {
+                let arn = &self.config.topic_arn;
+                return crate::aws::missing::missing_error(prefix, "topic", arn, &e);
+            }
+            sdk_error(&self.component, self.endpoint.as_deref(), prefix, &e)
         })?;
         Ok(None)
     }

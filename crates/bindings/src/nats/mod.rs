@@ -60,12 +60,17 @@ pub enum NatsError {
     Publish(String),
     #[error("nats: jetstream: {0}")]
     JetStream(String),
+    /// JetStream answered "no responders": no stream captures the subject.
+    #[error("nats: publish failed: no JetStream stream captures subject {0:?}")]
+    NoStream(String),
 }
 
 impl From<NatsError> for BindingError {
     fn from(e: NatsError) -> Self {
         match e {
-            NatsError::InvalidRequest(_) => BindingError::invalid(e.to_string()),
+            NatsError::InvalidRequest(_) | NatsError::NoStream(_) => {
+                BindingError::invalid(e.to_string())
+            }
             _ => BindingError::unavailable(e.to_string()),
         }
     }
@@ -208,11 +213,17 @@ impl OutputBinding for NatsOutput {
             }
             Some(js) => {
                 let ack = js
-                    .publish_with_headers(subject, headers, req.data)
+                    .publish_with_headers(subject.clone(), headers, req.data)
                     .await
                     .map_err(|e| NatsError::Publish(e.to_string()))?
                     .await
-                    .map_err(|e| NatsError::Publish(e.to_string()))?;
+                    .map_err(|e| {
+                        if e.kind() == jetstream::context::PublishErrorKind::StreamNotFound {
+                            NatsError::NoStream(subject)
+                        } else {
+                            NatsError::Publish(e.to_string())
+                        }
+                    })?;
                 let metadata = Metadata::from([
                     ("stream".to_owned(), ack.stream),
                     ("sequence".to_owned(), ack.sequence.to_string()),

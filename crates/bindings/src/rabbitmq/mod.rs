@@ -14,6 +14,11 @@
 //! bindery extensions: `heartBeat` (10 s, amqp091-go's default, which daprd gets without a
 //! setting) makes a dead link noticed within two intervals; `publishTimeout` (15 s) bounds a
 //! whole `create`, so a call through a dead link fails with a timeout instead of hanging.
+//!
+//! A queue deleted after it was declared (by an operator, or by `deleteWhenUnused` once its
+//! last consumer left): `create` publishes `mandatory`, so the broker returns a message no queue
+//! took instead of confirming and dropping it (daprd's behaviour); the output then declares the
+//! queue again and publishes once more, and fails naming the queue if that too is returned.
 
 mod config;
 mod tls;
@@ -69,6 +74,11 @@ pub enum RabbitError {
     NotOpen,
     #[error("the broker did not accept the message (publisher confirm nack)")]
     Nacked,
+    #[error(
+        "rabbitMQ binding error: queue {queue} does not exist: the broker returned the message \
+         ({reason}), also after declaring the queue again"
+    )]
+    Unroutable { queue: String, reason: String },
     #[error("rabbitMQ binding error: publish timed out after {0:?} (publishTimeout)")]
     Timeout(Duration),
     #[error("{0}")]
@@ -78,9 +88,9 @@ pub enum RabbitError {
 impl From<RabbitError> for BindingError {
     fn from(e: RabbitError) -> Self {
         match e {
-            RabbitError::Uri(_) | RabbitError::InvalidRequest(_) => {
-                BindingError::invalid(e.to_string())
-            }
+            RabbitError::Uri(_)
+            | RabbitError::InvalidRequest(_)
+            | RabbitError::Unroutable { .. } => BindingError::invalid(e.to_string()),
             RabbitError::NotOpen | RabbitError::Nacked | RabbitError::Timeout(_) => {
                 BindingError::unavailable(e.to_string())
             }
@@ -243,30 +253,61 @@ impl RabbitOutput {
     async fn publish(&self, req: InvokeRequest) -> Result<Option<InvokeResponse>, BindingError> {
         let properties = publish_properties(&req.metadata)?;
         let channel = self.channel().await?;
-        let published = async {
-            let confirmation = channel
-                .basic_publish(
-                    "".into(),
-                    short(&self.cfg.queue_name)?,
-                    BasicPublishOptions::default(),
-                    &req.data,
-                    properties,
-                )
-                .await?
-                .await?;
-            if confirmation.is_nack() {
-                return Err(RabbitError::Nacked);
-            }
-            Ok::<(), RabbitError>(())
+        let mut published = self.publish_once(&channel, &req, properties.clone()).await;
+        if let Ok(Some(reason)) = &published {
+            // The queue is gone (deleted, or auto-deleted with `deleteWhenUnused`) since it was
+            // declared: declare it again, as a reconnect would, and publish once more. The
+            // returned message went nowhere, so this cannot duplicate it.
+            tracing::warn!(component = COMPONENT, queue = %self.cfg.queue_name, %reason, "The broker returned the message: the queue is gone; declaring it again.");
+            published = match declare_queue(&channel, &self.cfg).await {
+                Ok(()) => self.publish_once(&channel, &req, properties).await,
+                Err(e) => Err(e),
+            };
         }
-        .await;
-        if let Err(e) = published {
-            if !channel.status().connected() {
-                tracing::warn!(component = COMPONENT, error = %e, "Publish failed; the channel is closed and will be reopened.");
+        match published {
+            Ok(None) => Ok(None),
+            Ok(Some(reason)) => Err(RabbitError::Unroutable {
+                queue: self.cfg.queue_name.clone(),
+                reason,
             }
-            return Err(e.into());
+            .into()),
+            Err(e) => {
+                if !channel.status().connected() {
+                    tracing::warn!(component = COMPONENT, error = %e, "Publish failed; the channel is closed and will be reopened.");
+                }
+                Err(e.into())
+            }
         }
-        Ok(None)
+    }
+
+    /// Publishes `mandatory` and waits for the broker's confirm; answers why the broker returned
+    /// the message when no queue took it. daprd publishes without `mandatory`, so a message to a
+    /// queue that no longer exists is confirmed and dropped.
+    async fn publish_once(
+        &self,
+        channel: &Channel,
+        req: &InvokeRequest,
+        properties: BasicProperties,
+    ) -> Result<Option<String>, RabbitError> {
+        let confirmation = channel
+            .basic_publish(
+                "".into(),
+                short(&self.cfg.queue_name)?,
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &req.data,
+                properties,
+            )
+            .await?
+            .await?;
+        if confirmation.is_nack() {
+            return Err(RabbitError::Nacked);
+        }
+        Ok(confirmation
+            .take_message()
+            .map(|m| format!("{} {}", m.reply_code, m.reply_text)))
     }
 }
 

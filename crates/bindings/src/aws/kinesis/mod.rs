@@ -256,12 +256,12 @@ impl OutputBinding for KinesisOutput {
             .send()
             .await
             .map_err(|e| {
-                sdk_error(
-                    &self.component,
-                    self.endpoint.as_deref(),
-                    "kinesis: put record failed: ",
-                    &e,
-                )
+                let prefix = "kinesis: put record failed: ";
+                if crate::aws::missing::is_missing(&e, &["ResourceNotFoundException"]) {
+                    let name = &self.config.stream_name;
+                    return crate::aws::missing::missing_error(prefix, "stream", name, &e);
+                }
+                sdk_error(&self.component, self.endpoint.as_deref(), prefix, &e)
             })?;
         Ok(None)
     }

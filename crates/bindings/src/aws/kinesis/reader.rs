@@ -106,10 +106,15 @@ impl Shared {
                 None => req.stream_name(&self.config.stream_name),
             };
             let out = req.send().await.map_err(|e| {
+                let prefix = "kinesis: listing shards failed: ";
+                if crate::aws::missing::is_missing(&e, &["ResourceNotFoundException"]) {
+                    let name = &self.config.stream_name;
+                    return crate::aws::missing::missing_error(prefix, "stream", name, &e);
+                }
                 crate::aws::auth::sdk_error(
                     &self.component,
                     self.config.auth.endpoint.as_deref(),
-                    "kinesis: listing shards failed: ",
+                    prefix,
                     &e,
                 )
             })?;

@@ -100,8 +100,14 @@ impl S3 {
     fn err(
         &self,
         prefix: &str,
-        e: &aws_sdk_s3::error::SdkError<impl std::error::Error + 'static, impl std::fmt::Debug>,
+        e: &aws_sdk_s3::error::SdkError<
+            impl std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
+            impl std::fmt::Debug,
+        >,
     ) -> BindingError {
+        if crate::aws::missing::is_missing(e, &["NoSuchBucket"]) {
+            return crate::aws::missing::missing_error(prefix, "bucket", &self.config.bucket, e);
+        }
         sdk_error(&self.component, self.endpoint.as_deref(), prefix, e)
     }
 

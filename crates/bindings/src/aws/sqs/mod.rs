@@ -10,7 +10,8 @@
 //!   `sentTimestamp` and every String or Number message attribute under its own name; daprd
 //!   passes none;
 //! - a missing queue or an unreachable endpoint backs off (100 ms doubling to 30 s) instead of
-//!   daprd's hot loop;
+//!   daprd's hot loop; an output `create` to a missing queue fails at once, as daprd's, with an
+//!   error naming the queue that a resiliency policy does not retry;
 //! - messages are delivered one at a time, as daprd does; with the delivery option
 //!   `maxConcurrentDeliveries: N` up to N at once, each deleted only after its own success.
 //!   `maxMessages` (1 to 10, default 1 as daprd) receives up to that many messages per call,
@@ -144,6 +145,17 @@ impl Queue {
             .send()
             .await
             .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_queue_does_not_exist())
+                {
+                    let prefix = format!("{}: ", self.component);
+                    return crate::aws::missing::missing_error(
+                        &prefix,
+                        "queue",
+                        &self.config.queue_name,
+                        &e,
+                    );
+                }
                 crate::aws::auth::sdk_error(
                     &self.component,
                     self.endpoint.as_deref(),

@@ -64,7 +64,14 @@ impl OutputBinding for SqsOutput {
             if e.as_service_error()
                 .is_some_and(|s| s.is_queue_does_not_exist())
             {
+                // Deleted since its URL was looked up: the next call looks it up again.
                 q.forget_url().await;
+                return Err(crate::aws::missing::missing_error(
+                    &format!("{}: sending the message failed: ", q.component),
+                    "queue",
+                    &q.config.queue_name,
+                    &e,
+                ));
             }
             return Err(sdk_error(
                 &q.component,

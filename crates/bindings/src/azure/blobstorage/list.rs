@@ -327,7 +327,7 @@ impl BlobStorage {
             let page = self
                 .list_page(&payload.prefix, &marker, Some(max), &include)
                 .await
-                .map_err(|e| e.into_binding_error("error listing blobs"))?;
+                .map_err(|e| self.service_error(e, "error listing blobs"))?;
             pages += 1;
             blobs.extend(page.items);
             if blobs.len() as i64 >= max || page.next_marker.is_empty() {

@@ -15,7 +15,8 @@
 //! - `bulkGet` with `prefix` joins blob names into `destinationDir` lexically (`..` cannot
 //!   leave it) but does not resolve symlinks inside it, unlike daprd's `securejoin`.
 //! - Service errors read `RESPONSE <status>: <code>: <message>` after daprd's prefix (such as
-//!   `error uploading az blob: `), not the Go SDK's multi-line dump.
+//!   `error uploading az blob: `), not the Go SDK's multi-line dump; a missing container
+//!   (`ContainerNotFound`) is named there: `container <name> does not exist: RESPONSE 404: …`.
 //! - `list` also answers `nextMarker`, the marker of the next page (`""` at the end):
 //!   daprd's `marker` is the marker of the last page it read, which cannot be used to go on.
 //! - Blob metadata names go out lower-cased (HTTP/1 header names; daprd's Go client keeps
@@ -191,12 +192,26 @@ impl OutputBinding for BlobStorage {
     }
 }
 
-/// `blob not found` for a missing blob (daprd's text), else `context: error`.
-fn blob_error(e: StorageError, context: &str) -> BindingError {
-    if e.code() == Some("BlobNotFound") {
-        return BindingError::invalid("blob not found");
+impl BlobStorage {
+    /// `blob not found` for a missing blob (daprd's text), else [`Self::service_error`].
+    fn blob_error(&self, e: StorageError, context: &str) -> BindingError {
+        if e.code() == Some("BlobNotFound") {
+            return BindingError::invalid("blob not found");
+        }
+        self.service_error(e, context)
     }
-    e.into_binding_error(context)
+
+    /// `context: error`; a missing container (deleted since the start, or never created with
+    /// `disableEntityManagement`) is named, since the service's own text does not name it.
+    fn service_error(&self, e: StorageError, context: &str) -> BindingError {
+        if e.code() == Some("ContainerNotFound") {
+            return BindingError::invalid(format!(
+                "{context}: container {} does not exist: {e}",
+                self.cfg.container
+            ));
+        }
+        e.into_binding_error(context)
+    }
 }
 
 /// Go's `url.PathEscape` (see [`crate::azure::client::path_escape`]).

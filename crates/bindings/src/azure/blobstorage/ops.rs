@@ -10,7 +10,7 @@ use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 
-use super::{BlobStorage, blob_error};
+use super::BlobStorage;
 use crate::azure::client::{header_name, header_value};
 use crate::azure::json::Json;
 use crate::azure::{go_b64_decode, go_parse_bool};
@@ -141,7 +141,7 @@ impl BlobStorage {
         self.client
             .send(Method::PUT, url.clone(), headers, Bytes::from(data))
             .await
-            .map_err(|e| e.into_binding_error("error uploading az blob"))?;
+            .map_err(|e| self.service_error(e, "error uploading az blob"))?;
         let mut fields = vec![
             ("blobURL", Json::str(url.as_str())),
             ("blobName", Json::str(name.clone())),
@@ -240,7 +240,7 @@ impl BlobStorage {
         let data = self
             .download(name)
             .await
-            .map_err(|e| blob_error(e, "error downloading az blob"))?;
+            .map_err(|e| self.blob_error(e, "error downloading az blob"))?;
         let include = match req.metadata.get(INCLUDE_METADATA) {
             None => false,
             Some(v) => go_parse_bool(v).ok_or_else(|| {
@@ -269,7 +269,7 @@ impl BlobStorage {
                 Bytes::new(),
             )
             .await
-            .map_err(|e| e.into_binding_error("error reading blob metadata"))?;
+            .map_err(|e| self.service_error(e, "error reading blob metadata"))?;
         let mut out = HashMap::new();
         for (header, value) in &answer.headers {
             if let Some(key) = header.as_str().strip_prefix("x-ms-meta-")
@@ -292,7 +292,7 @@ impl BlobStorage {
         };
         self.delete_blob(name, snapshots)
             .await
-            .map_err(|e| blob_error(e, "error deleting az blob"))?;
+            .map_err(|e| self.blob_error(e, "error deleting az blob"))?;
         Ok(None)
     }
 

@@ -150,10 +150,16 @@ impl OutputBinding for QueueOutput {
             None => self.cfg.initial_visibility_delay,
         };
         let text = message_text(&req.data, self.cfg.encode_base64);
-        self.queue
-            .put(&text, ttl, delay)
-            .await
-            .map_err(|e| e.into_binding_error("error enqueueing the message"))?;
+        self.queue.put(&text, ttl, delay).await.map_err(|e| {
+            if e.code() == Some("QueueNotFound") {
+                // Deleted since the start (daprd creates it at start, as this binding does).
+                return BindingError::invalid(format!(
+                    "error enqueueing the message: queue {} does not exist: {e}",
+                    self.cfg.queue_name
+                ));
+            }
+            e.into_binding_error("error enqueueing the message")
+        })?;
         Ok(None)
     }
 }
