@@ -726,11 +726,12 @@ async fn own_server(component: &str) -> Option<(SocketAddr, ServerGuard)> {
 
 /// How often `direct` publishes while the link is broken. moto and Azurite slow down as a
 /// queue fills (moto's SendMessage took 40-60 ms with a few hundred messages waiting on the
-/// 2-vCPU VM), so they get a quarter of the brokers' rate.
+/// 2-vCPU VM, and a run at load 13-15 drained 231 of 260 messages within the minute), so
+/// they get an eighth of the brokers' rate.
 fn direct_every(fault: Fault, component: &str) -> Duration {
     match fault {
         Fault::Slow => Duration::from_millis(500),
-        _ if emulated(component) => Duration::from_millis(200),
+        _ if emulated(component) => Duration::from_millis(400),
         _ => Duration::from_millis(50),
     }
 }

@@ -92,7 +92,7 @@ impl Azurite {
             .spawn()
             .expect("start azurite");
         self.child = Some(child);
-        // Alone it listens within about 2 s; four starting at once on two busy cores took more
+        // Alone it listened within 11.5 s at load 14 on two cores; four starting at once took more
         // than 30 s.
         let deadline = Instant::now() + START_WITHIN;
         while !(self.port_open(self.blob_port) && self.port_open(self.queue_port)) {
