@@ -1,12 +1,14 @@
 //! Network faults between bindery and its servers, through `bindery_testkit::faultproxy`:
 //! a 30 s blackhole mid-stream, a half-open connection (the server side vanishes without a FIN)
 //! and a slow link (200 ms each way), for RabbitMQ, Mosquitto, NATS (JetStream), Redis,
-//! PostgreSQL and MariaDB, through the real binary.
+//! PostgreSQL and MariaDB, and for the emulator-backed `aws.sqs` and `aws.s3` (moto) and
+//! `azure.storagequeues` and `azure.blobstorage` (Azurite), through the real binary.
 //!
 //! Each scenario runs one sidecar with a component `via` that reaches the server through the
 //! proxy (input and output) and, for brokers, a component `direct` (output only) that publishes
 //! to the same queue, topic or subject straight to the server, so the stream goes on while the
-//! link is broken. It reports `FAULTS <scenario>: sent=… delivered=… duplicated=… lost=…` plus
+//! link is broken; object stores are written through `via` and read back through `direct`. It
+//! reports `FAULTS <scenario>: sent=… delivered=… duplicated=… lost=…` plus
 //! the bounds measured: when the input noticed, how long after the link's return it delivered
 //! again, how long failed output calls took, and when output succeeded again.
 //!
@@ -17,8 +19,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bindery_testkit::azurite::{self, Azurite};
 use bindery_testkit::faultproxy::FaultProxy;
 use bindery_testkit::faults::{self, Counts, KillableApp};
+use bindery_testkit::moto::{self, Moto};
 use bindery_testkit::servers::{Instance, Kind};
 use bindery_testkit::{Sidecar, resources};
 use serde_json::{Value, json};
@@ -336,10 +340,7 @@ async fn run(fault: Fault, setup: Setup, server: SocketAddr) {
                 "direct",
                 format!("{prefix}-direct"),
                 body.clone(),
-                match fault {
-                    Fault::Slow => Duration::from_millis(500),
-                    _ => Duration::from_millis(50),
-                },
+                direct_every(fault, setup.component),
                 timeline.clone(),
             )
             .await
@@ -680,12 +681,9 @@ fn mysql() -> Setup {
 /// SQL scenarios need their table first: created through a short-lived sidecar straight to
 /// the server.
 async fn with_table(setup: Setup, fault: Fault) {
-    let kind = server_kind(setup.component);
-    // Starting a server blocks (RabbitMQ takes seconds): keep the runtime's other tasks going.
-    let Some(instance) = tokio::task::block_in_place(|| Instance::start(kind)) else {
+    let Some((server, instance)) = own_server(setup.component).await else {
         return;
     };
-    let server: SocketAddr = instance.address().parse().expect("server address");
     if let Some(table) = &setup.table {
         let files: Vec<(String, String)> = (setup.files)(server, server)
             .into_iter()
@@ -710,6 +708,216 @@ async fn with_table(setup: Setup, fault: Fault) {
     drop(instance);
 }
 
+/// What keeps a scenario's server running; dropping it stops the server.
+type ServerGuard = Box<dyn Send>;
+
+/// The scenario's own server for `component`: a private emulator for the emulator-backed
+/// ones, else a throwaway instance. `None` when it cannot run here (SKIP, or a failure in CI).
+async fn own_server(component: &str) -> Option<(SocketAddr, ServerGuard)> {
+    if let Some(emulated) = emulator(component).await {
+        return emulated;
+    }
+    let kind = server_kind(component);
+    // Starting a server blocks (RabbitMQ takes seconds): keep the runtime's other tasks going.
+    let instance = tokio::task::block_in_place(|| Instance::start(kind))?;
+    let server = instance.address().parse().expect("server address");
+    Some((server, Box::new(instance)))
+}
+
+/// How often `direct` publishes while the link is broken. moto and Azurite slow down as a
+/// queue fills (moto's SendMessage took 40-60 ms with a few hundred messages waiting on the
+/// 2-vCPU VM, and a run at load 13-15 drained 231 of 260 messages within the minute), so
+/// they get an eighth of the brokers' rate.
+fn direct_every(fault: Fault, component: &str) -> Duration {
+    match fault {
+        Fault::Slow => Duration::from_millis(500),
+        _ if emulated(component) => Duration::from_millis(400),
+        _ => Duration::from_millis(50),
+    }
+}
+
+fn emulated(component: &str) -> bool {
+    component.starts_with("aws.") || component.starts_with("azure.")
+}
+
+/// The queue, bucket and container of an emulator scenario: each scenario has an emulator of
+/// its own, so the name need not be unique.
+const EMULATED: &str = "netfaults";
+
+/// For an emulator-backed component (else `None`): its own moto, with the queue or bucket
+/// the component expects to find, or its own Azurite (the components create their queue and
+/// container themselves), and the address of the service the component talks to.
+async fn emulator(component: &str) -> Option<Option<(SocketAddr, ServerGuard)>> {
+    let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    match component {
+        "aws.sqs" | "aws.s3" => {
+            let Some(moto) = tokio::task::block_in_place(Moto::start) else {
+                return Some(None);
+            };
+            if component == "aws.sqs" {
+                // Visibility 10 s: a message whose receive answer the fault swallowed is back soon.
+                moto.create_queue(EMULATED, 10).await;
+            } else {
+                moto.create_bucket(EMULATED).await;
+            }
+            Some(Some((local(moto.port()), Box::new(moto))))
+        }
+        "azure.storagequeues" | "azure.blobstorage" => {
+            let azurite = tokio::task::block_in_place(Azurite::require)?;
+            let port = if component == "azure.storagequeues" {
+                azurite.queue_port
+            } else {
+                azurite.blob_port
+            };
+            Some(Some((local(port), Box::new(azurite))))
+        }
+        _ => None,
+    }
+}
+
+fn aws_metadata(addr: SocketAddr) -> Vec<(&'static str, String)> {
+    vec![
+        ("endpoint", format!("http://{addr}")),
+        ("region", moto::REGION.into()),
+        ("accessKey", moto::ACCESS_KEY.into()),
+        ("secretKey", moto::SECRET_KEY.into()),
+    ]
+}
+
+fn azure_metadata(endpoint_field: &'static str, addr: SocketAddr) -> Vec<(&'static str, String)> {
+    vec![
+        ("accountName", azurite::ACCOUNT.into()),
+        ("accountKey", azurite::KEY.into()),
+        (endpoint_field, format!("http://{addr}")),
+    ]
+}
+
+/// Component files `via` (input and output) and `direct` (output only) of type `ty`.
+fn via_and_direct(
+    ty: &'static str,
+    metadata: impl Fn(SocketAddr) -> Vec<(&'static str, String)> + Send + Sync + 'static,
+) -> ComponentFiles {
+    Box::new(move |via, server| {
+        let via_md = metadata(via);
+        let mut direct_md = metadata(server);
+        direct_md.push(("direction", "output".into()));
+        vec![
+            file("via", ty, &borrow(&via_md)),
+            file("direct", ty, &borrow(&direct_md)),
+        ]
+    })
+}
+
+/// Up to 10 messages per receive, delivered at once: moto scans the whole queue on every
+/// ReceiveMessage (0.3 s with 600 messages waiting on the 2-vCPU VM), so one message per call
+/// would not drain the backlog a 30 s fault leaves within the scenario's minute.
+fn sqs() -> Setup {
+    Setup {
+        component: "aws.sqs",
+        files: via_and_direct("aws.sqs", |addr| {
+            let mut md = aws_metadata(addr);
+            md.push(("queueName", EMULATED.into()));
+            md.push(("maxMessages", "10".into()));
+            md.push(("maxConcurrentDeliveries", "10".into()));
+            md
+        }),
+        input: true,
+        // A receive or a delete that failed ("Receiving from SQS failed", "Deleting a delivered
+        // message from SQS failed").
+        lost_marker: "from SQS failed",
+        body: Arc::new(create),
+        read_back: None,
+        table: None,
+    }
+}
+
+fn storagequeues() -> Setup {
+    Setup {
+        component: "azure.storagequeues",
+        files: via_and_direct("azure.storagequeues", |addr| {
+            let mut md = azure_metadata("queueEndpoint", addr);
+            md.push(("queueName", EMULATED.into()));
+            md
+        }),
+        input: true,
+        lost_marker: "Reading the storage queue failed",
+        body: Arc::new(create),
+        read_back: None,
+        table: None,
+    }
+}
+
+/// An object store written through `via` (object `id` holds `id`), read back through
+/// `direct`'s `get` with the object's name in metadata `name_key`.
+fn object_store(
+    component: &'static str,
+    metadata: impl Fn(SocketAddr) -> Vec<(&'static str, String)> + Send + Sync + 'static,
+    name_key: &'static str,
+) -> Setup {
+    Setup {
+        component,
+        files: via_and_direct(component, metadata),
+        input: false,
+        lost_marker: "",
+        body: Arc::new(
+            move |id| json!({"operation": "create", "data": id, "metadata": {name_key: id}}),
+        ),
+        read_back: Some(Box::new(move |sidecar, ids| {
+            Box::pin(async move {
+                let mut found = Vec::new();
+                for id in ids {
+                    let get = json!({"operation": "get", "metadata": {name_key: id}});
+                    if let Ok(v) = faults::invoke_json(&sidecar, "direct", get).await {
+                        found.extend(faults::strings_in(&v).into_iter().filter(|s| !s.is_empty()));
+                    }
+                }
+                found
+            })
+        })),
+        table: None,
+    }
+}
+
+fn s3() -> Setup {
+    object_store(
+        "aws.s3",
+        |addr| {
+            let mut md = aws_metadata(addr);
+            md.push(("bucket", EMULATED.into()));
+            md.push(("forcePathStyle", "true".into()));
+            md
+        },
+        "key",
+    )
+}
+
+fn blobstorage() -> Setup {
+    object_store(
+        "azure.blobstorage",
+        |addr| {
+            let mut md = azure_metadata("endpoint", addr);
+            md.push(("containerName", EMULATED.into()));
+            md
+        },
+        "blobName",
+    )
+}
+
+/// Whether `fault` can be injected for `component`. moto answers every request with
+/// `Connection: close`, so an S3 client never holds a connection between calls and a half-open
+/// link finds nothing to forget (SQS does hold one: its long poll); the blobstorage scenario
+/// covers an object store's pooled connections going half-open.
+fn applies(fault: Fault, component: &str) -> bool {
+    let applies = !(fault == Fault::HalfOpen && component == "aws.s3");
+    if !applies {
+        faults::note(&format!(
+            "FAULTS {} {component}: not applicable (moto closes every connection after its answer)",
+            fault.name()
+        ));
+    }
+    applies
+}
+
 /// The components of this build, each with a fresh setup.
 fn setups() -> Vec<Setup> {
     type Built = (bool, fn() -> Setup);
@@ -720,6 +928,10 @@ fn setups() -> Vec<Setup> {
         (cfg!(feature = "redis"), redis),
         (cfg!(feature = "postgres"), postgres),
         (cfg!(feature = "mysql"), mysql),
+        (cfg!(feature = "aws-sqs"), sqs),
+        (cfg!(feature = "aws-s3"), s3),
+        (cfg!(feature = "azure-storagequeues"), storagequeues),
+        (cfg!(feature = "azure-blobstorage"), blobstorage),
     ];
     all.iter()
         .filter(|(built, _)| *built)
@@ -733,6 +945,7 @@ fn setups() -> Vec<Setup> {
 async fn every_component(fault: Fault) {
     let scenarios: Vec<_> = setups()
         .into_iter()
+        .filter(|setup| applies(fault, setup.component))
         .map(|setup| {
             let component = setup.component;
             (component, tokio::spawn(with_table(setup, fault)))
@@ -761,4 +974,81 @@ async fn half_open_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_link_of_200_ms_each_way() {
     every_component(Fault::Slow).await;
+}
+
+/// A server that accepts connections, reads what it is sent and never answers: the worst
+/// dead link, a connection that opens and then stays silent. Every AWS output call to it must
+/// fail with a timeout within the SDK's operation timeout (30 s), not hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_calls_to_a_silent_endpoint_time_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the silent server");
+    let addr = listener.local_addr().expect("silent server address");
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            held.push(tokio::spawn(async move {
+                let mut sink = tokio::io::sink();
+                let _ = tokio::io::copy(&mut socket, &mut sink).await;
+            }));
+        }
+    });
+    let mut components: Vec<(&str, Vec<(&'static str, String)>)> = Vec::new();
+    if cfg!(feature = "aws-s3") {
+        let mut md = aws_metadata(addr);
+        md.extend([
+            ("bucket", EMULATED.into()),
+            ("forcePathStyle", "true".into()),
+        ]);
+        components.push(("aws.s3", md));
+    }
+    if cfg!(feature = "aws-sqs") {
+        let mut md = aws_metadata(addr);
+        md.push(("queueName", EMULATED.into()));
+        components.push(("aws.sqs", md));
+    }
+    if components.is_empty() {
+        return;
+    }
+    let files: Vec<(String, String)> = components
+        .iter()
+        .map(|(ty, md)| {
+            let mut md = md.clone();
+            md.push(("direction", "output".into()));
+            file(&ty.replace('.', "-"), ty, &borrow(&md))
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let dir = resources(&files);
+    let sidecar = Sidecar::builder(BIN).resources(dir.path()).spawn().await;
+    sidecar.wait_ready().await;
+    let calls = components.iter().map(|(ty, _)| {
+        let binding = ty.replace('.', "-");
+        let body = json!({"operation": "create", "data": "x", "metadata": {"key": "x"}});
+        let sidecar = &sidecar;
+        async move { (ty, call(sidecar, &binding, "x".into(), body).await) }
+    });
+    for (ty, c) in futures::future::join_all(calls).await {
+        let error = c.error.unwrap_or_default();
+        faults::note(&format!(
+            "FAULTS silent endpoint {ty}: failed after {:.1}s: {}",
+            c.took.as_secs_f64(),
+            error.chars().take(240).collect::<String>()
+        ));
+        assert!(
+            !error.is_empty(),
+            "{ty}: a call to a silent server succeeded"
+        );
+        assert!(
+            c.took < Duration::from_secs(40),
+            "{ty}: the call took {:?}: {error}",
+            c.took
+        );
+        assert!(error.contains("timeout"), "{ty}: not a timeout: {error}");
+    }
+    silent.abort();
 }

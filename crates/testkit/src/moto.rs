@@ -152,6 +152,25 @@ impl Moto {
 }
 
 impl Moto {
+    /// Creates an S3 bucket through moto's REST API (path style; moto checks no signature).
+    /// For tests that have no AWS SDK at hand.
+    pub async fn create_bucket(&self, name: &str) {
+        let resp = reqwest::Client::new()
+            .put(format!("{}/{name}", self.endpoint()))
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .send()
+            .await
+            .expect("moto CreateBucket");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        assert!(status.is_success(), "CreateBucket: {status} {text}");
+    }
+}
+
+impl Moto {
     /// Creates a Kinesis stream through moto's JSON API and waits until it is active.
     pub async fn create_stream(&self, name: &str, shards: u32) {
         let call = |target: &'static str, body: serde_json::Value| {

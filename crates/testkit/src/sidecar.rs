@@ -69,7 +69,7 @@ impl SidecarBuilder {
             .env_remove("APP_API_TOKEN")
             .env(
                 "BINDERY_LOG",
-                "debug,h2=warn,hyper=warn,rustls=warn,reqwest=warn",
+                "debug,h2=warn,hyper=warn,rustls=warn,reqwest=warn,aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_smithy_http_client=info,aws_config=info,aws_sdk_sqs=info,aws_sdk_s3=info",
             )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

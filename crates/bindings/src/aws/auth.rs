@@ -22,6 +22,14 @@
 //!   here (the SDK features are left out to keep the binary small).
 //!
 //! Credentials are held as [`Sensitive`] and never reach a log, an error or a Debug print.
+//!
+//! Timeouts (fixed; daprd's AWS components have no field for them and its SDK sets none, so a
+//! dead link hangs a call there): every client connects within [`CONNECT_TIMEOUT`], waits at
+//! most [`READ_TIMEOUT`] from sending a request to the first byte of its answer (a request on
+//! a dead connection fails then and is retried on a new one), and answers every call, the
+//! SDK's own retries included, within [`OPERATION_TIMEOUT`]. A streamed download (S3 `get`)
+//! is bounded only up to its answer's headers. A client with a longer wait of its own (SQS
+//! long polling) overrides them per call ([`timeouts`]).
 
 use std::time::Duration;
 
@@ -33,6 +41,23 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use bindery_core::{BindingError, ConfigError, Field, FieldType, Properties};
 
 use bindery_core::Sensitive;
+
+/// Time to open a TCP (and TLS) connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time from sending a request to the first byte of its answer, per attempt.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// Time for a whole call, the SDK's retries included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The timeouts of an SDK client: [`CONNECT_TIMEOUT`], `read` (first byte of an answer) and
+/// `operation` (the whole call, retries included).
+pub fn timeouts(read: Duration, operation: Duration) -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(read)
+        .operation_timeout(operation)
+        .build()
+}
 
 pub const REGION: Field = Field::new(
     "region",
@@ -184,11 +209,8 @@ impl AwsAuth {
                 "{component}: IAM Roles Anywhere (trustAnchorArn, trustProfileArn) is not supported by bindery"
             )));
         }
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .build(),
-        );
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts(READ_TIMEOUT, OPERATION_TIMEOUT));
         if let Some(region) = &self.region {
             loader = loader.region(Region::new(region.clone()));
         }

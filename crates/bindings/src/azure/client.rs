@@ -2,6 +2,13 @@
 //! `x-ms-date`/`x-ms-version` and the configured authorization (SharedKey, a SAS token, or an
 //! Azure AD bearer token), and turns a non-2xx answer into a [`StorageError`] carrying the
 //! service's error code (`BlobNotFound`, `QueueNotFound`, ...).
+//!
+//! Timeouts (fixed; daprd's Storage components have no field for them): a connection opens
+//! within [`CONNECT_TIMEOUT`]; a request that sees no byte for [`READ_TIMEOUT`] (waiting for
+//! its answer, or within it) is on a dead connection and is retried on a new one; a call gets
+//! its answer's status and headers within [`ANSWER_TIMEOUT`], retries included, or fails with
+//! a timeout. A body being read after that is bounded only by [`READ_TIMEOUT`] between reads,
+//! so a large download that keeps flowing is never cut.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +19,13 @@ use reqwest::{Method, StatusCode};
 
 use super::Sensitive;
 use super::auth::{SharedKey, SignInput};
+
+/// Time to open a TCP (and TLS) connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// No byte for this long, while waiting for an answer or reading it: the attempt fails.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// A call's answer (status and headers) arrives within this, retries included, or it fails.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The Storage REST API version every request names.
 pub const API_VERSION: &str = "2023-11-03";
@@ -116,9 +130,9 @@ pub struct StorageClient {
 impl StorageClient {
     pub fn new(auth: Authorizer) -> Result<Self, StorageError> {
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            // Between reads, not in total: a large upload or download may take long.
-            .read_timeout(Duration::from_secs(60))
+            .connect_timeout(CONNECT_TIMEOUT)
+            // Between reads, not in total: a large download may take long.
+            .read_timeout(READ_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| StorageError::Transport(format!("cannot build HTTP client: {e}")))?;
@@ -144,7 +158,8 @@ impl StorageClient {
     }
 
     /// Sends one request and returns the answer when its status is 2xx, retrying transient
-    /// failures `retries` times (200 ms doubling, at most 2 s apart).
+    /// failures `retries` times (200 ms doubling, at most 2 s apart) while there is time left
+    /// of [`ANSWER_TIMEOUT`].
     pub async fn send(
         &self,
         method: Method,
@@ -152,14 +167,25 @@ impl StorageClient {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Answer, StorageError> {
+        let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
         let mut delay = Duration::from_millis(200);
         let mut attempt = 0;
         loop {
             match self
-                .send_once(method.clone(), url.clone(), headers.clone(), body.clone())
+                .send_once(
+                    method.clone(),
+                    url.clone(),
+                    headers.clone(),
+                    body.clone(),
+                    deadline,
+                )
                 .await
             {
-                Err(e) if e.is_transient() && attempt < self.retries => {
+                Err(e)
+                    if e.is_transient()
+                        && attempt < self.retries
+                        && tokio::time::Instant::now() + delay < deadline =>
+                {
                     attempt += 1;
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
@@ -175,6 +201,7 @@ impl StorageClient {
         mut url: url::Url,
         headers: HeaderMap,
         body: Bytes,
+        deadline: tokio::time::Instant,
     ) -> Result<Answer, StorageError> {
         if let Authorizer::Sas(token) = &self.auth {
             let query = match url.query() {
@@ -217,10 +244,14 @@ impl StorageClient {
             }
             Authorizer::Sas(_) => {}
         }
-        let response = self
-            .http
-            .execute(request)
+        let response = tokio::time::timeout_at(deadline, self.http.execute(request))
             .await
+            .map_err(|_| {
+                StorageError::Transport(format!(
+                    "request timed out: no answer within {}s (retries included)",
+                    ANSWER_TIMEOUT.as_secs()
+                ))
+            })?
             .map_err(|e| StorageError::Transport(transport_message(&e)))?;
         let status = response.status();
         let headers = response.headers().clone();

@@ -15,6 +15,24 @@ use crate::common::Backoff;
 
 const COMPONENT: &str = "aws.sqs";
 
+/// Attempts to delete a delivered message (each with the client's timeouts, no SDK retries).
+const DELETE_ATTEMPTS: u32 = 3;
+
+/// How much longer than its `waitTimeSeconds` a long poll may take to answer before its
+/// connection counts as dead: a dead link is noticed within `waitTimeSeconds` + 5 s (25 s by
+/// default).
+const POLL_MARGIN: Duration = Duration::from_secs(5);
+
+/// The timeouts of one receive: a long poll is silent for up to `wait` by design, so the
+/// client's read timeout (shorter) does not apply; its answer must start within `wait` +
+/// [`POLL_MARGIN`] and be read within another margin. No SDK retries: the read loop retries.
+fn receive_override(wait: Duration) -> aws_sdk_sqs::config::Builder {
+    let read = wait + POLL_MARGIN;
+    aws_sdk_sqs::config::Builder::default()
+        .timeout_config(crate::aws::auth::timeouts(read, read + POLL_MARGIN))
+        .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
+}
+
 pub struct SqsInput {
     pub(super) queue: Arc<Queue>,
 }
@@ -53,16 +71,32 @@ impl SqsInput {
                 let Some(receipt) = m.receipt_handle() else {
                     return;
                 };
-                if let Err(e) = queue
-                    .client
-                    .delete_message()
-                    .queue_url(&*url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                {
-                    // It comes back after the visibility timeout: at-least-once.
-                    tracing::warn!(component = COMPONENT, binding = cx.name(), error = %describe(&e), "Deleting a delivered message failed; it will be redelivered.");
+                // Each attempt is logged, so a dead connection under a delete is seen (an SDK
+                // retry would hide it).
+                for attempt in 1..=DELETE_ATTEMPTS {
+                    let deleted = queue
+                        .client
+                        .delete_message()
+                        .queue_url(&*url)
+                        .receipt_handle(receipt)
+                        .customize()
+                        .config_override(
+                            aws_sdk_sqs::config::Builder::default()
+                                .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled()),
+                        )
+                        .send()
+                        .await;
+                    match deleted {
+                        Ok(_) => return,
+                        Err(e) if attempt < DELETE_ATTEMPTS => {
+                            tracing::warn!(component = COMPONENT, binding = cx.name(), error = %describe(&e), "Deleting a delivered message from SQS failed; retrying.");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        // It comes back after the visibility timeout: at-least-once.
+                        Err(e) => {
+                            tracing::warn!(component = COMPONENT, binding = cx.name(), error = %describe(&e), "Deleting a delivered message from SQS failed; it will be redelivered.");
+                        }
+                    }
                 }
             }
             Err(e) => tracing::debug!(component = COMPONENT, binding = cx.name(), error = %e,
@@ -81,6 +115,10 @@ impl SqsInput {
             .wait_time_seconds(q.config.wait_time_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
+            .customize()
+            .config_override(receive_override(Duration::from_secs(
+                q.config.wait_time_seconds.unsigned_abs().into(),
+            )))
             .send()
             .await
             .map_err(|e| {

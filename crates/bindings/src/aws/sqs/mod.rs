@@ -12,6 +12,10 @@
 //! - a missing queue or an unreachable endpoint backs off (100 ms doubling to 30 s) instead of
 //!   daprd's hot loop; an output `create` to a missing queue fails at once, as daprd's, with an
 //!   error naming the queue that a resiliency policy does not retry;
+//! - a receive answers within `waitTimeSeconds` + 5 s or counts as failed (a dead link is
+//!   noticed then; daprd's SDK sets no timeout), and a delete of a delivered message is tried
+//!   up to 3 times, each failure logged, before the message is left to be redelivered; other
+//!   calls have the timeouts of `aws::auth` (connect 5 s, answer 20 s, whole call 30 s);
 //! - messages are delivered one at a time, as daprd does; with the delivery option
 //!   `maxConcurrentDeliveries: N` up to N at once, each deleted only after its own success.
 //!   `maxMessages` (1 to 10, default 1 as daprd) receives up to that many messages per call,
