@@ -121,7 +121,10 @@ impl Answer {
 /// A signed-request sender for one storage account.
 #[derive(Clone)]
 pub struct StorageClient {
-    http: reqwest::Client,
+    /// Replaced by a fresh client (an empty connection pool) after a timeout: on a link that
+    /// dropped its connections silently, every pooled connection is dead, and each would cost
+    /// a [`READ_TIMEOUT`] of its own before a new one is opened.
+    http: Arc<std::sync::RwLock<Pool>>,
     auth: Authorizer,
     /// Extra attempts after a transient failure (daprd's Go SDK default: 3).
     retries: u32,
@@ -129,18 +132,41 @@ pub struct StorageClient {
 
 impl StorageClient {
     pub fn new(auth: Authorizer) -> Result<Self, StorageError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            // Between reads, not in total: a large download may take long.
-            .read_timeout(READ_TIMEOUT)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| StorageError::Transport(format!("cannot build HTTP client: {e}")))?;
         Ok(Self {
-            http,
+            http: Arc::new(std::sync::RwLock::new(Pool {
+                client: http_client()?,
+                since: std::time::Instant::now(),
+            })),
             auth,
             retries: 3,
         })
+    }
+
+    fn http(&self) -> reqwest::Client {
+        self.http
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .client
+            .clone()
+    }
+
+    /// Drops the pooled connections after a request timed out on one: requests in flight keep
+    /// theirs, later ones connect anew. At most once per [`CONNECT_TIMEOUT`], as every request
+    /// in flight on a dead link times out at about the same moment.
+    fn forget_connections(&self) {
+        let mut pool = self
+            .http
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.since.elapsed() < CONNECT_TIMEOUT {
+            return;
+        }
+        if let Ok(fresh) = http_client() {
+            *pool = Pool {
+                client: fresh,
+                since: std::time::Instant::now(),
+            };
+        }
     }
 
     /// How many times a transient failure (no answer, 5xx, 408, 429) is retried.
@@ -211,8 +237,8 @@ impl StorageClient {
             url.set_query(Some(&query));
         }
         let content_length = body.len();
-        let mut request = self
-            .http
+        let http = self.http();
+        let mut request = http
             .request(method.clone(), url.clone())
             .headers(headers)
             .body(body)
@@ -244,21 +270,26 @@ impl StorageClient {
             }
             Authorizer::Sas(_) => {}
         }
-        let response = tokio::time::timeout_at(deadline, self.http.execute(request))
+        let transport = |e: reqwest::Error| {
+            // A connect timeout involved no pooled connection.
+            if e.is_timeout() && !e.is_connect() {
+                self.forget_connections();
+            }
+            StorageError::Transport(transport_message(&e))
+        };
+        let response = tokio::time::timeout_at(deadline, http.execute(request))
             .await
             .map_err(|_| {
+                self.forget_connections();
                 StorageError::Transport(format!(
                     "request timed out: no answer within {}s (retries included)",
                     ANSWER_TIMEOUT.as_secs()
                 ))
             })?
-            .map_err(|e| StorageError::Transport(transport_message(&e)))?;
+            .map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| StorageError::Transport(transport_message(&e)))?;
+        let body = response.bytes().await.map_err(transport)?;
         if !status.is_success() {
             return Err(service_error(status, &headers, &body));
         }
@@ -268,6 +299,22 @@ impl StorageClient {
             body,
         })
     }
+}
+
+/// The HTTP client and when it was built.
+struct Pool {
+    client: reqwest::Client,
+    since: std::time::Instant,
+}
+
+fn http_client() -> Result<reqwest::Client, StorageError> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        // Between reads, not in total: a large download may take long.
+        .read_timeout(READ_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| StorageError::Transport(format!("cannot build HTTP client: {e}")))
 }
 
 /// A reqwest error without the URL (which may carry a SAS signature), with its causes.

@@ -98,7 +98,7 @@ impl QueueInput {
             Ok(_) => {
                 if let Err(e) = self.queue.delete(&message.id, &receipt).await {
                     tracing::warn!(component = COMPONENT, binding = cx.name(), message = %message.id, error = %e,
-                        "The app accepted a message but deleting it failed; it will be delivered again.");
+                        "The app accepted a message but deleting it from the storage queue failed; it will be delivered again.");
                 }
             }
             Err(e) => {
