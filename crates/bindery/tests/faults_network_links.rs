@@ -732,9 +732,7 @@ async fn with_kafka(setup: Setup, fault: Fault) {
     else {
         return;
     };
-    let Some(bypass) = tokio::task::block_in_place(|| broker.kafka_bypass()) else {
-        return;
-    };
+    let bypass = tokio::task::block_in_place(|| broker.kafka_bypass());
     let direct: SocketAddr = bypass.address().parse().expect("bypass address");
     let topic = setup.table.as_deref().expect("the scenario's topic");
     create_kafka_topic(&bypass.address(), topic).await;

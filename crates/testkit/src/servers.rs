@@ -178,7 +178,7 @@ impl Instance {
     /// [`Instance::start_kafka_advertising`], clients bootstrapping at the bypass's
     /// [`Instance::address`] reach the broker while the fault proxy is broken. Its own
     /// [`Instance`] (kind [`Kind::Kafka`]; a stop stops only the bypass).
-    pub fn kafka_bypass(&self) -> Option<Self> {
+    pub fn kafka_bypass(&self) -> Self {
         assert_eq!(
             self.kind(),
             Kind::Kafka,
@@ -203,15 +203,7 @@ impl Instance {
             args.iter().map(OsString::from).collect(),
         );
         let label = format!(" (tansu proxy to {})", self.address());
-        Some(Self::launch(
-            Kind::Kafka,
-            port,
-            String::new(),
-            launch,
-            dir,
-            began,
-            &label,
-        ))
+        Self::launch(Kind::Kafka, port, String::new(), launch, dir, began, &label)
     }
 
     /// Spawns a prepared server, waits until it accepts connections and reports the start.
