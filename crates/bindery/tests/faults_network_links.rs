@@ -704,11 +704,13 @@ fn kafka() -> Setup {
                 ("consumerGroup", group.clone()),
                 ("publishTopic", topic.clone()),
                 ("initialOffset", "oldest".into()),
+                ("authType", "none".into()),
             ];
             let direct_md = [
                 ("brokers", direct.to_string()),
                 ("publishTopic", topic.clone()),
                 ("direction", "output".into()),
+                ("authType", "none".into()),
             ];
             vec![
                 file("via", "kafka", &borrow(&via_md)),
