@@ -12,6 +12,10 @@
 //! the bounds measured: when the input noticed, how long after the link's return it delivered
 //! again, how long failed output calls took, and when output succeeded again.
 //!
+//! Kafka (a Tansu broker) runs too: Tansu advertises the fault proxy's address (clients follow
+//! the advertised address, not the one they bootstrapped at), and `direct` goes through a
+//! `tansu proxy` that advertises itself ([`Instance::kafka_bypass`]).
+//!
 //! Scenarios wait most of the time, so each test runs one fault for every component at once:
 //! `cargo test -p bindery --test faults_network_links -- --nocapture`.
 
@@ -88,7 +92,7 @@ struct Setup {
     body: Arc<dyn Fn(&str) -> Value + Send + Sync>,
     /// What reading back through `direct` finds, for outputs without an input.
     read_back: Option<ReadBack>,
-    /// A table to create first (SQL).
+    /// A table (SQL) or topic (Kafka) to create first.
     table: Option<String>,
 }
 
@@ -273,14 +277,19 @@ fn secs(d: Option<Duration>) -> String {
     d.map_or("never".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()))
 }
 
-async fn run(fault: Fault, setup: Setup, server: SocketAddr) {
+/// `proxy`: one already in front of the server (Kafka's, which the broker advertises), else a
+/// new one towards `server`.
+async fn run(fault: Fault, setup: Setup, server: SocketAddr, proxy: Option<FaultProxy>) {
     if !faults::require(FaultProxy::available(), "iptables (as root)")
         || !faults::require(KillableApp::python_available(), "python3")
     {
         return;
     }
     let scenario = format!("{} {}", fault.name(), setup.component);
-    let proxy = Arc::new(FaultProxy::start(server).await);
+    let proxy = Arc::new(match proxy {
+        Some(proxy) => proxy,
+        None => FaultProxy::start(server).await,
+    });
     let upstream = proxy.upstream();
     if !faults::require(
         std::net::TcpStream::connect_timeout(&upstream, Duration::from_secs(1)).is_ok(),
@@ -683,9 +692,88 @@ fn mysql() -> Setup {
     sql_setup("mysql", "mysql", "url", |a| format!("root:@tcp({a})/test"))
 }
 
+/// Kafka: a client talks to the broker address the broker advertises, wherever it bootstrapped.
+/// So Tansu advertises the fault proxy (started first, towards Tansu's port), and `direct`
+/// bootstraps at a `tansu proxy` that advertises itself ([`Instance::kafka_bypass`]), so its
+/// records reach the broker while the fault proxy is broken.
+fn kafka() -> Setup {
+    let topic = faults::unique("bindery-netfaults-");
+    let group = faults::unique("netfaults-");
+    let table = Some(topic.clone());
+    Setup {
+        component: "kafka",
+        files: Box::new(move |via, direct| {
+            let via_md = [
+                ("brokers", via.to_string()),
+                ("topics", topic.clone()),
+                ("consumerGroup", group.clone()),
+                ("publishTopic", topic.clone()),
+                ("initialOffset", "oldest".into()),
+                ("authType", "none".into()),
+            ];
+            let direct_md = [
+                ("brokers", direct.to_string()),
+                ("publishTopic", topic.clone()),
+                ("direction", "output".into()),
+                ("authType", "none".into()),
+            ];
+            vec![
+                file("via", "kafka", &borrow(&via_md)),
+                file("direct", "kafka", &borrow(&direct_md)),
+            ]
+        }),
+        input: true,
+        lost_marker: "session timed out",
+        body: Arc::new(create),
+        read_back: None,
+        table,
+    }
+}
+
+/// Tansu advertising a fault proxy in front of it, its bypass, and the scenario's topic.
+async fn with_kafka(setup: Setup, fault: Fault) {
+    let port = bindery_testkit::free_port();
+    let proxy = FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], port))).await;
+    let advertised = proxy.addr();
+    let Some(broker) =
+        tokio::task::block_in_place(|| Instance::start_kafka_advertising(port, advertised))
+    else {
+        return;
+    };
+    let bypass = tokio::task::block_in_place(|| broker.kafka_bypass());
+    let direct: SocketAddr = bypass.address().parse().expect("bypass address");
+    let topic = setup.table.as_deref().expect("the scenario's topic");
+    create_kafka_topic(&bypass.address(), topic).await;
+    run(fault, setup, direct, Some(proxy)).await;
+    drop(bypass);
+    drop(broker);
+}
+
+/// Creates `topic` with one partition (Tansu does not create topics on a produce).
+async fn create_kafka_topic(brokers: &str, topic: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("kafka admin client");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let created = bindery_testkit::eventually(Duration::from_secs(30), || async {
+        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+        match admin.create_topics([&new], &options).await {
+            Ok(results) if results.iter().all(Result::is_ok) => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(created.is_some(), "create the Kafka topic {topic}");
+}
+
 /// SQL scenarios need their table first: created through a short-lived sidecar straight to
 /// the server.
 async fn with_table(setup: Setup, fault: Fault) {
+    if setup.component == "kafka" {
+        return with_kafka(setup, fault).await;
+    }
     let Some((server, instance)) = own_server(setup.component).await else {
         return;
     };
@@ -709,7 +797,7 @@ async fn with_table(setup: Setup, fault: Fault) {
         .await
         .expect("create table");
     }
-    run(fault, setup, server).await;
+    run(fault, setup, server, None).await;
     drop(instance);
 }
 
@@ -938,6 +1026,7 @@ fn setups() -> Vec<Setup> {
         (cfg!(feature = "aws-s3"), s3),
         (cfg!(feature = "azure-storagequeues"), storagequeues),
         (cfg!(feature = "azure-blobstorage"), blobstorage),
+        (cfg!(feature = "kafka"), kafka),
     ];
     all.iter()
         .filter(|(built, _)| *built)

@@ -1,6 +1,8 @@
 //! Throwaway servers for fault tests. Each [`Instance`] is a real server process of its own
 //! (`redis-server`, `mosquitto`, `nats-server`, PostgreSQL, MariaDB, a second RabbitMQ node, or
-//! Tansu for Kafka) on free loopback ports, with its data in a temporary folder. A test may stop
+//! Tansu for Kafka) on free loopback ports, with its data in a temporary folder. A Tansu broker
+//! may advertise another address than its own, such as a fault proxy's in front of it
+//! ([`Instance::start_kafka_advertising`], [`Instance::kafka_bypass`]). A test may stop
 //! it for real ([`Instance::stop`], [`Instance::kill`]) and start it again on the same port
 //! with what it persisted ([`Restore::start`]); the machine's shared servers are never touched.
 //! Dropping the last handle kills the process group (also on panic) and removes the folder.
@@ -13,6 +15,7 @@
 //! them all (Tansu comes from `scripts/install-tansu.sh`).
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -88,6 +91,22 @@ impl Kind {
 
 const RABBITMQ_SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 
+/// The server binary of `kind`, or `None` after [`crate::require`]'s `SKIP` (fails under CI).
+fn required_program(kind: Kind) -> Option<PathBuf> {
+    let program = kind.program();
+    if !crate::require(program.is_some(), kind.install_hint()) {
+        return None;
+    }
+    program
+}
+
+fn temp_dir(kind: Kind) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("bindery-{}-", kind.name()))
+        .tempdir()
+        .expect("temp dir")
+}
+
 /// A server of the test's own; clones share the one process. See the module docs.
 #[derive(Clone)]
 pub struct Instance(Arc<Inner>);
@@ -116,16 +135,9 @@ impl Instance {
     /// Prepares a folder, starts the server on free loopback ports and waits until it accepts
     /// connections. `None` (after `SKIP`) when its binary is missing outside CI; fails under CI.
     pub fn start(kind: Kind) -> Option<Self> {
-        let program = kind.program();
-        if !crate::require(program.is_some(), kind.install_hint()) {
-            return None;
-        }
-        let program = program?;
+        let program = required_program(kind)?;
         let began = Instant::now();
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("bindery-{}-", kind.name()))
-            .tempdir()
-            .expect("temp dir");
+        let dir = temp_dir(kind);
         let [port, dist_port] = crate::free_ports();
         let node = if kind == Kind::RabbitMq {
             format!("bindery-{}-{port}@localhost", std::process::id())
@@ -133,6 +145,77 @@ impl Instance {
             String::new()
         };
         let launch = prepare(kind, program, dir.path(), port, dist_port, &node);
+        Some(Self::launch(kind, port, node, launch, dir, began, ""))
+    }
+
+    /// Tansu ([`Kind::Kafka`]) listening on `127.0.0.1:<port>` but advertising `advertised` in
+    /// its metadata. A Kafka client talks to the broker address the broker advertises, wherever
+    /// it bootstrapped, so a [`crate::faultproxy::FaultProxy`] in front of Tansu is only on the
+    /// path when Tansu advertises the proxy: pick `port` with [`crate::free_port`], start the
+    /// proxy towards `127.0.0.1:<port>` (it connects upstream per connection, so Tansu need not
+    /// run yet), then start Tansu advertising the proxy's address. For a way in that bypasses
+    /// `advertised`, see [`Instance::kafka_bypass`]. `None` as [`Instance::start`].
+    pub fn start_kafka_advertising(port: u16, advertised: SocketAddr) -> Option<Self> {
+        let program = required_program(Kind::Kafka)?;
+        let began = Instant::now();
+        let dir = temp_dir(Kind::Kafka);
+        let launch = tansu_broker(program, port, &format!("tcp://{advertised}"));
+        let label = format!(" (advertising {advertised})");
+        Some(Self::launch(
+            Kind::Kafka,
+            port,
+            String::new(),
+            launch,
+            dir,
+            began,
+            &label,
+        ))
+    }
+
+    /// A second way into this Tansu broker that does not follow the address it advertises: a
+    /// `tansu proxy` on a free port that forwards to the broker's own port and rewrites the
+    /// broker addresses in Metadata and FindCoordinator answers to its own. With a broker from
+    /// [`Instance::start_kafka_advertising`], clients bootstrapping at the bypass's
+    /// [`Instance::address`] reach the broker while the fault proxy is broken. Its own
+    /// [`Instance`] (kind [`Kind::Kafka`]; a stop stops only the bypass).
+    pub fn kafka_bypass(&self) -> Self {
+        assert_eq!(
+            self.kind(),
+            Kind::Kafka,
+            "kafka_bypass needs a Tansu broker"
+        );
+        let began = Instant::now();
+        let dir = temp_dir(Kind::Kafka);
+        let port = crate::free_port();
+        let own = format!("tcp://127.0.0.1:{port}");
+        let origin = format!("tcp://{}", self.address());
+        let args = [
+            "proxy",
+            "--listener-url",
+            &own,
+            "--advertised-listener-url",
+            &own,
+            "--origin-url",
+            &origin,
+        ];
+        let launch = Launch::new(
+            self.0.launch.program.clone(),
+            args.iter().map(OsString::from).collect(),
+        );
+        let label = format!(" (tansu proxy to {})", self.address());
+        Self::launch(Kind::Kafka, port, String::new(), launch, dir, began, &label)
+    }
+
+    /// Spawns a prepared server, waits until it accepts connections and reports the start.
+    fn launch(
+        kind: Kind,
+        port: u16,
+        node: String,
+        launch: Launch,
+        dir: tempfile::TempDir,
+        began: Instant,
+        label: &str,
+    ) -> Self {
         let instance = Self(Arc::new(Inner {
             kind,
             port,
@@ -145,14 +228,14 @@ impl Instance {
         let booted = instance.spawn_and_wait().unwrap_or_else(|e| panic!("{e}"));
         after_first_start(&instance);
         note(&format!(
-            "SERVER {} on {}: prepared in {:.2}s, accepting connections {:.2}s after spawn, ready {:.2}s after the test asked",
+            "SERVER {} on {}{label}: prepared in {:.2}s, accepting connections {:.2}s after spawn, ready {:.2}s after the test asked",
             kind.name(),
             instance.address(),
             prepared.as_secs_f64(),
             booted.as_secs_f64(),
             began.elapsed().as_secs_f64(),
         ));
-        Some(instance)
+        instance
     }
 
     pub fn kind(&self) -> Kind {
@@ -449,22 +532,23 @@ fn prepare(
         Kind::Postgres => prepare_postgres(program, dir, port),
         Kind::MariaDb => prepare_mariadb(program, dir, port),
         Kind::RabbitMq => prepare_rabbitmq(program, dir, port, dist_port, node),
-        Kind::Kafka => {
-            let url = format!("tcp://127.0.0.1:{port}");
-            Launch::new(
-                program,
-                args(&[
-                    "broker",
-                    "--listener-url",
-                    &url,
-                    "--advertised-listener-url",
-                    &url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ]),
-            )
-        }
+        Kind::Kafka => tansu_broker(program, port, &format!("tcp://127.0.0.1:{port}")),
     }
+}
+
+/// Tansu with memory storage on `127.0.0.1:<port>`, advertising `advertised` (a `tcp://` URL).
+fn tansu_broker(program: PathBuf, port: u16, advertised: &str) -> Launch {
+    let listener = format!("tcp://127.0.0.1:{port}");
+    let args = [
+        "broker",
+        "--listener-url",
+        &listener,
+        "--advertised-listener-url",
+        advertised,
+        "--storage-engine",
+        "memory://tansu/",
+    ];
+    Launch::new(program, args.iter().map(OsString::from).collect())
 }
 
 /// `initdb` as the `postgres` user into `dir/data` (PostgreSQL refuses to run as root).
