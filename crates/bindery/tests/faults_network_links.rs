@@ -692,6 +692,10 @@ fn mysql() -> Setup {
     sql_setup("mysql", "mysql", "url", |a| format!("root:@tcp({a})/test"))
 }
 
+/// Set to run the Kafka scenarios too (`BINDERY_FAULTS_KAFKA=1 cargo test -p bindery --test
+/// faults_network_links`).
+const KAFKA_OPT_IN: &str = "BINDERY_FAULTS_KAFKA";
+
 /// Kafka: a client talks to the broker address the broker advertises, wherever it bootstrapped.
 /// So Tansu advertises the fault proxy (started first, towards Tansu's port), and `direct`
 /// bootstraps at a `tansu proxy` that advertises itself ([`Instance::kafka_bypass`]), so its
@@ -1026,7 +1030,11 @@ fn setups() -> Vec<Setup> {
         (cfg!(feature = "aws-s3"), s3),
         (cfg!(feature = "azure-storagequeues"), storagequeues),
         (cfg!(feature = "azure-blobstorage"), blobstorage),
-        (cfg!(feature = "kafka"), kafka),
+        // Opt-in until it has run in CI beside the others: it passed alone (2 runs).
+        (
+            cfg!(feature = "kafka") && std::env::var_os(KAFKA_OPT_IN).is_some(),
+            kafka,
+        ),
     ];
     all.iter()
         .filter(|(built, _)| *built)
