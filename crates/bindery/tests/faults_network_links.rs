@@ -513,21 +513,12 @@ fn rabbitmq() -> Setup {
     let queue = faults::unique("bindery-netfaults-");
     Setup {
         component: "rabbitmq",
-        files: Box::new(move |via, server| {
-            let md = |addr: SocketAddr| {
-                vec![
-                    ("host", format!("amqp://guest:guest@{addr}/%2f")),
-                    ("queueName", queue.clone()),
-                    ("durable", "true".into()),
-                    ("reconnectWaitInSeconds", "1".into()),
-                ]
-            };
-            let via_md = md(via);
-            let mut direct_md = md(server);
-            direct_md.push(("direction", "output".into()));
+        files: via_and_direct("rabbitmq", move |addr| {
             vec![
-                file("via", "rabbitmq", &borrow(&via_md)),
-                file("direct", "rabbitmq", &borrow(&direct_md)),
+                ("host", format!("amqp://guest:guest@{addr}/%2f")),
+                ("queueName", queue.clone()),
+                ("durable", "true".into()),
+                ("reconnectWaitInSeconds", "1".into()),
             ]
         }),
         input: true,
@@ -572,23 +563,14 @@ fn nats() -> Setup {
     let name = faults::unique("netfaults");
     Setup {
         component: "nats",
-        files: Box::new(move |via, server| {
-            let md = |addr: SocketAddr| {
-                vec![
-                    ("natsURL", format!("nats://{addr}")),
-                    ("subject", format!("{name}.events")),
-                    ("jetStream", "true".into()),
-                    ("stream", name.clone()),
-                    ("createStream", "true".into()),
-                    ("durableName", name.clone()),
-                ]
-            };
-            let via_md = md(via);
-            let mut direct_md = md(server);
-            direct_md.push(("direction", "output".into()));
+        files: via_and_direct("nats", move |addr| {
             vec![
-                file("via", "nats", &borrow(&via_md)),
-                file("direct", "nats", &borrow(&direct_md)),
+                ("natsURL", format!("nats://{addr}")),
+                ("subject", format!("{name}.events")),
+                ("jetStream", "true".into()),
+                ("stream", name.clone()),
+                ("createStream", "true".into()),
+                ("durableName", name.clone()),
             ]
         }),
         input: true,
