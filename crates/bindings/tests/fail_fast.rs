@@ -236,7 +236,7 @@ async fn azure_blob_container_and_storage_queue_missing() {
     storage_queue_deleted_after_start(&az).await;
 }
 
-#[cfg(feature = "azure-blobstorage")]
+#[cfg(all(feature = "azure-blobstorage", feature = "azure-storagequeues"))]
 async fn blob_create_in_a_missing_container(az: &bindery_testkit::azurite::Azurite) {
     use bindery_bindings::azure::blobstorage::DESCRIPTOR;
     use bindery_testkit::azurite::{ACCOUNT, KEY};
@@ -268,7 +268,7 @@ async fn blob_create_in_a_missing_container(az: &bindery_testkit::azurite::Azuri
     works("blob create once the container exists", &*unmanaged, put()).await;
 }
 
-#[cfg(feature = "azure-storagequeues")]
+#[cfg(all(feature = "azure-blobstorage", feature = "azure-storagequeues"))]
 async fn storage_queue_deleted_after_start(az: &bindery_testkit::azurite::Azurite) {
     use bindery_bindings::azure::storagequeues::{DESCRIPTOR, QueueConfig, connect};
     use bindery_testkit::azurite::{ACCOUNT, KEY};

@@ -9,7 +9,14 @@ use bindery_core::BindingError;
 
 use crate::aws::auth::describe;
 
-/// Whether the service answered one of `codes` (such as `NoSuchBucket`).
+/// Whether the service answered one of `codes` (such as `NoSuchBucket`). SQS needs no code
+/// check: its missing-queue error has a variant of its own.
+#[cfg(any(
+    feature = "aws-s3",
+    feature = "aws-sns",
+    feature = "aws-dynamodb",
+    feature = "aws-kinesis"
+))]
 pub fn is_missing<E, R>(err: &SdkError<E, R>, codes: &[&str]) -> bool
 where
     E: ProvideErrorMetadata,
