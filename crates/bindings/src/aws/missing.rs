@@ -4,7 +4,6 @@
 //! that names the resource, keeping daprd's prefix and the service's message after it.
 
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use bindery_core::BindingError;
 
 use crate::aws::auth::describe;
@@ -19,7 +18,7 @@ use crate::aws::auth::describe;
 ))]
 pub fn is_missing<E, R>(err: &SdkError<E, R>, codes: &[&str]) -> bool
 where
-    E: ProvideErrorMetadata,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {
     err.as_service_error()
         .and_then(|e| e.code())
