@@ -5,19 +5,22 @@
 //! `azure.storagequeues` and `azure.blobstorage` (Azurite), through the real binary.
 //!
 //! Each scenario runs one sidecar with a component `via` that reaches the server through the
-//! proxy (input and output) and, for brokers, a component `direct` (output only) that publishes
-//! to the same queue, topic or subject straight to the server, so the stream goes on while the
-//! link is broken; object stores are written through `via` and read back through `direct`. It
+//! proxy (input and output) and a component `direct` (output only) that writes to the same
+//! queue, topic, subject, table or store straight to the server, so the stream goes on while
+//! the link is broken; stores are written through both and read back through `direct`. It
 //! reports `FAULTS <scenario>: sent=… delivered=… duplicated=… lost=…` plus
 //! the bounds measured: when the input noticed, how long after the link's return it delivered
-//! again, how long failed output calls took, and when output succeeded again.
+//! again, how long failed output calls took, when output succeeded again, and how long the
+//! server itself took to answer `direct` then (calls the fault held back reach it at once).
 //!
 //! Kafka (a Tansu broker) runs too: Tansu advertises the fault proxy's address (clients follow
 //! the advertised address, not the one they bootstrapped at), and `direct` goes through a
 //! `tansu proxy` that advertises itself ([`Instance::kafka_bypass`]).
 //!
 //! Scenarios wait most of the time, so each test runs one fault for every component at once:
-//! `cargo test -p bindery --test faults_network_links -- --nocapture`.
+//! `cargo test -p bindery --test faults_network_links -- --nocapture`. With
+//! `BINDERY_FAULTS_DUMP=<folder>`, each scenario also writes its timeline there (every call,
+//! then the sidecar's log).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -39,10 +42,9 @@ const BEFORE: Duration = Duration::from_secs(3);
 /// Output calls through the broken link: one every second, each allowed this long.
 const CALL_EVERY: Duration = Duration::from_secs(1);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
-/// The bound: reconnect and succeed again within 5 s of the link's return.
+/// The bound: reconnect and succeed again within 5 s of the link's return (plus what
+/// the server itself takes to answer then, see `server_busy`).
 const RECOVERY: Duration = Duration::from_secs(5);
-/// What the Azure Storage bindings reliably meet after a blackhole (see its use).
-const AZURE_RECOVERY: Duration = Duration::from_secs(15);
 
 /// Each scenario runs against a server of its own (a throwaway instance on free ports, removed
 /// when the scenario ends), so breaking links never disturbs the machine's shared servers.
@@ -277,6 +279,41 @@ fn secs(d: Option<Duration>) -> String {
     d.map_or("never".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()))
 }
 
+/// A folder to write each scenario's timeline into (`<fault>-<component>.txt`): every call with
+/// its start (seconds from the fault), duration and error, then the sidecar's whole log.
+const DUMP: &str = "BINDERY_FAULTS_DUMP";
+
+fn timeline_text<'a>(
+    fault_at: Instant,
+    back_at: Instant,
+    calls: impl Iterator<Item = &'a Call>,
+    sidecar: &Sidecar,
+) -> String {
+    let from_fault = |t: Instant| match t.checked_duration_since(fault_at) {
+        Some(d) => d.as_secs_f64(),
+        None => -fault_at.duration_since(t).as_secs_f64(),
+    };
+    let wall_clock = std::time::SystemTime::now() - fault_at.elapsed();
+    let mut text = format!(
+        "fault at {} (Unix seconds), link back at {:.3}\n",
+        wall_clock
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        from_fault(back_at)
+    );
+    for c in calls {
+        text.push_str(&format!(
+            "call {} start={:.3} took={:.3} error={:?}\n",
+            c.id,
+            from_fault(c.started),
+            c.took.as_secs_f64(),
+            c.error.as_deref().unwrap_or("")
+        ));
+    }
+    text.push_str(&sidecar.output());
+    text
+}
+
 /// `proxy`: one already in front of the server (Kafka's, which the broker advertises), else a
 /// new one towards `server`.
 async fn run(fault: Fault, setup: Setup, server: SocketAddr, proxy: Option<FaultProxy>) {
@@ -344,21 +381,16 @@ async fn run(fault: Fault, setup: Setup, server: SocketAddr, proxy: Option<Fault
         CALL_EVERY / 4,
         timeline.clone(),
     );
-    let direct = async {
-        if setup.input {
-            stream_calls(
-                sidecar.clone(),
-                "direct",
-                format!("{prefix}-direct"),
-                body.clone(),
-                direct_every(fault, setup.component),
-                timeline.clone(),
-            )
-            .await
-        } else {
-            Vec::new()
-        }
-    };
+    // Straight to the server the whole time: for an input, the stream it must deliver; for
+    // every scenario, the server's own answer time while the link is broken and after.
+    let direct = stream_calls(
+        sidecar.clone(),
+        "direct",
+        format!("{prefix}-direct"),
+        body.clone(),
+        direct_every(fault, &setup),
+        timeline.clone(),
+    );
     let chaos = chaos(
         fault,
         proxy.clone(),
@@ -404,21 +436,41 @@ async fn run(fault: Fault, setup: Setup, server: SocketAddr, proxy: Option<Fault
         .filter(|c| c.error.is_none() && c.started >= back_at)
         .map(|c| c.started + c.took - back_at)
         .min();
+    // The server's own answer time just after the link's return, on the path that bypasses
+    // the proxy: calls held back by the fault (retrying until the link returns) all reach the
+    // server at once, and the backlog slows every client of it, not only the one that
+    // reconnected (Azurite answered direct calls in 0.8-1.1 s for 2 s after a blackhole at load
+    // 10, against 20-70 ms before it). Reconnecting is what the bound is about.
+    let server_busy = direct_calls
+        .iter()
+        .filter(|c| c.started >= back_at && c.started < back_at + RECOVERY)
+        .map(|c| c.took)
+        .max()
+        .unwrap_or_default();
     let first_error = failed
         .first()
         .and_then(|c| c.error.clone())
         .unwrap_or_default();
+    if let Some(dir) = std::env::var_os(DUMP) {
+        let at = t.fault_at.expect("fault injected");
+        let name = format!("{}-{}.txt", fault.name(), setup.component);
+        let text = timeline_text(at, back_at, via_calls.iter().chain(&direct_calls), &sidecar);
+        if let Err(e) = std::fs::write(std::path::Path::new(&dir).join(&name), text) {
+            eprintln!("cannot write {name} into {DUMP}: {e}");
+        }
+    }
     faults::report(
         &format!("{} {}", fault.name(), setup.component),
         &counts,
         &format!(
-            "noticed_after={} input_resumed_after={} output_failed={} output_slowest_failure={} output_slowest_during_fault={} output_recovered_after={} error={:?}",
+            "noticed_after={} input_resumed_after={} output_failed={} output_slowest_failure={} output_slowest_during_fault={} output_recovered_after={} server_answer_after_back={} error={:?}",
             secs(t.noticed_after),
             secs(t.input_resumed_after),
             failed.len(),
             secs(slowest_failure),
             secs(slowest_during_fault),
             secs(output_recovered_after),
+            secs(Some(server_busy)),
             first_error.chars().take(160).collect::<String>(),
         ),
     );
@@ -461,14 +513,11 @@ async fn run(fault: Fault, setup: Setup, server: SocketAddr, proxy: Option<Fault
             let bound = match fault {
                 // Half-open: the link is fine; the dead connection must be noticed first.
                 Fault::HalfOpen => BLACKHOLE + RECOVERY,
-                // Not yet the 5 s: Azurite's outputs came back 7.2-8.5 s after the
-                // link in 3 of 8 runs (cause open; README, "Reliability").
-                _ if setup.component.starts_with("azure.") => AZURE_RECOVERY,
-                _ => RECOVERY,
+                _ => RECOVERY + server_busy,
             };
             assert!(
                 recovered <= bound,
-                "output recovered {recovered:?} after the link\n{log}"
+                "output recovered {recovered:?} after the link (the server's own answers took up to {server_busy:?} then)\n{log}"
             );
             if setup.input {
                 let resumed = t.input_resumed_after.expect("input never resumed");
@@ -674,10 +723,6 @@ fn mysql() -> Setup {
     sql_setup("mysql", "mysql", "url", |a| format!("root:@tcp({a})/test"))
 }
 
-/// Set to run the Kafka scenarios too (`BINDERY_FAULTS_KAFKA=1 cargo test -p bindery --test
-/// faults_network_links`).
-const KAFKA_OPT_IN: &str = "BINDERY_FAULTS_KAFKA";
-
 /// Kafka: a client talks to the broker address the broker advertises, wherever it bootstrapped.
 /// So Tansu advertises the fault proxy (started first, towards Tansu's port), and `direct`
 /// bootstraps at a `tansu proxy` that advertises itself ([`Instance::kafka_bypass`]), so its
@@ -803,14 +848,14 @@ async fn own_server(component: &str) -> Option<(SocketAddr, ServerGuard)> {
     Some((server, Box::new(instance)))
 }
 
-/// How often `direct` publishes while the link is broken. moto and Azurite slow down as a
+/// How often `direct` writes while the link is broken. moto and Azurite slow down as a
 /// queue fills (moto's SendMessage took 40-60 ms with a few hundred messages waiting on the
 /// 2-vCPU VM, and a run at load 13-15 drained 231 of 260 messages within the minute), so
-/// they get an eighth of the brokers' rate.
-fn direct_every(fault: Fault, component: &str) -> Duration {
+/// they get an eighth of the brokers' rate. Without an input, `direct` only probes the server.
+fn direct_every(fault: Fault, setup: &Setup) -> Duration {
     match fault {
         Fault::Slow => Duration::from_millis(500),
-        _ if emulated(component) => Duration::from_millis(400),
+        _ if emulated(setup.component) || !setup.input => Duration::from_millis(400),
         _ => Duration::from_millis(50),
     }
 }
@@ -1012,11 +1057,7 @@ fn setups() -> Vec<Setup> {
         (cfg!(feature = "aws-s3"), s3),
         (cfg!(feature = "azure-storagequeues"), storagequeues),
         (cfg!(feature = "azure-blobstorage"), blobstorage),
-        // Opt-in until it has run in CI beside the others: it passed alone (2 runs).
-        (
-            cfg!(feature = "kafka") && std::env::var_os(KAFKA_OPT_IN).is_some(),
-            kafka,
-        ),
+        (cfg!(feature = "kafka"), kafka),
     ];
     all.iter()
         .filter(|(built, _)| *built)
