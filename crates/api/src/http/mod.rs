@@ -87,8 +87,59 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, String> {
         return Err(too_large());
     }
     match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
-        Ok(result) => result.map_err(|_| too_large()),
+        Ok(Ok(bytes)) => Ok(bytes),
+        // The limit, or the client: a stalled or broken body is not a large one.
+        Ok(Err(e)) if over_limit(&e) => Err(too_large()),
+        Ok(Err(e)) => Err(format!("http: reading the request body failed: {e}")),
         Err(_) => Err("http: request body read timed out".to_owned()),
+    }
+}
+
+/// Whether `to_bytes` stopped at its length limit rather than on the body's own error.
+fn over_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod read_body_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_broken_body_is_not_called_too_large() {
+        let chunks: Vec<Result<&'static [u8], std::io::Error>> = vec![
+            Ok(b"{\"data\":"),
+            Err(std::io::Error::other("connection reset")),
+        ];
+        let body = Body::from_stream(futures::stream::iter(chunks));
+        let err = read_body(body, 1024).await.unwrap_err();
+        assert!(err.contains("reading the request body failed"), "{err}");
+        assert!(err.contains("connection reset"), "{err}");
+        assert!(!err.contains("too large"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_too_large() {
+        let chunks: Vec<Result<&'static [u8], std::io::Error>> =
+            vec![Ok(&[b'x'; 600]), Ok(&[b'y'; 600])];
+        let body = Body::from_stream(futures::stream::iter(chunks));
+        assert_eq!(
+            read_body(body, 1024).await.unwrap_err(),
+            "http: request body too large"
+        );
+        assert_eq!(
+            read_body(Body::from(vec![b'z'; 2048]), 1024)
+                .await
+                .unwrap_err(),
+            "http: request body too large"
+        );
+        assert_eq!(&read_body(Body::from("ok"), 1024).await.unwrap()[..], b"ok");
     }
 }
 
