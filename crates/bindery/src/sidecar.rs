@@ -49,15 +49,8 @@ pub fn main(args: SidecarArgs, ignored: Vec<String>) -> ExitCode {
 }
 
 pub fn init_logging(level: &str, json: bool) {
-    let level = match level.to_lowercase().as_str() {
-        "debug" => "debug",
-        "warn" | "warning" => "warn",
-        "error" | "fatal" => "error",
-        _ => "info",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,hyper=warn,rustls=warn"))
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(level)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -66,6 +59,31 @@ pub fn init_logging(level: &str, json: bool) {
         builder.json().flatten_event(true).init();
     } else {
         builder.init();
+    }
+}
+
+/// The filter for `--log-level`. `debug` is bindery's own debug lines, as daprd's is its own:
+/// the libraries under it (the AWS SDK, hyper, librdkafka's bridge, ...) stay at `info`, which
+/// at `debug` would bury them (`BINDERY_LOG` still sets any filter).
+fn log_filter(level: &str) -> String {
+    const QUIET: &str = "h2=warn,hyper=warn,rustls=warn";
+    match level.to_lowercase().as_str() {
+        "debug" => {
+            let own = [
+                "bindery",
+                "bindery_core",
+                "bindery_runtime",
+                "bindery_api",
+                "bindery_bindings",
+                "bindery_tls",
+            ];
+            let own: Vec<String> = own.iter().map(|c| format!("{c}=debug")).collect();
+            format!("info,{},{QUIET}", own.join(","))
+        }
+        "warn" | "warning" => "warn".to_owned(),
+        // Not `QUIET`: its `warn` would let those libraries' warnings through.
+        "error" | "fatal" => "error".to_owned(),
+        _ => format!("info,{QUIET}"),
     }
 }
 
@@ -390,4 +408,81 @@ fn spawn_signal_handler(runtime: Arc<Runtime>) {
         }
         runtime.request_shutdown();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// Which of a few targets' debug and info events `--log-level <level>` lets through.
+    fn passed(level: &str) -> Vec<String> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let writer = {
+            let seen = seen.clone();
+            move || Line(seen.clone())
+        };
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new(super::log_filter(level)))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(writer)
+                    .with_ansi(false)
+                    .without_time(),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "bindery_bindings::kafka::input", "own-debug");
+            tracing::debug!(target: "bindery_runtime::input", "runtime-debug");
+            tracing::debug!(target: "aws_smithy_runtime::client::orchestrator", "sdk-debug");
+            tracing::info!(target: "aws_config::meta", "sdk-info");
+            tracing::debug!(target: "hyper_util::client::legacy::pool", "pool-debug");
+            tracing::warn!(target: "hyper::proto", "hyper-warn");
+            tracing::info!(target: "bindery_api::http", "own-info");
+        });
+        let text = String::from_utf8(seen.lock().unwrap().clone()).unwrap();
+        [
+            "own-debug",
+            "runtime-debug",
+            "sdk-debug",
+            "sdk-info",
+            "pool-debug",
+            "hyper-warn",
+            "own-info",
+        ]
+        .into_iter()
+        .filter(|m| text.contains(m))
+        .map(str::to_owned)
+        .collect()
+    }
+
+    struct Line(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Line {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn debug_is_binderys_own_debug_lines() {
+        assert_eq!(
+            passed("debug"),
+            [
+                "own-debug",
+                "runtime-debug",
+                "sdk-info",
+                "hyper-warn",
+                "own-info"
+            ]
+        );
+        assert_eq!(passed("DEBUG"), passed("debug"));
+        assert_eq!(passed("info"), ["sdk-info", "hyper-warn", "own-info"]);
+        assert_eq!(passed("warn"), ["hyper-warn"]);
+        assert_eq!(passed("fatal"), Vec::<String>::new());
+    }
 }
