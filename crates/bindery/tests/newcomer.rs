@@ -322,8 +322,15 @@ impl Scratch {
             "echo install-c-d >>\"$SCRATCH_LOG\"\n",
             true,
         );
-        // The per-feature checks are cargo runs of their own: here a stand-in that passes.
+        // The per-feature checks and the fuzzing are cargo runs of their own: here stand-ins
+        // that pass (the fuzzing one says it ran, and for how long).
         write(root, "scripts/check-features.sh", "exit 0\n", true);
+        write(
+            root,
+            "scripts/fuzz.sh",
+            "echo \"fuzz ${FUZZ_SECONDS}s\" >>\"$SCRATCH_LOG\"\n",
+            true,
+        );
         write(root, "cache/tansu/bin/tansu", FAKE_TANSU, true);
         write(root, "bin/cargo", FAKE_CARGO, true);
         Self {
@@ -350,6 +357,8 @@ impl Scratch {
             .env("SCRATCH_LOG", root.join("log"))
             .env_remove("FAKE_CARGO_EXIT")
             .env_remove("FAKE_CARGO_SLEEP")
+            .env_remove("FUZZ_SECONDS")
+            .env_remove("CHECK_FEATURES_MODE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -430,6 +439,7 @@ fn test_sh_runs_every_installer_first_and_stops_the_broker_it_started_when_tests
         format!(
             "install-a\ninstall-b\ninstall-c-d\n\
              cargo build -p bindery --no-default-features --features {} broker=down\n\
+             fuzz 30s\n\
              cargo test --workspace --all-targets --some-arg broker=up\n",
             example_features()
         ),
