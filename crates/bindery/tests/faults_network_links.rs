@@ -14,9 +14,10 @@
 //! again, how long failed output calls took, when output succeeded again, and how long the
 //! server itself took to answer `direct` then (calls the fault held back reach it at once).
 //!
-//! Kafka (a Tansu broker) runs too: Tansu advertises the fault proxy's address (clients follow
-//! the advertised address, not the one they bootstrapped at), and `direct` goes through a
-//! `tansu proxy` that advertises itself ([`Instance::kafka_bypass`]).
+//! Kafka (a Tansu broker) runs with `BINDERY_FAULTS_KAFKA=1`: Tansu advertises the fault
+//! proxy's address (clients follow the advertised address, not the one they bootstrapped at),
+//! and `direct` goes through a `tansu proxy` that advertises itself
+//! ([`Instance::kafka_bypass`]).
 //!
 //! Scenarios wait most of the time, so each test runs one fault for every component at once:
 //! `cargo test -p bindery --test faults_network_links -- --nocapture`. With
