@@ -1,7 +1,8 @@
 //! The gRPC API's `InvokeBinding` request: the protobuf decoding (prost), then what the handler
 //! makes of it: the call's headers merged into the metadata (here, the request's own metadata
 //! entries sent again as headers), the trace context read from it, and the metadata written
-//! back as gRPC and HTTP headers. Nothing panics, and request metadata is never overridden.
+//! back as gRPC and HTTP headers. Nothing panics, and request metadata is overridden only where
+//! daprd overrides it (the trace keys, `baggage`).
 #![no_main]
 
 use bindery_api::error::insert_metadata_grpc;
@@ -31,8 +32,10 @@ fuzz_target!(|bytes: &[u8]| {
     let headers = tonic::metadata::MetadataMap::from_headers(headers);
     let mut metadata = call.metadata.clone();
     merge_headers(&mut metadata, &headers, Some(&call.name));
+    // daprd's rules: the trace keys may come from the headers, and `baggage` is every baggage
+    // header joined with `,` (replacing the request's own); nothing else is overridden.
     for (key, value) in &call.metadata {
-        if key != "traceparent" && key != "tracestate" {
+        if key != "traceparent" && key != "tracestate" && key != "baggage" {
             assert_eq!(
                 metadata.get(key),
                 Some(value),
@@ -40,6 +43,16 @@ fuzz_target!(|bytes: &[u8]| {
             );
         }
     }
+    let baggage: Vec<&str> = headers
+        .get_all("baggage")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let expected = match baggage.is_empty() {
+        true => call.metadata.get("baggage").cloned(),
+        false => Some(baggage.join(",")),
+    };
+    assert_eq!(metadata.get("baggage"), expected.as_ref(), "baggage");
     if let Some(context) = TraceContext::from_metadata(&metadata) {
         let _ = context.traceparent();
     }
