@@ -48,9 +48,10 @@ fuzz_target!(|bytes: &[u8]| {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    let expected = match baggage.is_empty() {
-        true => call.metadata.get("baggage").cloned(),
-        false => Some(baggage.join(",")),
+    let expected = if baggage.is_empty() {
+        call.metadata.get("baggage").cloned()
+    } else {
+        Some(baggage.join(","))
     };
     assert_eq!(metadata.get("baggage"), expected.as_ref(), "baggage");
     if let Some(context) = TraceContext::from_metadata(&metadata) {

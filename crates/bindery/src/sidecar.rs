@@ -67,19 +67,11 @@ pub fn init_logging(level: &str, json: bool) {
 /// at `debug` would bury them (`BINDERY_LOG` still sets any filter).
 fn log_filter(level: &str) -> String {
     const QUIET: &str = "h2=warn,hyper=warn,rustls=warn";
+    /// Every bindery crate, named one by one.
+    const OWN_DEBUG: &str = "bindery=debug,bindery_core=debug,bindery_runtime=debug,\
+        bindery_api=debug,bindery_bindings=debug,bindery_tls=debug";
     match level.to_lowercase().as_str() {
-        "debug" => {
-            let own = [
-                "bindery",
-                "bindery_core",
-                "bindery_runtime",
-                "bindery_api",
-                "bindery_bindings",
-                "bindery_tls",
-            ];
-            let own: Vec<String> = own.iter().map(|c| format!("{c}=debug")).collect();
-            format!("info,{},{QUIET}", own.join(","))
-        }
+        "debug" => format!("info,{OWN_DEBUG},{QUIET}"),
         "warn" | "warning" => "warn".to_owned(),
         // Not `QUIET`: its `warn` would let those libraries' warnings through.
         "error" | "fatal" => "error".to_owned(),
