@@ -1,7 +1,7 @@
 //! Network faults between bindery and its servers, through `bindery_testkit::faultproxy`:
 //! a 30 s blackhole mid-stream, a half-open connection (the server side vanishes without a FIN),
 //! every connection reset mid-stream (RST) and a slow link (200 ms each way), for RabbitMQ,
-//! Mosquitto, NATS (JetStream), Redis, PostgreSQL, MariaDB and Kafka (opt-in), and for the
+//! Mosquitto, NATS (JetStream), Redis, PostgreSQL, MariaDB and Kafka, and for the
 //! emulator-backed `aws.sqs` and `aws.s3` (moto) and `azure.storagequeues` and
 //! `azure.blobstorage` (Azurite), through the real binary.
 //!
@@ -14,7 +14,7 @@
 //! again, how long failed output calls took, when output succeeded again, and how long the
 //! server itself took to answer `direct` then (calls the fault held back reach it at once).
 //!
-//! Kafka (a Tansu broker) runs with `BINDERY_FAULTS_KAFKA=1`: Tansu advertises the fault
+//! Kafka runs against a Tansu broker that advertises the fault
 //! proxy's address (clients follow the advertised address, not the one they bootstrapped at),
 //! and `direct` goes through a `tansu proxy` that advertises itself
 //! ([`Instance::kafka_bypass`]).
@@ -101,6 +101,8 @@ struct Setup {
     read_back: Option<ReadBack>,
     /// A table (SQL) or topic (Kafka) to create first.
     table: Option<String>,
+    /// Text the sidecar must have logged by the end (the path the scenario is there to prove).
+    must_log: Option<&'static str>,
 }
 
 /// Component files (name, text) for the proxy's address and the server's.
@@ -485,6 +487,12 @@ async fn run(fault: Fault, setup: Setup, server: SocketAddr, proxy: Option<Fault
         ),
     );
     assert!(sidecar.is_running(), "the sidecar kept running\n{log}");
+    if let Some(text) = setup.must_log {
+        assert!(
+            sidecar.output().contains(text),
+            "the sidecar never logged {text:?}\n{log}"
+        );
+    }
     let missing = Counts::missing(&sent, &got);
     assert_eq!(
         counts.lost,
@@ -586,6 +594,7 @@ fn rabbitmq() -> Setup {
         body: Arc::new(create),
         read_back: None,
         table: None,
+        must_log: None,
     }
 }
 
@@ -616,6 +625,7 @@ fn mqtt3() -> Setup {
         body: Arc::new(create),
         read_back: None,
         table: None,
+        must_log: None,
     }
 }
 
@@ -638,6 +648,7 @@ fn nats() -> Setup {
         body: Arc::new(create),
         read_back: None,
         table: None,
+        must_log: None,
     }
 }
 
@@ -681,6 +692,7 @@ fn redis() -> Setup {
             })
         })),
         table: None,
+        must_log: None,
     }
 }
 
@@ -717,6 +729,7 @@ fn sql_setup(
             })
         })),
         table: Some(table_name),
+        must_log: None,
     }
 }
 
@@ -734,22 +747,26 @@ fn mysql() -> Setup {
     sql_setup("mysql", "mysql", "url", |a| format!("root:@tcp({a})/test"))
 }
 
-/// Set to run the Kafka scenarios too (`BINDERY_FAULTS_KAFKA=1 cargo test -p bindery --test
-/// faults_network_links`).
-const KAFKA_OPT_IN: &str = "BINDERY_FAULTS_KAFKA";
-
 /// Kafka: a client talks to the broker address the broker advertises, wherever it bootstrapped.
 /// So Tansu advertises the fault proxy (started first, towards Tansu's port), and `direct`
 /// bootstraps at a `tansu proxy` that advertises itself ([`Instance::kafka_bypass`]), so its
 /// records reach the broker while the fault proxy is broken.
 fn kafka() -> Setup {
+    kafka_with(&[], None)
+}
+
+/// Kafka with `extra` metadata on `via`, and a line the sidecar must log.
+fn kafka_with(
+    extra: &'static [(&'static str, &'static str)],
+    must_log: Option<&'static str>,
+) -> Setup {
     let topic = faults::unique("bindery-netfaults-");
     let group = faults::unique("netfaults-");
     let table = Some(topic.clone());
     Setup {
         component: "kafka",
         files: Box::new(move |via, direct| {
-            let via_md = [
+            let mut via_md = vec![
                 ("brokers", via.to_string()),
                 ("topics", topic.clone()),
                 ("consumerGroup", group.clone()),
@@ -757,6 +774,7 @@ fn kafka() -> Setup {
                 ("initialOffset", "oldest".into()),
                 ("authType", "none".into()),
             ];
+            via_md.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
             let direct_md = [
                 ("brokers", direct.to_string()),
                 ("publishTopic", topic.clone()),
@@ -773,6 +791,7 @@ fn kafka() -> Setup {
         body: Arc::new(create),
         read_back: None,
         table,
+        must_log,
     }
 }
 
@@ -967,6 +986,7 @@ fn sqs() -> Setup {
         body: Arc::new(create),
         read_back: None,
         table: None,
+        must_log: None,
     }
 }
 
@@ -987,6 +1007,7 @@ fn storagequeues() -> Setup {
         body: Arc::new(create),
         read_back: None,
         table: None,
+        must_log: None,
     }
 }
 
@@ -1018,6 +1039,7 @@ fn object_store(
             })
         })),
         table: None,
+        must_log: None,
     }
 }
 
@@ -1075,12 +1097,7 @@ fn setups() -> Vec<Setup> {
         (cfg!(feature = "aws-s3"), s3),
         (cfg!(feature = "azure-storagequeues"), storagequeues),
         (cfg!(feature = "azure-blobstorage"), blobstorage),
-        // Opt-in: in one of three whole-file runs (at load 10-12) the consumer never rejoined
-        // its group after the blackhole (README, "Reliability").
-        (
-            cfg!(feature = "kafka") && std::env::var_os(KAFKA_OPT_IN).is_some(),
-            kafka,
-        ),
+        (cfg!(feature = "kafka"), kafka),
     ];
     all.iter()
         .filter(|(built, _)| *built)
@@ -1128,6 +1145,28 @@ async fn slow_link_of_200_ms_each_way() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connections_reset_mid_stream() {
     every_component(Fault::Cut).await;
+}
+
+/// The Kafka input's last resort: a consumer still without partitions `sessionTimeout` +
+/// `max(readTimeout, writeTimeout)` + 5 s after losing its group session is replaced by a new
+/// one. With short timeouts (lost after 6 s, replaced 19 s later) that happens inside the 30 s
+/// blackhole, where librdkafka cannot rejoin; the new consumer must then deliver within the
+/// usual bound of the link's return and lose nothing (`dialTimeout: 2s` keeps its connection
+/// attempts short, so one starts soon after the link returns).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_consumer_replaced_when_it_cannot_rejoin() {
+    if !cfg!(feature = "kafka") {
+        return;
+    }
+    const SHORT: &[(&str, &str)] = &[
+        ("sessionTimeout", "6s"),
+        ("heartbeatInterval", "2s"),
+        ("readTimeout", "8s"),
+        ("writeTimeout", "8s"),
+        ("dialTimeout", "2s"),
+    ];
+    let setup = kafka_with(SHORT, Some("replacing it with a new consumer"));
+    with_table(setup, Fault::Blackhole).await;
 }
 
 /// A server that accepts connections, reads what it is sent and never answers: the worst

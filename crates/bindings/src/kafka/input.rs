@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -64,11 +64,24 @@ impl KafkaInput {
     }
 }
 
+/// How long a consumer may stay without partitions after losing its group session before a
+/// new consumer replaces it. librdkafka rejoins by itself once its dead connections time out
+/// (`socket.timeout.ms`, the larger of `readTimeout` and `writeTimeout`) and a broker answers
+/// again; this is the last resort for a consumer that never does, which would otherwise stop
+/// delivering without an error (seen once under heavy load after a blackhole, cause unknown).
+fn regroup_after(config: &KafkaConfig) -> Duration {
+    config.session_timeout + config.read_timeout.max(config.write_timeout) + REGROUP_MARGIN
+}
+
+const REGROUP_MARGIN: Duration = Duration::from_secs(5);
+
 /// Commits what was processed before partitions go away, keeps [`Offsets`] in step with the
-/// assignment, and logs it.
+/// assignment, notes when the group session was lost, and logs it.
 struct GroupContext {
     log: LogContext,
     offsets: Arc<Mutex<Offsets>>,
+    /// Set when the assignment was lost (session timed out), cleared by the next assignment.
+    session_lost_at: Arc<Mutex<Option<Instant>>>,
 }
 
 impl ClientContext for GroupContext {
@@ -86,6 +99,19 @@ impl ConsumerContext for GroupContext {
         let name = self.log.name.as_str();
         match rebalance {
             Rebalance::Revoke(partitions) => {
+                if consumer.assignment_lost() {
+                    // The session timed out: the partitions may have a new owner already, and
+                    // librdkafka refuses commits for a lost assignment. What was not committed
+                    // is delivered again.
+                    lock(&self.session_lost_at).get_or_insert_with(Instant::now);
+                    lock(&self.offsets).revoked(elements(partitions));
+                    tracing::warn!(
+                        component = name,
+                        "kafka group session lost; partitions revoked, rejoining: {}",
+                        describe(partitions)
+                    );
+                    return;
+                }
                 // Offsets are stored only for records done with: committing them now hands the
                 // partitions over without losing or replaying finished work. Records still in
                 // delivery are not committed; the partitions' next owner delivers them again.
@@ -98,6 +124,7 @@ impl ConsumerContext for GroupContext {
                 );
             }
             Rebalance::Assign(partitions) => {
+                *lock(&self.session_lost_at) = None;
                 lock(&self.offsets).assigned(elements(partitions));
                 tracing::info!(
                     component = name,
@@ -110,9 +137,9 @@ impl ConsumerContext for GroupContext {
     }
 }
 
-fn lock(offsets: &Mutex<Offsets>) -> std::sync::MutexGuard<'_, Offsets> {
-    // A panic elsewhere never leaves the tracker half-updated (each call is one small step).
-    offsets
+fn lock<T>(shared: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere never leaves the state half-updated (each call is one small step).
+    shared
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -308,6 +335,7 @@ struct Shared {
     config: Arc<KafkaConfig>,
     consumer: StreamConsumer<GroupContext>,
     offsets: Arc<Mutex<Offsets>>,
+    session_lost_at: Arc<Mutex<Option<Instant>>>,
     cx: InputContext,
 }
 
@@ -441,10 +469,61 @@ impl InputBinding for KafkaInput {
             cx.shutdown().cancelled().await;
             return Ok(());
         }
+        loop {
+            let shared = self.subscribe(&cx)?;
+            let limit = self.config.max_concurrent_deliveries;
+            let dispatch = match limit {
+                Some(_) => Dispatch::Concurrent(JoinSet::new()),
+                None => Dispatch::PerPartition(HashMap::new()),
+            };
+            let (dispatch, ended) =
+                consume(&shared, dispatch, limit.unwrap_or(BUFFERED_RECORDS)).await;
+            dispatch.finish().await;
+            match ended {
+                Ended::Shutdown => {
+                    // Commit what the app accepted, then leave the group (blocking calls: off
+                    // the runtime).
+                    let name = name.clone();
+                    return tokio::task::spawn_blocking(move || {
+                        commit_stored(&shared.consumer, &name, "shutdown");
+                        shared.consumer.unsubscribe();
+                        drop(shared);
+                        tracing::debug!(component = name.as_str(), "kafka input closed");
+                    })
+                    .await
+                    .map_err(|e| {
+                        BindingError::other(format!("kafka error: closing consumer: {e}"))
+                    });
+                }
+                Ended::Regroup(waited) => {
+                    tracing::warn!(
+                        component = name.as_str(),
+                        "kafka consumer still has no partitions {:.0}s after losing its group \
+                         session; replacing it with a new consumer",
+                        waited.as_secs_f64()
+                    );
+                    // Closing the old consumer may wait for brokers it cannot reach: it closes on
+                    // a thread of its own while the new one starts. Its uncommitted records are
+                    // delivered again by whoever owns their partitions next.
+                    drop(tokio::task::spawn_blocking(move || drop(shared)));
+                }
+            }
+        }
+    }
+}
+
+impl KafkaInput {
+    /// A new consumer, subscribed to the binding's topics.
+    fn subscribe(&self, cx: &InputContext) -> Result<Arc<Shared>, BindingError> {
+        let name = self.name.as_str();
         let offsets = Arc::new(Mutex::new(Offsets::default()));
+        let session_lost_at = Arc::new(Mutex::new(None));
         let context = GroupContext {
-            log: LogContext { name: name.clone() },
+            log: LogContext {
+                name: name.to_owned(),
+            },
             offsets: offsets.clone(),
+            session_lost_at: session_lost_at.clone(),
         };
         let consumer: StreamConsumer<GroupContext> = consumer_client_config(&self.config)
             .create_with_context(context)
@@ -454,52 +533,55 @@ impl InputBinding for KafkaInput {
             BindingError::unavailable(format!("kafka error: cannot subscribe to {topics:?}: {e}"))
         })?;
         tracing::info!(
-            component = name.as_str(),
+            component = name,
             "kafka input subscribed to {topics:?} in group {}",
             self.config.consumer_group
         );
-        let limit = self.config.max_concurrent_deliveries;
-        let shared = Arc::new(Shared {
-            name: name.clone(),
+        Ok(Arc::new(Shared {
+            name: name.to_owned(),
             config: self.config.clone(),
             consumer,
             offsets,
-            cx,
-        });
-        let dispatch = match limit {
-            Some(_) => Dispatch::Concurrent(JoinSet::new()),
-            None => Dispatch::PerPartition(HashMap::new()),
-        };
-        let dispatch = consume(&shared, dispatch, limit.unwrap_or(BUFFERED_RECORDS)).await;
-        dispatch.finish().await;
-
-        // Commit what the app accepted, then leave the group (blocking calls: off the runtime).
-        tokio::task::spawn_blocking(move || {
-            commit_stored(&shared.consumer, &name, "shutdown");
-            shared.consumer.unsubscribe();
-            drop(shared);
-            tracing::debug!(component = name.as_str(), "kafka input closed");
-        })
-        .await
-        .map_err(|e| BindingError::other(format!("kafka error: closing consumer: {e}")))?;
-        Ok(())
+            session_lost_at,
+            cx: cx.clone(),
+        }))
     }
 }
 
-/// Takes records off the consumer until shutdown, at most `limit` of them not yet done.
-async fn consume(shared: &Arc<Shared>, mut dispatch: Dispatch, limit: usize) -> Dispatch {
+/// Why [`consume`] stopped.
+enum Ended {
+    Shutdown,
+    /// The consumer lost its group session this long ago and never got partitions again.
+    Regroup(Duration),
+}
+
+/// Takes records off the consumer until shutdown, at most `limit` of them not yet done, or
+/// until the consumer has been without partitions for [`regroup_after`] since it lost its group
+/// session.
+async fn consume(shared: &Arc<Shared>, mut dispatch: Dispatch, limit: usize) -> (Dispatch, Ended) {
     let (cx, name) = (&shared.cx, shared.name.as_str());
     let permits = Arc::new(Semaphore::new(limit.max(1)));
+    let regroup_after = regroup_after(&shared.config);
+    let mut watch = tokio::time::interval(Duration::from_secs(1));
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let lost_for = || lock(&shared.session_lost_at).map(|at| at.elapsed());
     loop {
         let permit = tokio::select! {
             biased;
-            _ = cx.shutdown().cancelled() => break,
+            _ = cx.shutdown().cancelled() => return (dispatch, Ended::Shutdown),
             permit = permits.clone().acquire_owned() => permit.expect("never closed"),
         };
-        let received = tokio::select! {
-            biased;
-            _ = cx.shutdown().cancelled() => break,
-            received = shared.consumer.recv() => received,
+        let received = loop {
+            tokio::select! {
+                biased;
+                _ = cx.shutdown().cancelled() => return (dispatch, Ended::Shutdown),
+                received = shared.consumer.recv() => break received,
+                _ = watch.tick() => {
+                    if let Some(lost) = lost_for().filter(|lost| *lost >= regroup_after) {
+                        return (dispatch, Ended::Regroup(lost));
+                    }
+                }
+            }
         };
         match received {
             Ok(message) => {
@@ -531,11 +613,10 @@ async fn consume(shared: &Arc<Shared>, mut dispatch: Dispatch, limit: usize) -> 
                     .consume_retry_interval
                     .max(Duration::from_millis(10));
                 tokio::select! {
-                    _ = cx.shutdown().cancelled() => break,
+                    _ = cx.shutdown().cancelled() => return (dispatch, Ended::Shutdown),
                     _ = tokio::time::sleep(pause) => {}
                 }
             }
         }
     }
-    dispatch
 }
