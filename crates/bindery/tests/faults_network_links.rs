@@ -1149,7 +1149,7 @@ async fn connections_reset_mid_stream() {
 
 /// The Kafka input's last resort: a consumer still without partitions `sessionTimeout` +
 /// `max(readTimeout, writeTimeout)` + 5 s after losing its group session is replaced by a new
-/// one. With short timeouts (lost after 6 s, replaced 19 s later) that happens inside the 30 s
+/// one. With short timeouts (lost within 6 s, replaced 19 s later) that happens inside the 30 s
 /// blackhole, where librdkafka cannot rejoin; the new consumer must then deliver within the
 /// usual bound of the link's return and lose nothing (`dialTimeout: 2s` keeps its connection
 /// attempts short, so one starts soon after the link returns).
