@@ -620,3 +620,26 @@ async fn consume(shared: &Arc<Shared>, mut dispatch: Dispatch, limit: usize) -> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bindery_core::Properties;
+
+    fn config(pairs: &[(&str, &str)]) -> KafkaConfig {
+        let mut all = vec![("brokers", "localhost:9092"), ("authType", "none")];
+        all.extend_from_slice(pairs);
+        KafkaConfig::from_properties(&Properties::from_pairs(all)).unwrap()
+    }
+
+    #[test]
+    fn a_consumer_is_replaced_after_the_session_and_the_socket_timeouts() {
+        assert_eq!(regroup_after(&config(&[])), Duration::from_secs(45));
+        let short = config(&[
+            ("sessionTimeout", "6s"),
+            ("readTimeout", "8s"),
+            ("writeTimeout", "3s"),
+        ]);
+        assert_eq!(regroup_after(&short), Duration::from_secs(19));
+    }
+}
