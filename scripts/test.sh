@@ -10,7 +10,8 @@
 #      the one it started when it exits, whether the tests pass, fail or are interrupted (Ctrl-C).
 #   4. scripts/check-features.sh (clippy mode), then scripts/fuzz.sh (each coverage-guided fuzz
 #      target FUZZ_SECONDS, default 30, on its stored corpus; FUZZ_SECONDS=0 skips it).
-#   5. cargo test --workspace --all-targets, with any arguments given to this script.
+#   5. cargo test --workspace --all-targets, with any arguments given to this script; at the end
+#      the fault scenarios' counts (BINDERY_FAULTS_REPORT, a temporary file unless set).
 # The servers (PostgreSQL, MariaDB, Redis, RabbitMQ, Mosquitto, NATS) are expected on loopback:
 # scripts/services.sh starts them on a machine set up like CI's, compose.yaml elsewhere.
 #   BINDERY_CACHE   where installers put their tools (default: <repo>/.cache)
@@ -24,9 +25,24 @@ started_kafka=""
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Every fault scenario's counts (sent, delivered, duplicated, lost, and the bounds measured) go
+# to one file, printed at the end, so a run shows them without --nocapture.
+own_faults_report=""
+if [[ -z "${BINDERY_FAULTS_REPORT:-}" ]]; then
+    own_faults_report="$(mktemp "${TMPDIR:-/tmp}/bindery-faults.XXXXXX")"
+    export BINDERY_FAULTS_REPORT="$own_faults_report"
+fi
+
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
+    if [[ -n "$own_faults_report" ]]; then
+        if [[ -s "$own_faults_report" ]]; then
+            echo "== fault scenarios: what each sent, delivered, duplicated and lost, and the bounds measured"
+            cat "$own_faults_report"
+        fi
+        rm -f "$own_faults_report"
+    fi
     if [[ -n "$started_kafka" ]]; then
         echo "== scripts/start-kafka.sh stop (the broker this run started)"
         scripts/start-kafka.sh stop || true

@@ -277,11 +277,16 @@ while True:
 "#;
 
 /// Stands in for cargo: records its arguments and whether the broker answered; `cargo test`
+/// writes a fault scenario's line where test.sh asked (noting the file's path beside the log),
 /// then exits with $FAKE_CARGO_EXIT, or sleeps for a Ctrl-C when $FAKE_CARGO_SLEEP is set.
 const FAKE_CARGO: &str = r#"#!/usr/bin/env bash
 if (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; then up=up; else up=down; fi
 echo "cargo $* broker=$up" >>"$SCRATCH_LOG"
 [[ "$1" == test ]] || exit 0
+if [[ -n "${BINDERY_FAULTS_REPORT:-}" ]]; then
+    echo "FAULTS stand-in: sent=2 delivered=2 duplicated=0 lost=0" >>"$BINDERY_FAULTS_REPORT"
+    echo "$BINDERY_FAULTS_REPORT" >"$SCRATCH_LOG.report"
+fi
 # exec, not a child: a Ctrl-C that lands while bash forks a child `sleep` reaches bash but not
 # the child, which then exits 0, and bash (and test.sh after it) takes that as handled.
 if [[ -n "${FAKE_CARGO_SLEEP:-}" ]]; then exec sleep 30; fi
@@ -359,6 +364,7 @@ impl Scratch {
             .env_remove("FAKE_CARGO_SLEEP")
             .env_remove("FUZZ_SECONDS")
             .env_remove("CHECK_FEATURES_MODE")
+            .env_remove("BINDERY_FAULTS_REPORT")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -454,6 +460,20 @@ fn test_sh_runs_every_installer_first_and_stops_the_broker_it_started_when_tests
         "the broker still answers:\n{printed}"
     );
     assert!(scratch.broker_pid().is_none(), "pid file left:\n{printed}");
+    // The fault scenarios' counts are printed at the end, failed run or not, and their
+    // temporary file removed.
+    let (_, after_header) = printed
+        .split_once("== fault scenarios:")
+        .unwrap_or_else(|| panic!("no fault counts printed:\n{printed}"));
+    assert!(
+        after_header.contains("FAULTS stand-in: sent=2 delivered=2 duplicated=0 lost=0"),
+        "{printed}"
+    );
+    let report = std::fs::read_to_string(scratch.dir.path().join("log.report")).unwrap();
+    assert!(
+        !std::path::Path::new(report.trim()).exists(),
+        "the counts' file {report} was left behind"
+    );
 }
 
 #[test]
