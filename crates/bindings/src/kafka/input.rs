@@ -79,9 +79,9 @@ const REGROUP_MARGIN: Duration = Duration::from_secs(5);
 /// assignment, notes when the group session was lost, and logs it.
 struct GroupContext {
     log: LogContext,
-    offsets: Arc<Mutex<Offsets>>,
+    offsets: Mutex<Offsets>,
     /// Set when the assignment was lost (session timed out), cleared by the next assignment.
-    session_lost_at: Arc<Mutex<Option<Instant>>>,
+    session_lost_at: Mutex<Option<Instant>>,
 }
 
 impl ClientContext for GroupContext {
@@ -334,21 +334,24 @@ struct Shared {
     name: String,
     config: Arc<KafkaConfig>,
     consumer: StreamConsumer<GroupContext>,
-    offsets: Arc<Mutex<Offsets>>,
-    session_lost_at: Arc<Mutex<Option<Instant>>>,
     cx: InputContext,
 }
 
 impl Shared {
+    /// The consumer's own state: offsets and group session, kept by its rebalance callbacks.
+    fn group(&self) -> &GroupContext {
+        self.consumer.context()
+    }
+
     /// Delivers one record and stores its partition's offset if the committable point moved.
     /// False when shutdown interrupted it (its partition's later records are left too).
     async fn deliver(&self, record: Record) -> bool {
-        let still_ours = || lock(&self.offsets).is_current(&record.ticket);
+        let still_ours = || lock(&self.group().offsets).is_current(&record.ticket);
         let outcome = handle(&record, &self.config, &self.cx, still_ours).await;
         if matches!(outcome, Outcome::Interrupted) {
             return !self.cx.shutdown().is_cancelled();
         }
-        let Some(last_done) = lock(&self.offsets).finish(&record.ticket) else {
+        let Some(last_done) = lock(&self.group().offsets).finish(&record.ticket) else {
             return true;
         };
         let Ticket {
@@ -385,7 +388,7 @@ impl PartitionWorker {
                 // Records of a revoked assignment, or taken before a shutdown, are left to be
                 // delivered again from the committed offset.
                 if shared.cx.shutdown().is_cancelled()
-                    || !lock(&shared.offsets).is_current(&record.ticket)
+                    || !lock(&shared.group().offsets).is_current(&record.ticket)
                 {
                     continue;
                 }
@@ -516,14 +519,12 @@ impl KafkaInput {
     /// A new consumer, subscribed to the binding's topics.
     fn subscribe(&self, cx: &InputContext) -> Result<Arc<Shared>, BindingError> {
         let name = self.name.as_str();
-        let offsets = Arc::new(Mutex::new(Offsets::default()));
-        let session_lost_at = Arc::new(Mutex::new(None));
         let context = GroupContext {
             log: LogContext {
                 name: name.to_owned(),
             },
-            offsets: offsets.clone(),
-            session_lost_at: session_lost_at.clone(),
+            offsets: Mutex::new(Offsets::default()),
+            session_lost_at: Mutex::new(None),
         };
         let consumer: StreamConsumer<GroupContext> = consumer_client_config(&self.config)
             .create_with_context(context)
@@ -541,8 +542,6 @@ impl KafkaInput {
             name: name.to_owned(),
             config: self.config.clone(),
             consumer,
-            offsets,
-            session_lost_at,
             cx: cx.clone(),
         }))
     }
@@ -564,7 +563,7 @@ async fn consume(shared: &Arc<Shared>, mut dispatch: Dispatch, limit: usize) -> 
     let regroup_after = regroup_after(&shared.config);
     let mut watch = tokio::time::interval(Duration::from_secs(1));
     watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let lost_for = || lock(&shared.session_lost_at).map(|at| at.elapsed());
+    let lost_for = || lock(&shared.group().session_lost_at).map(|at| at.elapsed());
     loop {
         let permit = tokio::select! {
             biased;
@@ -585,7 +584,7 @@ async fn consume(shared: &Arc<Shared>, mut dispatch: Dispatch, limit: usize) -> 
         };
         match received {
             Ok(message) => {
-                let begun = lock(&shared.offsets).begin(
+                let begun = lock(&shared.group().offsets).begin(
                     message.topic(),
                     message.partition(),
                     message.offset(),
